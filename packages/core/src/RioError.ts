@@ -1,0 +1,113 @@
+/**
+ * Typed errors of registered I/O, one class per Winsock code so that
+ * `Effect.catchTag("WSAEFAULT", ...)` reads like the RIO documentation.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * The fields every registered I/O error carries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RioErrorFields {
+  /** The Winsock code (errno-derived on Linux by the Winsock rule, 10000 + errno). */
+  readonly code: number
+  /** The operation that failed, for example `"RIORegisterBuffer"`. */
+  readonly operation: string
+  /** What went wrong and what to do about it. */
+  readonly message: string
+  /** The native cause when there is one: `{ errno }` on Linux, `{ lastError }` on Windows. */
+  readonly cause?: unknown
+}
+
+type Input = Omit<RioErrorFields, "code"> & { readonly code?: number }
+
+/**
+ * `WSAEFAULT` (10014): the memory given is not usable — no memory, a detached
+ * `ArrayBuffer`, a range beyond the memory, or an address the system rejects.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WSAEFAULT extends Data.TaggedError("WSAEFAULT")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10014 })
+  }
+}
+
+/**
+ * `WSAEINVAL` (10022): an argument is invalid — a zero or non-integral length, a
+ * length the C type cannot hold, a slice out of range, an unknown buffer id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WSAEINVAL extends Data.TaggedError("WSAEINVAL")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10022 })
+  }
+}
+
+/**
+ * `WSAENOBUFS` (10055): the system is out of the resource needed — locked-memory
+ * limit, registration table slots, or kernel memory.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WSAENOBUFS extends Data.TaggedError("WSAENOBUFS")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10055 })
+  }
+}
+
+/**
+ * The platform or kernel lacks registered I/O (for example WSAEOPNOTSUPP 10045 from
+ * Winsock, or io_uring disabled on Linux). `code` is the native code when known.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RioUnavailable extends Data.TaggedError("RioUnavailable")<RioErrorFields> {}
+
+/**
+ * A native failure that has no dedicated class: `code` holds the Winsock code as
+ * reported, so nothing is lost and nothing crashes.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RioSystemError extends Data.TaggedError("RioSystemError")<RioErrorFields> {}
+
+/**
+ * Any error of registered I/O.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RioError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | RioUnavailable | RioSystemError
+
+/**
+ * The errors a registration can fail with: the three that RIORegisterBuffer documents,
+ * and `RioSystemError` for any other code a provider reports (kept, never crashed on).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RegisterError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | RioSystemError
+
+/**
+ * Winsock codes by name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const Codes = {
+  WSAEFAULT: 10014,
+  WSAEINVAL: 10022,
+  WSAEOPNOTSUPP: 10045,
+  WSAENOBUFS: 10055
+} as const

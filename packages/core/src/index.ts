@@ -1,0 +1,24 @@
+/**
+ * @since 0.1.0
+ */
+export * as BufferId from "./BufferId.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Driver from "./Driver.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RegisteredIo from "./RegisteredIo.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RioBuf from "./RioBuf.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RioError from "./RioError.js"

@@ -1,0 +1,192 @@
+import * as BufferId from "@effect-rio/core/BufferId"
+import type { Driver } from "@effect-rio/core/Driver"
+import { pagesCovered } from "@effect-rio/core/Driver"
+import type { Intercept, Operation } from "@effect-rio/core/RegisteredIo"
+import * as RioError from "@effect-rio/core/RioError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { AddressSpace } from "./addressSpace.js"
+
+export interface Options {
+  readonly pageSize?: number
+  readonly maxBufferLength?: number
+  readonly maxRegistrations?: number
+  readonly lockedMemoryLimit?: number
+}
+
+export interface LiveRegistration {
+  readonly id: BufferId.BufferId
+  readonly address: bigint
+  readonly length: number
+  readonly pages: number
+}
+
+export interface HistoryEntry {
+  readonly operation: Operation
+  readonly outcome: "ok" | "injected" | RioError.RioError["_tag"]
+  readonly id?: BufferId.BufferId
+  readonly length?: number
+}
+
+export interface Violation {
+  readonly _tag: "DeregisteredWithIoOutstanding"
+  readonly id: BufferId.BufferId
+  readonly inFlight: number
+}
+
+interface Fault {
+  readonly error: RioError.RioError
+  readonly every: number
+  calls: number
+}
+
+/** The double's state: its native calls, its faults, and what tests inspect. */
+export class Double {
+  readonly space: AddressSpace
+  readonly pageSize: number
+  readonly maxBufferLength: number
+  readonly maxRegistrations: number
+  readonly lockedMemoryLimit: number
+  readonly live = new Map<BufferId.BufferId, LiveRegistration>()
+  readonly history: Array<HistoryEntry> = []
+  readonly violations: Array<Violation> = []
+  private readonly nextFault = new Map<Operation, RioError.RioError>()
+  private readonly everyFault = new Map<Operation, Fault>()
+  private readonly latency = new Map<Operation, Duration.Duration>()
+  private lockedBytes = 0
+
+  get lockedPages(): number {
+    let pages = 0
+    for (const registration of this.live.values()) pages += registration.pages
+    return pages
+  }
+
+  failNext(operation: Operation, error: RioError.RioError): void {
+    this.nextFault.set(operation, error)
+  }
+
+  failEvery(operation: Operation, every: number, error: RioError.RioError): void {
+    this.everyFault.set(operation, { error, every, calls: 0 })
+  }
+
+  setLatency(operation: Operation, latency: Duration.DurationInput): void {
+    this.latency.set(operation, Duration.decode(latency))
+  }
+
+  reset(): void {
+    this.nextFault.clear()
+    this.everyFault.clear()
+    this.latency.clear()
+  }
+
+  readonly intercept: Intercept = (operation, canFail) => {
+    const latency = this.latency.get(operation)
+    const delay = latency === undefined ? undefined : Effect.sleep(latency)
+    const fault = canFail ? this.takeFault(operation) : undefined
+    if (fault === undefined) return delay
+    this.history.push({ operation, outcome: "injected" })
+    return delay === undefined ? Effect.fail(fault) : Effect.zipRight(delay, Effect.fail(fault))
+  }
+
+  private takeFault(operation: Operation): RioError.RioError | undefined {
+    const next = this.nextFault.get(operation)
+    if (next !== undefined) {
+      this.nextFault.delete(operation)
+      return next
+    }
+    const every = this.everyFault.get(operation)
+    if (every !== undefined && ++every.calls % every.every === 0) return every.error
+    return undefined
+  }
+
+  private lowestFreeId(): BufferId.BufferId | undefined {
+    for (let id = 0; id < this.maxRegistrations; id++) {
+      if (!this.live.has(BufferId.unsafeMake(id))) return BufferId.unsafeMake(id)
+    }
+    return undefined
+  }
+
+  readonly driver: Driver
+
+  constructor(options: Options) {
+    this.pageSize = options.pageSize ?? 4096
+    this.maxBufferLength = options.maxBufferLength ?? 0xFFFFFFFF
+    this.maxRegistrations = options.maxRegistrations ?? 16384
+    this.lockedMemoryLimit = options.lockedMemoryLimit ?? Number.POSITIVE_INFINITY
+    this.space = new AddressSpace(this.pageSize)
+    this.driver = this.makeDriver()
+  }
+
+  private makeDriver(): Driver {
+    return {
+    backend: "test",
+    pageSize: this.pageSize,
+    maxBufferLength: this.maxBufferLength,
+    addressOf: (bytes) => this.space.addressOf(bytes),
+    register: (address, length) => {
+      const fail = (error: RioError.RegisterError) => {
+        this.history.push({ operation: "registerBuffer", outcome: error._tag, length })
+        return error
+      }
+      if (!this.space.contains(address, length)) {
+        return fail(
+          new RioError.WSAEFAULT({
+            operation: "RIORegisterBuffer",
+            message: `Address 0x${address.toString(16)} (+${length}) is not memory this process owns.`
+          })
+        )
+      }
+      if (this.lockedBytes + length > this.lockedMemoryLimit) {
+        return fail(
+          new RioError.WSAENOBUFS({
+            operation: "RIORegisterBuffer",
+            message: `Locking ${length} more bytes would exceed the simulated locked-memory limit of ` +
+              `${this.lockedMemoryLimit} bytes (${this.lockedBytes} in use). Release registrations or raise the limit.`
+          })
+        )
+      }
+      const id = this.lowestFreeId()
+      if (id === undefined) {
+        return fail(
+          new RioError.WSAENOBUFS({
+            operation: "RIORegisterBuffer",
+            message: `All ${this.maxRegistrations} registration slots are in use. Release registrations or ` +
+              "aggregate buffers (see BufferPool)."
+          })
+        )
+      }
+      this.live.set(id, { id, address, length, pages: pagesCovered(address, length, this.pageSize) })
+      this.lockedBytes += length
+      this.history.push({ operation: "registerBuffer", outcome: "ok", id, length })
+      return id
+    },
+    deregister: (id, inFlight) => {
+      const registration = this.live.get(id)
+      if (registration === undefined) {
+        this.history.push({ operation: "deregisterBuffer", outcome: "WSAEINVAL", id })
+        return new RioError.WSAEINVAL({
+          operation: "RIODeregisterBuffer",
+          message: `Buffer id ${id} is not registered.`
+        })
+      }
+      if (inFlight > 0) this.violations.push({ _tag: "DeregisteredWithIoOutstanding", id, inFlight })
+      this.live.delete(id)
+      this.lockedBytes -= registration.length
+      this.history.push({ operation: "deregisterBuffer", outcome: "ok", id })
+      return undefined
+    },
+    allocate: (byteLength) => {
+      const bytes = new Uint8Array(byteLength)
+      const memory = { address: this.space.allocate(bytes), bytes }
+      this.history.push({ operation: "allocate", outcome: "ok", length: byteLength })
+      return memory
+    },
+    free: (memory) => {
+      // Like the real backends: a stale view stays safe to touch and reads zeros.
+      this.space.release(memory.address)
+      memory.bytes.fill(0)
+      this.history.push({ operation: "free", outcome: "ok", length: memory.bytes.byteLength })
+    }
+  }
+  }
+}

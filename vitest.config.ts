@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "examples/test/**/*.test.ts"],
+    exclude: ["**/node_modules/**", "test/wine/**"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000
+  }
+})
