@@ -109,6 +109,59 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+step "bcryptprimitives.dll for Go programs (esbuild.exe)"
+# Go 1.22+ binaries, esbuild.exe among them, need ProcessPrng from bcryptprimitives.dll,
+# which Wine 8 lacks; vite/vitest and tsx run esbuild to compile TypeScript. Newer Wine
+# ships a builtin and needs nothing.
+if [ -f /usr/lib/x86_64-linux-gnu/wine/x86_64-windows/bcryptprimitives.dll ]; then
+  done_step "Wine has a builtin"
+else
+  shim_src="$repo/test/wine/compat/bcryptprimitives.c"
+  shim_dll="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+  if [ -s "$shim_dll" ] && [ "$shim_dll" -nt "$shim_src" ]; then
+    done_step "shim already installed"
+  else
+    x86_64-w64-mingw32-gcc -O2 -shared -o "$shim_dll" "$shim_src" -ladvapi32
+    done_step "built $shim_dll from test/wine/compat/bcryptprimitives.c"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# vite (under vitest) needs rollup's native parser; the lockfile carries no
+# @rollup/rollup-win32-x64-msvc, so Windows Node gets the WebAssembly build of rollup
+# instead (test/wine/preload.mjs redirects `rollup` to it). Same release as installed when
+# the registry has it, otherwise the nearest one of the same minor line.
+rollup_pkg="$(ls -d "$repo"/node_modules/.pnpm/rollup@*/node_modules/rollup 2>/dev/null | head -n1 || true)"
+rollup_dir=""
+if [ -n "$rollup_pkg" ]; then
+  rollup_version="$(node -p "require('$rollup_pkg/package.json').version")"
+  step "rollup $rollup_version as WebAssembly (@rollup/wasm-node)"
+  rollup_dir="$cache/rollup-wasm"
+  if [ -f "$rollup_dir/node_modules/rollup/package.json" ] && [ -f "$rollup_dir/for-$rollup_version" ]; then
+    done_step "cached ($(node -p "require('$rollup_dir/node_modules/rollup/package.json').version"))"
+  else
+    tmp="$(mktemp -d)"
+    minor="${rollup_version%.*}"
+    for spec in "@rollup/wasm-node@$rollup_version" "@rollup/wasm-node@~$minor.0" "@rollup/wasm-node@^${rollup_version%%.*}"; do
+      if (cd "$tmp" && npm pack --silent "$spec" >pack.out 2>pack.err); then break; fi
+    done
+    tarball="$tmp/$(tail -n1 "$tmp/pack.out" 2>/dev/null || true)"
+    if [ ! -f "$tarball" ]; then
+      echo "could not download @rollup/wasm-node for rollup $rollup_version" >&2
+      cat "$tmp/pack.err" >&2 || true
+      exit 1
+    fi
+    rm -rf "$rollup_dir"
+    mkdir -p "$rollup_dir/node_modules"
+    tar -xzf "$tarball" -C "$tmp"
+    mv "$tmp/package" "$rollup_dir/node_modules/rollup"
+    touch "$rollup_dir/for-$rollup_version"
+    rm -rf "$tmp"
+    done_step "$(basename "$tarball") -> $rollup_dir/node_modules/rollup"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
 step "check: wine64 node.exe -e"
 # node.exe under Wine dies with EBADF at start-up when stdout/stderr are pipes, so both go to
 # files and are printed afterwards.
@@ -136,6 +189,7 @@ export WINEDEBUG=-all
 export WINEDLLOVERRIDES='mscoree,mshtml='
 export WINE='$wine_bin'
 export NODE_EXE='$node_exe'
+export EFFECT_RIO_WINE_ROLLUP='$(if [ -n "$rollup_dir" ]; then "$wine_bin" winepath -w "$rollup_dir" 2>/dev/null | tr -d '\r'; fi)'
 EOF
 echo "==> wrote $cache/env.sh"
 echo "wine-setup finished in $(( $(date +%s) - script_start ))s"

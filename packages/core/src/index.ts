@@ -22,3 +22,8 @@ export * as RioBuf from "./RioBuf.js"
  * @since 0.1.0
  */
 export * as RioError from "./RioError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BufferPool from "./BufferPool.js"

@@ -1,0 +1,102 @@
+/**
+ * `BufferPool`: the RIORegisterBuffer documentation's advice as a service — one
+ * page-aligned allocation, registered once, cut into fixed slots that are leased and
+ * returned without touching the kernel. Many small buffers then lock whole pages once
+ * instead of one page each, and the registration is released only after every lease
+ * (and so every I/O on a slot) is back.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/pool.js"
+import { make as makePool } from "./internal/poolMake.js"
+import type * as RegisteredIo from "./RegisteredIo.js"
+import type * as RioError from "./RioError.js"
+
+/**
+ * A leased slot: its `RioBuf` (pool registration id, slot offset, slot size) and a view
+ * of exactly its bytes. Valid until it is returned; lease objects are reused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Lease = internal.Lease
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Stats = internal.PoolStats
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Bytes per slot (≥ 1). */
+  readonly slotSize: number
+  /** Number of slots (≥ 1). `slotSize * slots` must fit one registration of the backend. */
+  readonly slots: number
+  /**
+   * Clear a slot's bytes when it is returned, so one lease (one connection) never sees
+   * another's data. Off by default: it costs a `fill(0)` of the slot per return.
+   */
+  readonly zeroOnRelease?: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BufferPool {
+  readonly slotSize: number
+  readonly size: number
+  readonly zeroOnRelease: boolean
+  /** The pool's one registration. */
+  readonly registration: RegisteredIo.Registration
+  /**
+   * The fast path: leases a slot (waiting in FIFO order, interruptibly, if none is free),
+   * runs `use`, and returns the slot however `use` ends — no `Scope` is created.
+   * Combine with `Effect.timeout` to bound the wait.
+   */
+  readonly withLease: <A, E, R>(
+    use: (lease: Lease) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RioError.WSAEINVAL, R>
+  /** A lease returned when the scope closes; waits like `withLease`. */
+  readonly lease: Effect.Effect<Lease, RioError.WSAEINVAL, Scope.Scope>
+  /** A lease if a slot is free now, never waiting. */
+  readonly tryLease: Effect.Effect<Option.Option<Lease>, RioError.WSAEINVAL>
+  readonly stats: Effect.Effect<Stats>
+  /** Synchronous lease for internal hot loops: a slot or undefined. Pair with `unsafeRelease`. */
+  readonly unsafeTryLease: () => Lease | undefined
+  /** Returns a lease taken with `unsafeTryLease`; false if it was not leased. */
+  readonly unsafeRelease: (lease: Lease) => boolean
+}
+
+/**
+ * Allocates `slotSize * slots` bytes of page-aligned memory from the backend, registers
+ * it once and cuts it into slots. Closing the scope refuses new leases, fails waiters
+ * with `WSAEINVAL`, waits for every lease to come back, deregisters, then frees.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (
+  options: Options
+) => Effect.Effect<
+  BufferPool,
+  RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError,
+  RegisteredIo.RegisteredIo | Scope.Scope
+> = makePool
+
+/**
+ * The pool's metrics, tagged with `backend`: `effect_rio_pool_leases_in_use` (gauge),
+ * `effect_rio_pool_lease_waits` (counter), `effect_rio_pool_registered_bytes` (gauge) and
+ * `effect_rio_pool_locked_pages` (gauge).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = internal.metrics

@@ -1,0 +1,111 @@
+/**
+ * The real backends, called through Koffi with no native build step: io_uring
+ * registered buffers on Linux, Winsock Registered I/O on Windows.
+ *
+ * @since 0.1.0
+ */
+import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import * as RioError from "@effect-rio/core/RioError"
+import { RioTest } from "@effect-rio/testing"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as linux from "./internal/linux/driver.js"
+import * as windows from "./internal/windows/driver.js"
+
+/**
+ * Options of the Linux backend: `slots` is the size of the sparse registered-buffer
+ * table (default 16384, io_uring's maximum); a full table is `WSAENOBUFS`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinuxOptions {
+  readonly slots?: number
+}
+
+/**
+ * Linux: one io_uring per layer with a sparse registered-buffer table; a buffer's
+ * `BufferId` is its slot. Fails with `RioUnavailable` where io_uring is missing or
+ * disabled.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLinux = (
+  options: LinuxOptions = {}
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
+  Layer.scoped(RegisteredIo.RegisteredIo, Effect.flatMap(linux.make(options), (driver) => RegisteredIo.fromDriver(driver)))
+
+/**
+ * Options of the Windows backend. `provider` is a seam for ABI testing only: the path of
+ * a DLL whose `RioReferenceGetFunctionTable` fills the RIO function table instead of
+ * `WSAIoctl`, so that every call of the binding runs against a reference provider.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WindowsOptions {
+  readonly provider?: string
+}
+
+/**
+ * Windows: Winsock Registered I/O (RIORegisterBuffer / RIODeregisterBuffer from the
+ * extension function table). Fails with `RioUnavailable` carrying the Winsock code where
+ * the provider has no RIO (WSAEOPNOTSUPP 10045 under Wine).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWindows = (
+  options: WindowsOptions = {}
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
+  Layer.scoped(
+    RegisteredIo.RegisteredIo,
+    Effect.flatMap(windows.make(options), (driver) => RegisteredIo.fromDriver(driver))
+  )
+
+/**
+ * The real backend of the running platform: Linux or Windows; elsewhere `RioUnavailable`
+ * with a message that says what is supported.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> = Layer.suspend(() => {
+  switch (process.platform) {
+    case "linux":
+      return layerLinux()
+    case "win32":
+      return layerWindows()
+    default:
+      return Layer.fail(
+        new RioError.RioUnavailable({
+          code: 0,
+          operation: "KoffiRio.layer",
+          message: `No registered I/O backend for platform "${process.platform}": effect-rio supports ` +
+            "Linux (io_uring, kernel 5.19+) and Windows (Winsock RIO, Windows 8 / Server 2012+). " +
+            "Use RioTest.layer() elsewhere."
+        })
+      )
+  }
+})
+
+/**
+ * The backend an application runs on, chosen by configuration without code changes:
+ * `EFFECT_RIO_BACKEND=koffi` (the default: the real backend of the platform) or `test`
+ * (the in-memory double).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<"koffi" | "test"> = Config.literal("koffi", "test")("EFFECT_RIO_BACKEND").pipe(
+    Config.withDefault("koffi" as const)
+  )
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.map(config, (backend): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
+      backend === "test" ? RioTest.layer() : layer)
+  )

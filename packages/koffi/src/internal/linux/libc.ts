@@ -1,0 +1,102 @@
+/**
+ * The few libc entry points the io_uring backend needs, bound through Koffi. Nothing is
+ * loaded at import time, so importing this module on Windows or macOS is harmless; the
+ * first `load()` opens libc.so.6.
+ */
+import koffi from "koffi"
+
+/** `io_uring_setup(2)`. The same number on x86_64 and every asm-generic arch (aarch64, riscv64, loong64). */
+export const SYS_io_uring_setup = 425
+/** `io_uring_register(2)`. */
+export const SYS_io_uring_register = 427
+
+export const PROT_READ = 0x1
+export const PROT_WRITE = 0x2
+export const MAP_PRIVATE = 0x02
+export const MAP_ANONYMOUS = 0x20
+export const MADV_DONTNEED = 4
+export const MADV_NOHUGEPAGE = 15
+export const RLIMIT_MEMLOCK = 8
+export const _SC_PAGESIZE = 30
+/** `(rlim_t)-1`. */
+export const RLIM_INFINITY = 0xFFFF_FFFF_FFFF_FFFFn
+/** `(void *)-1`, mmap's failure value. */
+export const MAP_FAILED = 0xFFFF_FFFF_FFFF_FFFFn
+
+/** errno values the backend distinguishes (Linux generic numbering, shared by x86_64 and aarch64). */
+export const Errno = {
+  EPERM: 1,
+  ENXIO: 6,
+  EBADF: 9,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
+  ENOSYS: 38,
+  EOVERFLOW: 75,
+  EOPNOTSUPP: 95
+} as const
+
+/**
+ * Koffi accepts a BigInt address, a Buffer/typed array (its data pointer, byteOffset
+ * included) or null wherever C wants a pointer.
+ */
+export type Pointer = bigint | ArrayBufferView | null
+
+export interface Libc {
+  /** Returns the ring fd, or -1 with errno set. */
+  readonly ioUringSetup: (entries: number, params: Pointer) => number
+  /** Returns the kernel's non-negative result, or -1 with errno set. */
+  readonly ioUringRegister: (fd: number, opcode: number, arg: Pointer, nrArgs: number) => number
+  readonly close: (fd: number) => number
+  /** Returns the address, or `MAP_FAILED` with errno set. */
+  readonly mmap: (length: number, prot: number, flags: number) => bigint
+  readonly munmap: (address: bigint, length: number) => number
+  readonly madvise: (address: bigint, length: number, advice: number) => number
+  /** The soft limit, `RLIM_INFINITY` when unlimited, or `undefined` if the call fails. */
+  readonly memlockSoftLimit: () => bigint | undefined
+  readonly pageSize: () => number
+  /** errno of the last failed call; Koffi saves it right after the native call returns. */
+  readonly errno: () => number
+}
+
+let cached: Libc | undefined
+
+/**
+ * Binds libc. Throws if the library or a symbol is missing (musl systems without a
+ * glibc-compatible libc.so.6); the driver turns that into `RioUnavailable`.
+ */
+export const load = (): Libc => {
+  if (cached !== undefined) return cached
+  const lib = koffi.load("libc.so.6")
+  // `long syscall(long, ...)` is variadic, but on the LP64 ABIs we support (x86_64 SysV and
+  // AAPCS64 on Linux) variadic integer and pointer arguments travel in the same registers as
+  // fixed ones, so fixed-arity prototypes are exact and avoid Koffi's per-call variadic typing.
+  const syscall2 = lib.func("syscall", "int64", ["int64", "int64", "void *"])
+  const syscall4 = lib.func("syscall", "int64", ["int64", "int64", "int64", "void *", "int64"])
+  const close = lib.func("close", "int32", ["int32"])
+  const mmap = lib.func("mmap", "void *", ["void *", "uint64", "int32", "int32", "int32", "int64"])
+  const munmap = lib.func("munmap", "int32", ["void *", "uint64"])
+  const madvise = lib.func("madvise", "int32", ["void *", "uint64", "int32"])
+  const getrlimit = lib.func("getrlimit", "int32", ["int32", "void *"])
+  const sysconf = lib.func("sysconf", "int64", ["int32"])
+  const rlimit = new BigUint64Array(2)
+  cached = {
+    ioUringSetup: (entries, params) => Number(syscall2(SYS_io_uring_setup, entries, params)),
+    ioUringRegister: (fd, opcode, arg, nrArgs) => Number(syscall4(SYS_io_uring_register, fd, opcode, arg, nrArgs)),
+    close: (fd) => close(fd),
+    mmap: (length, prot, flags) => {
+      const address: bigint | null = mmap(null, length, prot, flags, -1, 0)
+      return address ?? MAP_FAILED
+    },
+    munmap: (address, length) => munmap(address, length),
+    madvise: (address, length, advice) => madvise(address, length, advice),
+    memlockSoftLimit: () => getrlimit(RLIMIT_MEMLOCK, rlimit) === 0 ? rlimit[0] : undefined,
+    pageSize: () => Number(sysconf(_SC_PAGESIZE)),
+    errno: () => koffi.errno()
+  }
+  return cached
+}

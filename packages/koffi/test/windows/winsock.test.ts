@@ -1,0 +1,334 @@
+/**
+ * The Winsock RIO driver on Windows Node: against the system's Winsock (which under Wine
+ * has no RIO) and against the reference provider DLL through the driver's ABI-test seam.
+ * The provider runs the 13 RIO functions for real, so these tests exercise the binding's
+ * decoding, calling convention and WSAGetLastError protocol exactly as production does.
+ * Skipped on other platforms; test/wine/run.sh runs them under Wine.
+ */
+import type * as BufferId from "@effect-rio/core/BufferId"
+import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as RioError from "@effect-rio/core/RioError"
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import koffi from "koffi"
+import * as Abi from "../../src/internal/windows/abi.js"
+import * as WindowsDriver from "../../src/internal/windows/driver.js"
+import { isWine, MEM_COMMIT, MEM_FREE, provider, providerAvailable, providerPath, win32 } from "./reference.js"
+
+const withProvider = WindowsDriver.make({ provider: providerPath })
+
+const isError = (value: unknown): value is RioError.RioError => value instanceof Error && "_tag" in value
+
+const expectError = (value: unknown, tag: RioError.RioError["_tag"], code: number): RioError.RioError => {
+  assert.isTrue(isError(value), `expected ${tag}, got ${String(value)}`)
+  const error = value as RioError.RioError
+  assert.strictEqual(error._tag, tag)
+  assert.strictEqual(error.code, code)
+  return error
+}
+
+const results = (driver: WindowsDriver.WinsockDriver, cq: bigint, max: number) => {
+  const size = koffi.sizeof(Abi.RIORESULT)
+  const buffer = new Uint8Array(size * max)
+  const n = driver.functions.RIODequeueCompletion(cq, buffer, max)
+  if (n === Abi.RIO_CORRUPT_CQ) return "corrupt" as const
+  return Array.from({ length: n }, (_, i) =>
+    koffi.decode(buffer, i * size, Abi.RIORESULT) as {
+      Status: number
+      BytesTransferred: number
+      SocketContext: number | bigint
+      RequestContext: number | bigint
+    })
+}
+
+describe.skipIf(process.platform !== "win32")("Winsock RIO driver, system Winsock", () => {
+  it.effect("Wine: RioUnavailable 10045 that says what it means; Windows: a working driver", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.scoped(WindowsDriver.make()))
+      if (isWine()) {
+        assert.isTrue(Exit.isFailure(exit))
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+        assert.isTrue(Option.isSome(error))
+        const { _tag, code, message } = Option.getOrThrow(error)
+        assert.strictEqual(_tag, "RioUnavailable")
+        assert.strictEqual(code, 10045)
+        assert.include(message, "no Registered I/O extension (WSAEOPNOTSUPP 10045)")
+        assert.include(message, "Windows 8 / Server 2012")
+      } else {
+        assert.isTrue(Exit.isSuccess(exit))
+        if (Exit.isSuccess(exit)) assert.strictEqual(exit.value.source, "WSAIoctl")
+      }
+    }))
+})
+
+describe.skipIf(!providerAvailable)("Winsock RIO driver through the reference provider", () => {
+  it.scoped("reports the Windows x64 facts and where the table came from", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      assert.strictEqual(driver.backend, "winsock")
+      assert.strictEqual(driver.pageSize, 4096)
+      assert.strictEqual(driver.maxBufferLength, 0xFFFFFFFF)
+      assert.strictEqual(driver.source, providerPath)
+    }))
+
+  it.scoped("allocate: page-aligned, zeroed, and addressOf honours byteOffset", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      const memory = driver.allocate(10_000)
+      assert.isFalse(isError(memory))
+      if (isError(memory)) return
+      assert.strictEqual(memory.address % 4096n, 0n)
+      assert.strictEqual(memory.bytes.byteLength, 10_000)
+      assert.isTrue(memory.bytes.every((byte) => byte === 0))
+      assert.strictEqual(driver.addressOf(memory.bytes), memory.address)
+      assert.strictEqual(driver.addressOf(memory.bytes.subarray(100)), memory.address + 100n)
+      const heap = new Uint8Array(64)
+      assert.strictEqual(driver.addressOf(heap.subarray(8)), driver.addressOf(heap) + 8n)
+      driver.free(memory)
+    }))
+
+  it.scoped("BufferIds are small integers, lowest free first, over opaque native ids", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      const before = provider().stats()
+      const memory = driver.allocate(3 * 4096)
+      if (isError(memory)) return assert.fail(String(memory))
+      const ids = [0, 1, 2].map((i) => driver.register(memory.address + BigInt(i * 4096), 4096))
+      assert.deepStrictEqual<unknown>(ids, [0, 1, 2])
+      for (const id of ids as Array<BufferId.BufferId>) {
+        const native = driver.nativeBufferId(id)!
+        assert.isTrue(native > 0xFFFFn, `native id 0x${native.toString(16)} is a small integer`)
+        assert.notStrictEqual(native, Abi.RIO_INVALID_BUFFERID)
+      }
+      assert.strictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations + 3)
+      assert.strictEqual(provider().stats().LockedPages, before.LockedPages + 3)
+      assert.isUndefined(driver.deregister(ids[1] as BufferId.BufferId, 0))
+      assert.strictEqual<unknown>(driver.register(memory.address + 4096n, 100), 1)
+      for (const id of ids as Array<BufferId.BufferId>) assert.isUndefined(driver.deregister(id, 0))
+      assert.deepStrictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations)
+      driver.free(memory)
+    }))
+
+  it.scoped("RIO_INVALID_BUFFERID + WSAGetLastError become typed errors", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      const memory = driver.allocate(4096)
+      if (isError(memory)) return assert.fail(String(memory))
+      assert.deepStrictEqual(expectError(driver.register(0n, 16), "WSAEFAULT", 10014).cause, { lastError: 10014 })
+      // Below 64 KiB nothing is ever mapped on Windows.
+      expectError(driver.register(0x1000n, 16), "WSAEFAULT", 10014)
+      // One byte past a committed page runs into unmapped memory.
+      expectError(driver.register(memory.address + 1n, 4096), "WSAEFAULT", 10014)
+      // The core never passes a zero length; the native mapping still has to be right.
+      expectError(driver.register(memory.address, 0), "WSAEINVAL", 10022)
+
+      const live = provider().stats().LiveRegistrations
+      provider().setLimits(live + 1, 0)
+      try {
+        const first = driver.register(memory.address, 64)
+        assert.isFalse(isError(first))
+        const error = expectError(driver.register(memory.address, 64), "WSAENOBUFS", 10055)
+        assert.include(error.message, "fewer, larger buffers")
+        driver.deregister(first as BufferId.BufferId, 0)
+      } finally {
+        provider().setLimits(0, 0)
+      }
+
+      // A code the documentation does not list (WSAENETDOWN) is kept, not guessed at.
+      provider().failNextRegistration(10050)
+      expectError(driver.register(memory.address, 64), "RioSystemError", 10050)
+      driver.free(memory)
+    }))
+
+  it.scoped("deregistering an id the provider no longer knows is WSAEINVAL, not silence", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      const memory = driver.allocate(4096)
+      if (isError(memory)) return assert.fail(String(memory))
+      const id = driver.register(memory.address, 4096)
+      if (isError(id)) return assert.fail(String(id))
+      const before = provider().stats()
+      // Pull the registration out from under the driver, through the same table.
+      driver.functions.RIODeregisterBuffer(driver.nativeBufferId(id)!)
+      const error = expectError(driver.deregister(id, 0), "WSAEINVAL", 10022)
+      assert.include(error.message, "did not know the native id")
+      assert.strictEqual(provider().stats().InvalidDeregistrations, before.InvalidDeregistrations + 1)
+      // The small id is free again.
+      assert.strictEqual<unknown>(driver.register(memory.address, 16), id)
+      driver.free(memory)
+    }))
+
+  it.scoped("free: stale views stay readable and writable, read zeros, and do not leak old bytes", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      const memory = driver.allocate(3 * 4096)
+      if (isError(memory)) return assert.fail(String(memory))
+      memory.bytes.fill(0xAB)
+      const live = driver.liveAllocations()
+      driver.free(memory)
+      assert.strictEqual(driver.liveAllocations(), live - 1)
+      assert.strictEqual(win32().query(memory.address).State, MEM_COMMIT)
+      assert.isTrue(memory.bytes.every((byte) => byte === 0))
+      memory.bytes[5000] = 7
+      assert.strictEqual(memory.bytes[5000], 7)
+      driver.free(memory) // twice is harmless
+    }))
+
+  it.scoped("a freed region is released (MEM_RELEASE) once its views are garbage", () =>
+    Effect.gen(function*() {
+      const gc = (globalThis as { gc?: () => void }).gc
+      if (gc === undefined) return // needs --expose-gc; test/wine/vitest.config.ts passes it
+      const driver = yield* withProvider
+      const address = (() => {
+        const memory = driver.allocate(4096)
+        if (isError(memory)) throw memory
+        driver.free(memory)
+        return memory.address
+      })()
+      for (let i = 0; i < 50 && win32().query(address).State !== MEM_FREE; i++) {
+        gc()
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      }
+      assert.strictEqual(win32().query(address).State, MEM_FREE)
+    }))
+
+  it.scoped("all 13 functions through the decoded table: queues, send, receive, dequeue, notify, resize, close", () =>
+    Effect.gen(function*() {
+      const driver = yield* withProvider
+      const rio = driver.functions
+      const ws = driver.winsock
+      const k32 = win32()
+      const before = provider().stats()
+
+      const memory = driver.allocate(4096)
+      if (isError(memory)) return assert.fail(String(memory))
+      const id = driver.register(memory.address, 4096)
+      if (isError(id)) return assert.fail(String(id))
+      const BufferId = driver.nativeBufferId(id)!
+
+      const event = k32.CreateEventW()
+      const cq = rio.RIOCreateCompletionQueue(8, {
+        Type: Abi.RIO_EVENT_COMPLETION,
+        u: { Event: { EventHandle: event, NotifyReset: 1 } }
+      })
+      assert.notStrictEqual(cq, Abi.RIO_INVALID_CQ)
+      const socket = ws.WSASocketW(
+        Abi.AF_INET,
+        Abi.SOCK_DGRAM,
+        Abi.IPPROTO_UDP,
+        null,
+        0,
+        Abi.WSA_FLAG_OVERLAPPED | Abi.WSA_FLAG_REGISTERED_IO
+      )
+      assert.notStrictEqual(socket, Abi.INVALID_SOCKET)
+      const rq = rio.RIOCreateRequestQueue(socket, 2, 1, 2, 1, cq, cq, 0x5150n)
+      assert.notStrictEqual(rq, Abi.RIO_INVALID_RQ)
+      assert.strictEqual(provider().stats().LiveRequestQueues, before.LiveRequestQueues + 1)
+
+      // Arm, then a receive and a send: the loopback delivers the bytes and both complete.
+      assert.strictEqual(rio.RIONotify(cq), 0)
+      assert.strictEqual(rio.RIONotify(cq), Abi.WSAEALREADY)
+      memory.bytes.set([1, 2, 3, 4, 5], 0)
+      assert.strictEqual(rio.RIOReceive(rq, { BufferId, Offset: 1024, Length: 512 }, 1, 0, 0x77n), 1)
+      assert.strictEqual(k32.WaitForSingleObject(event, 0), 0x102) // WAIT_TIMEOUT: nothing yet
+      assert.strictEqual(rio.RIOSend(rq, { BufferId, Offset: 0, Length: 5 }, 1, 0, 0x1234n), 1)
+      assert.strictEqual(k32.WaitForSingleObject(event, 0), 0) // WAIT_OBJECT_0
+      const done = results(driver, cq, 8)
+      if (done === "corrupt") return assert.fail("corrupt CQ")
+      assert.strictEqual(done.length, 2)
+      const byContext = new Map(done.map((r) => [BigInt(r.RequestContext), r]))
+      assert.deepInclude(byContext.get(0x1234n), { Status: 0, BytesTransferred: 5 })
+      assert.deepInclude(byContext.get(0x77n), { Status: 0, BytesTransferred: 5 })
+      assert.strictEqual(BigInt(done[0]!.SocketContext), 0x5150n)
+      assert.deepStrictEqual(Array.from(memory.bytes.subarray(1024, 1029)), [1, 2, 3, 4, 5])
+
+      // Ex variants with a remote-address slice, deferred until committed.
+      assert.strictEqual(
+        rio.RIOReceiveEx(rq, { BufferId, Offset: 2048, Length: 64 }, 1, null, {
+          BufferId,
+          Offset: 3072,
+          Length: 28
+        }, null, null, 0, 1n),
+        1
+      )
+      assert.strictEqual(
+        rio.RIOSendEx(rq, { BufferId, Offset: 0, Length: 3 }, 1, null, null, null, null, Abi.RIO_MSG_DEFER, 2n),
+        1
+      )
+      assert.deepStrictEqual(results(driver, cq, 8), [])
+      assert.strictEqual(rio.RIOSend(rq, null, 0, Abi.RIO_MSG_COMMIT_ONLY, null), 1)
+      const ex = results(driver, cq, 8)
+      if (ex === "corrupt") return assert.fail("corrupt CQ")
+      assert.deepStrictEqual(ex.map((r) => [Number(r.RequestContext), r.Status, r.BytesTransferred]).sort(), [
+        [1, 0, 3],
+        [2, 0, 3]
+      ])
+      assert.strictEqual(new DataView(memory.bytes.buffer, memory.bytes.byteOffset).getUint16(3072, true), 2) // AF_INET
+
+      // Documented argument checks, each with its WSAGetLastError code.
+      const lastError = () => ws.WSAGetLastError()
+      assert.strictEqual(rio.RIOSend(rq, { BufferId: 0xDEADn, Offset: 0, Length: 1 }, 1, 0, null), 0)
+      assert.strictEqual(lastError(), Abi.WSAEFAULT)
+      assert.strictEqual(rio.RIOSend(rq, { BufferId, Offset: 4000, Length: 200 }, 1, 0, null), 0)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIOSend(rq, null, 0, Abi.RIO_MSG_WAITALL, null), 0)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIOReceive(0x1n, null, 0, 0, null), 0)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIOCreateCompletionQueue(0, null), Abi.RIO_INVALID_CQ)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIOCreateCompletionQueue(Abi.RIO_MAX_CQ_SIZE + 1, null), Abi.RIO_INVALID_CQ)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIOCreateRequestQueue(socket, 1, 1, 1, 1, Abi.RIO_INVALID_CQ, cq, null), 0n)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIODequeueCompletion(0xBADn, new Uint8Array(24), 1), Abi.RIO_CORRUPT_CQ)
+      assert.strictEqual(rio.RIONotify(Abi.RIO_INVALID_CQ), Abi.WSAEINVAL)
+
+      // Resizing: below what is reserved is WSAETOOMANYREFS; both zero is WSAEINVAL.
+      assert.strictEqual(rio.RIOResizeCompletionQueue(cq, 2), 0)
+      assert.strictEqual(lastError(), Abi.WSAETOOMANYREFS)
+      assert.strictEqual(rio.RIOResizeCompletionQueue(cq, 16), 1)
+      assert.strictEqual(rio.RIOResizeRequestQueue(rq, 0, 0), 0)
+      assert.strictEqual(lastError(), Abi.WSAEINVAL)
+      assert.strictEqual(rio.RIOResizeRequestQueue(rq, 4, 4), 1)
+
+      // A request holds its registration until its completion is dequeued.
+      assert.strictEqual(rio.RIOReceive(rq, { BufferId, Offset: 0, Length: 16 }, 1, 0, 9n), 1)
+      assert.strictEqual(provider().stats().OutstandingRequests, before.OutstandingRequests + 1)
+
+      // closesocket frees the request queue (its pending receive is aborted into the CQ).
+      assert.strictEqual(ws.closesocket(socket), 0)
+      assert.strictEqual(provider().stats().LiveRequestQueues, before.LiveRequestQueues)
+      const aborted = results(driver, cq, 8)
+      if (aborted === "corrupt") return assert.fail("corrupt CQ")
+      assert.deepStrictEqual(aborted.map((r) => [Number(r.RequestContext), r.Status]), [[9, 995]])
+      assert.strictEqual(provider().stats().OutstandingRequests, before.OutstandingRequests)
+
+      rio.RIOCloseCompletionQueue(cq)
+      rio.RIOCloseCompletionQueue(cq) // unknown now: ignored, as documented
+      assert.strictEqual(provider().stats().LiveCompletionQueues, before.LiveCompletionQueues)
+      k32.CloseHandle(event)
+      assert.isUndefined(driver.deregister(id, 0))
+      assert.strictEqual(provider().stats().DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
+      driver.free(memory)
+    }))
+
+  it.effect("the RegisteredIo service over the driver: registrations end with their scope", () =>
+    Effect.gen(function*() {
+      const before = provider().stats()
+      const layer = Layer.scoped(RegisteredIo.RegisteredIo, Effect.flatMap(withProvider, RegisteredIo.fromDriver))
+      yield* Effect.gen(function*() {
+        const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(10_000))
+        assert.strictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations + 1)
+        assert.strictEqual(registration.byteLength, 10_000)
+      }).pipe(Effect.scoped, Effect.provide(layer))
+      const after = provider().stats()
+      assert.strictEqual(after.LiveRegistrations, before.LiveRegistrations)
+      assert.strictEqual(after.TotalRegistrations, before.TotalRegistrations + 1)
+      assert.strictEqual(after.DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
+    }))
+})
