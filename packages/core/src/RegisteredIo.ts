@@ -7,10 +7,12 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Scope from "effect/Scope"
 import type { BufferId } from "./BufferId.js"
 import type { Driver } from "./Driver.js"
 import type { Intercept, Operation } from "./internal/service.js"
+import { RegistrationImpl } from "./internal/registration.js"
 import * as internal from "./internal/service.js"
 import type { NativeAddress } from "./internal/validate.js"
 import type * as RioBuf from "./RioBuf.js"
@@ -137,6 +139,29 @@ const impl = (service: Service): internal.ServiceImpl => {
   throw new TypeError("effect-rio: RegisteredIo service was not built with RegisteredIo.fromDriver")
 }
 
+const serviceIn = (context: Context.Context<never>): internal.ServiceImpl =>
+  impl(Context.unsafeGet(context as Context.Context<RegisteredIo>, RegisteredIo))
+
+/** Releases `registration` after `use` ends, however it ends; in place when it can. */
+const useThenRelease = <A, E, R>(
+  registration: RegistrationImpl,
+  use: (registration: Registration) => Effect.Effect<A, E, R>,
+  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
+): Effect.Effect<A, E, R> =>
+  Effect.matchCauseEffect(restore(use(registration)), {
+    onFailure: (cause) => {
+      const pending = registration.releaseNow()
+      return pending === undefined ? Effect.failCause(cause) : Effect.zipRight(pending, Effect.failCause(cause))
+    },
+    onSuccess: (value) => {
+      const pending = registration.releaseNow()
+      return pending === undefined ? Effect.succeed(value) : Effect.as(pending, value)
+    }
+  })
+
+/** A scope finalizer that releases in place when it can. */
+const releaser = (registration: RegistrationImpl) => () => registration.releaseNow() ?? Effect.void
+
 /**
  * Registers `data` (its first `length` bytes, default all) for the life of the scope:
  * acquire is RIORegisterBuffer, release is RIODeregisterBuffer, which runs exactly once
@@ -149,15 +174,19 @@ export const registerBuffer = (
   data: Uint8Array | ArrayBuffer,
   length?: number
 ): Effect.Effect<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope> =>
-  Effect.uninterruptible(
-    Effect.flatMap(Effect.scope, (scope) =>
-      Effect.flatMap(RegisteredIo, (service) =>
-        Effect.tap(impl(service).acquire(data, length), (registration) =>
-          Scope.addFinalizer(scope, registration.release)
-        )
-      )
-    )
-  )
+  // One synchronous step registers and arms the finalizer: nothing can interrupt between.
+  Effect.uninterruptible(Effect.withFiberRuntime<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope>((fiber) => {
+    const context = fiber.getFiberRef(FiberRef.currentContext)
+    const service = serviceIn(context)
+    const scope = Context.unsafeGet(context as Context.Context<Scope.Scope>, Scope.Scope)
+    if (!service.isSynchronous) {
+      return Effect.tap(service.acquire(data, length), (registration) =>
+        Scope.addFinalizerExit(scope, releaser(registration)))
+    }
+    const registration = service.unsafeRegistration(data, length)
+    if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
+    return Effect.as(Scope.addFinalizerExit(scope, releaser(registration)), registration as Registration)
+  }))
 
 /**
  * Allocates `byteLength` bytes of page-aligned native memory from the backend and
@@ -181,8 +210,7 @@ export const allocateBuffer = (
             // Added first so it runs last: memory is freed only after deregistration.
             Scope.addFinalizer(scope, Effect.orDie(service.free(memory))),
             Effect.tap(impl(service).acquire(memory, undefined), (registration) =>
-              Scope.addFinalizer(scope, registration.release)
-            )
+              Scope.addFinalizerExit(scope, releaser(registration)))
           )
         )
       )
@@ -200,12 +228,17 @@ export const withBuffer = <A, E, R>(
   data: Uint8Array | ArrayBuffer,
   use: (registration: Registration) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | RioError.RegisterError, R | RegisteredIo> =>
-  Effect.flatMap(RegisteredIo, (service) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(impl(service).acquire(data, undefined), (registration) =>
-        Effect.onExit(restore(use(registration)), () => registration.release)
-      )
-    )
+  Effect.uninterruptibleMask((restore) =>
+    Effect.withFiberRuntime<A, E | RioError.RegisterError, R | RegisteredIo>((fiber) => {
+      const service = serviceIn(fiber.getFiberRef(FiberRef.currentContext))
+      if (!service.isSynchronous) {
+        return Effect.flatMap(service.acquire(data, undefined), (registration) =>
+          useThenRelease(registration, use, restore))
+      }
+      const registration = service.unsafeRegistration(data, undefined)
+      if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
+      return useThenRelease(registration, use, restore)
+    })
   )
 
 /**

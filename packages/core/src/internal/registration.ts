@@ -6,6 +6,9 @@ import * as RioError from "../RioError.js"
 /** What a registration needs from the service that made it. */
 export interface Owner {
   readonly deregisterOwned: (registration: RegistrationImpl) => Effect.Effect<void>
+  /** True when deregistration needs no effect (no test hook): the hot paths then release in place. */
+  readonly isSynchronous: boolean
+  readonly unsafeDeregisterOwned: (registration: RegistrationImpl) => Error | undefined
 }
 
 const OPEN = 0
@@ -26,8 +29,11 @@ export class RegistrationImpl {
     readonly owner: Owner,
     readonly id: BufferId,
     readonly address: bigint,
-    readonly bytes: Uint8Array
+    readonly bytes: Uint8Array,
+    readonly pages: number
   ) {}
+
+  readonly owned = true
 
   get byteLength(): number {
     return this.bytes.byteLength
@@ -103,6 +109,18 @@ export class RegistrationImpl {
         Effect.suspend(() => this.finish())
       )
     })
+  }
+
+  /**
+   * The release, done in place when nothing is in flight: undefined once finished,
+   * otherwise the effect that finishes it (waiting for tokens, or a test hook).
+   */
+  releaseNow(): Effect.Effect<void> | undefined {
+    if (this.state !== OPEN) return undefined
+    if (this.tokens > 0 || !this.owner.isSynchronous) return this.release
+    this.state = RELEASED
+    const error = this.owner.unsafeDeregisterOwned(this)
+    return error === undefined ? undefined : Effect.die(error)
   }
 
   private finish(): Effect.Effect<void> {

@@ -2,7 +2,6 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { BufferId } from "../BufferId.js"
 import type { Driver, NativeMemory } from "../Driver.js"
-import { pagesCovered } from "../Driver.js"
 import * as RioError from "../RioError.js"
 import { RegistrationImpl } from "./registration.js"
 import type { NativeAddress } from "./validate.js"
@@ -27,13 +26,26 @@ export interface Stats {
   readonly lockedPages: number
 }
 
+/** What the service knows of a live registration: a `RegistrationImpl`, or this for raw ones. */
 interface Live {
   readonly address: bigint
-  readonly length: number
+  readonly byteLength: number
   readonly pages: number
-  // Holds user memory strongly until release: the kernel keeps using its address.
-  readonly bytes: Uint8Array | undefined
-  readonly owner: RegistrationImpl | undefined
+  readonly inFlight: number
+  /** True for a scoped registration, which only its scope may deregister. */
+  readonly owned: boolean
+}
+
+class RawEntry implements Live {
+  readonly inFlight = 0
+  readonly owned = false
+  constructor(
+    readonly address: bigint,
+    readonly byteLength: number,
+    readonly pages: number,
+    // Holds user memory strongly until release: the kernel keeps using its address.
+    readonly bytes: Uint8Array | undefined
+  ) {}
 }
 
 /** The shared half of every backend: validation, bookkeeping, statistics. */
@@ -42,7 +54,9 @@ export class ServiceImpl {
   readonly pageSize: number
   readonly maxBufferLength: number
   private readonly limitNote: string
-  private readonly live = new Map<BufferId, Live>()
+  // Indexed by id: backends hand out small integers, lowest free first.
+  private readonly live: Array<Live | undefined> = []
+  private liveCount = 0
   private readonly memories = new Map<Uint8Array, NativeMemory>()
   private registeredBytes = 0
   private lockedPages = 0
@@ -67,6 +81,19 @@ export class ServiceImpl {
 
   // --- synchronous core -------------------------------------------------------------
 
+  private pagesOf(address: bigint, length: number): number {
+    // User-space addresses fit a double exactly; BigInt arithmetic would cost more here.
+    const start = Number(address)
+    return Math.floor((start + length - 1) / this.pageSize) - Math.floor(start / this.pageSize) + 1
+  }
+
+  private add(id: BufferId, entry: Live): void {
+    this.live[id] = entry
+    this.liveCount++
+    this.registeredBytes += entry.byteLength
+    this.lockedPages += entry.pages
+  }
+
   private commit(
     address: bigint,
     length: number,
@@ -74,10 +101,7 @@ export class ServiceImpl {
   ): BufferId | RioError.RegisterError {
     const id = this.driver.register(address, length)
     if (typeof id !== "number") return id
-    const pages = pagesCovered(address, length, this.pageSize)
-    this.live.set(id, { address, length, pages, bytes, owner: undefined })
-    this.registeredBytes += length
-    this.lockedPages += pages
+    this.add(id, new RawEntry(address, length, this.pagesOf(address, length), bytes))
     return id
   }
 
@@ -109,31 +133,32 @@ export class ServiceImpl {
     const bytes = region(memory, length, "RIORegisterBuffer", this.maxBufferLength, this.limitNote)
     if (!(bytes instanceof Uint8Array)) return bytes
     const address = this.driver.addressOf(bytes)
-    const id = this.commit(address, bytes.byteLength, bytes)
+    const id = this.driver.register(address, bytes.byteLength)
     if (typeof id !== "number") return id
-    const registration = new RegistrationImpl(this, id, address, bytes)
-    ;(this.live.get(id) as { owner: RegistrationImpl | undefined }).owner = registration
+    const registration = new RegistrationImpl(this, id, address, bytes, this.pagesOf(address, bytes.byteLength))
+    this.add(id, registration)
     return registration
   }
 
   private forget(id: BufferId, entry: Live): RioError.WSAEINVAL | RioError.RioSystemError | undefined {
-    const error = this.driver.deregister(id, entry.owner?.inFlight ?? 0)
+    const error = this.driver.deregister(id, entry.inFlight)
     if (error !== undefined) return error
-    this.live.delete(id)
-    this.registeredBytes -= entry.length
+    this.live[id] = undefined
+    this.liveCount--
+    this.registeredBytes -= entry.byteLength
     this.lockedPages -= entry.pages
     return undefined
   }
 
   unsafeDeregister(id: BufferId): RioError.WSAEINVAL | RioError.RioSystemError | undefined {
-    const entry = this.live.get(id)
+    const entry = typeof id === "number" ? this.live[id] : undefined
     if (entry === undefined) {
       return new RioError.WSAEINVAL({
         operation: "RIODeregisterBuffer",
         message: `Buffer id ${String(id)} is not registered (never was, or already released).`
       })
     }
-    if (entry.owner !== undefined) {
+    if (entry.owned) {
       return new RioError.WSAEINVAL({
         operation: "RIODeregisterBuffer",
         message: `Buffer id ${id} belongs to a scoped registration: it is deregistered when its scope closes.`
@@ -183,8 +208,8 @@ export class ServiceImpl {
         )
       }
       const end = memory.address + BigInt(memory.bytes.byteLength)
-      for (const [id, entry] of this.live) {
-        if (entry.address < end && entry.address + BigInt(entry.length) > memory.address) {
+      for (const [id, entry] of this.live.entries()) {
+        if (entry !== undefined && entry.address < end && entry.address + BigInt(entry.byteLength) > memory.address) {
           return Effect.fail(
             new RioError.WSAEINVAL({
               operation: "free",
@@ -199,7 +224,7 @@ export class ServiceImpl {
     }) as Effect.Effect<void, RioError.WSAEINVAL>
 
   readonly stats: Effect.Effect<Stats> = Effect.sync(() => ({
-    registeredBuffers: this.live.size,
+    registeredBuffers: this.liveCount,
     registeredBytes: this.registeredBytes,
     lockedPages: this.lockedPages
   }))
@@ -215,11 +240,18 @@ export class ServiceImpl {
     >
   }
 
+  get isSynchronous(): boolean {
+    return this.intercept === undefined
+  }
+
+  unsafeDeregisterOwned(registration: RegistrationImpl): Error | undefined {
+    return this.live[registration.id] === registration ? this.forget(registration.id, registration) : undefined
+  }
+
   /** Called once per registration, after its tokens are back. */
   deregisterOwned(registration: RegistrationImpl): Effect.Effect<void> {
     const finish = Effect.suspend(() => {
-      const entry = this.live.get(registration.id)
-      const error = entry === undefined ? undefined : this.forget(registration.id, entry)
+      const error = this.unsafeDeregisterOwned(registration)
       return error === undefined ? Effect.void : Effect.die(error)
     })
     const first = this.before("deregisterBuffer", false)
@@ -228,7 +260,7 @@ export class ServiceImpl {
 
   /** Closes the driver; what raw calls left behind is deregistered and freed first, so nothing leaks. */
   close(): void {
-    for (const [id, entry] of this.live) this.forget(id, entry)
+    for (const [id, entry] of this.live.entries()) if (entry !== undefined) this.forget(id as BufferId, entry)
     for (const memory of this.memories.values()) this.driver.free(memory)
     this.memories.clear()
     this.driver.close?.()

@@ -1,0 +1,60 @@
+/**
+ * Issue 5's benchmark: one lease+release of a 512-byte buffer through `withLease`, through
+ * the scoped `lease`, and a fresh registration per operation (`withBuffer`), on a backend;
+ * and the synchronous lease/return path that internal hot loops use.
+ */
+import { BufferPool, RegisteredIo } from "@effect-rio/core"
+import * as Effect from "effect/Effect"
+import type { Figure, Plan } from "./measure.js"
+import { timeEffect, timeSync } from "./measure.js"
+
+export interface PoolRow {
+  readonly backend: string
+  readonly withLease: Figure
+  readonly scopedLease: Figure
+  readonly withBuffer: Figure
+  readonly syncCycle: Figure
+}
+
+export const pool = (plan: Plan): Effect.Effect<PoolRow, unknown, RegisteredIo.RegisteredIo> =>
+  Effect.scoped(Effect.gen(function*() {
+    const io = yield* RegisteredIo.RegisteredIo
+    const pool = yield* BufferPool.make({ slotSize: 512, slots: 1024 })
+    const fresh = new Uint8Array(512)
+    const use = () => Effect.void
+    return {
+      backend: io.backend,
+      withLease: yield* timeEffect("withLease", plan, () => pool.withLease(use)),
+      scopedLease: yield* timeEffect("scoped lease", plan, () => Effect.scoped(pool.lease)),
+      withBuffer: yield* timeEffect("withBuffer (register per op)", plan, () => RegisteredIo.withBuffer(fresh, use)),
+      syncCycle: timeSync("unsafeTryLease + unsafeRelease", { ...plan, iterations: plan.iterations * 50 }, () => {
+        pool.unsafeRelease(pool.unsafeTryLease()!)
+      })
+    }
+  }))
+
+export interface Footprint {
+  readonly backend: string
+  readonly pageSize: number
+  readonly pooledPages: number
+  readonly separatePages: number
+}
+
+/** Pages locked by 1,000 buffers of 512 bytes: one pool against 1,000 registrations on their own pages. */
+export const footprint: Effect.Effect<Footprint, unknown, RegisteredIo.RegisteredIo> = Effect.gen(function*() {
+  const io = yield* RegisteredIo.RegisteredIo
+  const base = (yield* io.stats).lockedPages
+  const pooledPages = yield* Effect.scoped(Effect.gen(function*() {
+    yield* BufferPool.make({ slotSize: 512, slots: 1000 })
+    return (yield* io.stats).lockedPages - base
+  }))
+  const separatePages = yield* Effect.scoped(Effect.gen(function*() {
+    const memory = yield* io.allocate(1000 * io.pageSize)
+    yield* Effect.addFinalizer(() => Effect.orDie(io.free(memory)))
+    for (let i = 0; i < 1000; i++) {
+      yield* RegisteredIo.registerBuffer(memory.subarray(i * io.pageSize, i * io.pageSize + 512))
+    }
+    return (yield* io.stats).lockedPages - base
+  }))
+  return { backend: io.backend, pageSize: io.pageSize, pooledPages, separatePages }
+})

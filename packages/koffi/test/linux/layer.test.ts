@@ -1,0 +1,450 @@
+/**
+ * `KoffiRio.layerLinux()` through the public API, checked against the kernel's own count of
+ * pinned memory (`VmPin` in /proc/self/status): what is registered is pinned, exactly, and
+ * nothing stays pinned or occupies a table slot once its scope has closed — also after
+ * interruption, under concurrency, across garbage collections and at the memlock limit.
+ *
+ * VmPin is per process; these deltas are exact because vitest runs each test file in a
+ * process of its own (the default `forks` pool) and the tests of a file one at a time.
+ */
+import { BufferPool, RegisteredIo, RioError } from "@effect-rio/core"
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import koffi from "koffi"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
+import * as KoffiRio from "../../src/KoffiRio.js"
+import { readVmPinKiB } from "../../src/internal/linux/vmpin.js"
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const root = fileURLToPath(new URL("../../../../", import.meta.url))
+const childScript = fileURLToPath(new URL("./fixtures/layer-memlock-child.ts", import.meta.url))
+
+// --- helpers ------------------------------------------------------------------------------
+
+interface Snapshot {
+  readonly vmPinKiB: number
+  readonly stats: RegisteredIo.Stats
+}
+
+/** What the kernel (VmPin) and the service (stats) say is pinned right now. */
+const snapshot: Effect.Effect<Snapshot, never, RegisteredIo.RegisteredIo> = Effect.map(
+  Effect.flatMap(RegisteredIo.RegisteredIo, (io) => io.stats),
+  (stats) => ({ vmPinKiB: readVmPinKiB(), stats })
+)
+
+/** Both views are exactly what they were at `start`: nothing pinned, no slot taken, no byte counted. */
+const assertBackTo = (start: Snapshot, what: string) =>
+  Effect.map(snapshot, (now) => assert.deepStrictEqual(now, start, `not back to the start ${what}`))
+
+/**
+ * Asserts the growth since `start`: VmPin by exactly `pages` pages, and the service's
+ * `lockedPages` by the same number — the service's accounting must be the kernel's.
+ */
+const assertPinned = (start: Snapshot, pages: number, registrations: number) =>
+  Effect.gen(function*() {
+    const io = yield* RegisteredIo.RegisteredIo
+    const now = yield* snapshot
+    const pageKiB = io.pageSize / KiB
+    assert.strictEqual(now.vmPinKiB - start.vmPinKiB, pages * pageKiB, "VmPin delta")
+    assert.strictEqual(now.stats.lockedPages - start.stats.lockedPages, (now.vmPinKiB - start.vmPinKiB) / pageKiB)
+    assert.strictEqual(now.stats.registeredBuffers - start.stats.registeredBuffers, registrations)
+  })
+
+const pagesCovered = (offset: number, length: number, pageSize: number): number =>
+  Math.floor((offset + length - 1) / pageSize) - Math.floor(offset / pageSize) + 1
+
+/** Native memory from the backend without registering it, freed when the scope closes. */
+const rawMemory = (byteLength: number) =>
+  Effect.flatMap(RegisteredIo.RegisteredIo, (io) =>
+    Effect.acquireRelease(io.allocate(byteLength), (memory) => Effect.orDie(io.free(memory))))
+
+type Gc = (options?: { readonly type: "minor" | "major" }) => void
+
+/**
+ * V8's collector: `globalThis.gc` under `node --expose-gc`, otherwise the same function from
+ * a fresh context once the flag is set at run time (as driver.test.ts does), so the suite
+ * needs no worker flags. Throws instead of skipping: without a GC these tests prove nothing.
+ */
+const collector = (): Gc => {
+  const exposed = (globalThis as { gc?: unknown }).gc
+  if (typeof exposed === "function") return exposed as Gc
+  v8.setFlagsFromString("--expose-gc")
+  const gc: unknown = vm.runInNewContext("typeof gc === 'function' ? gc : undefined")
+  if (typeof gc !== "function") {
+    throw new Error("No gc(): run node with --expose-gc (vitest: poolOptions.forks.execArgv)")
+  }
+  return gc as Gc
+}
+
+/**
+ * Scavenges twice (each moves the young objects: a small array's on-heap bytes go with them),
+ * then a forced full mark-compact. Plain `gc()`, not `gc({ type: "major" })`: only the forced
+ * form also clears WeakRefs.
+ */
+const collectAll = (gc: Gc): void => {
+  gc({ type: "minor" })
+  gc({ type: "minor" })
+  gc()
+}
+
+/**
+ * Fills the heap with small objects and typed arrays and keeps one in `keepEvery`: once
+ * promoted and thinned out, old-space pages are fragmented, which is what makes a full GC
+ * compact (move) the survivors — including our registered arrays' JS objects.
+ */
+const churn = (count: number, keepEvery: number): Array<unknown> => {
+  const kept: Array<unknown> = []
+  for (let i = 0; i < count; i++) {
+    const garbage = { i, bytes: new Uint8Array(1 + (i % 64)), text: `garbage ${i}` }
+    if (i % keepEvery === 0) kept.push(garbage)
+  }
+  return kept
+}
+
+/**
+ * The kernel was handed `registration.address`; prove that this is still where the JS bytes
+ * live: V8 reports the same address for the array, and bytes written on either side — the JS
+ * view or a native view of that address — are seen on the other.
+ */
+const assertKernelSeesJs = (registration: RegisteredIo.Registration, bytes: Uint8Array, seed: number) => {
+  assert.strictEqual(koffi.address(bytes), registration.address)
+  const native = new Uint8Array(koffi.view(registration.address, bytes.byteLength))
+  bytes.fill(seed & 0xFF)
+  assert.isTrue(native.every((byte) => byte === (seed & 0xFF)), "a JS write is missing at the registered address")
+  native[bytes.byteLength - 1] = ~seed & 0xFF
+  assert.strictEqual(bytes[bytes.byteLength - 1], ~seed & 0xFF, "a write at the registered address is missing in JS")
+  assert.strictEqual(registration.bytes[bytes.byteLength - 1], ~seed & 0xFF)
+}
+
+/** Resolves on the next macrotask: WeakRef targets stay alive until the current job ends. */
+const nextMacrotask = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/** The ids the table hands out next: registers `count` buffers at once, then releases them. */
+const nextIds = (count: number) =>
+  Effect.scoped(
+    Effect.forEach(
+      Array.from({ length: count }, () => new Uint8Array(8)),
+      (bytes) => Effect.map(RegisteredIo.registerBuffer(bytes), (registration) => registration.id)
+    )
+  )
+
+// --- tests --------------------------------------------------------------------------------
+
+layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (it) => {
+  describe("registrations pin exactly their pages, and only while open", () => {
+    it.effect.prop(
+      "allocateBuffer(n) pins ceil(n / pageSize) pages until its scope closes",
+      [FastCheck.integer({ min: 1, max: 64 * 4096 })],
+      ([byteLength]) =>
+        Effect.gen(function*() {
+          const io = yield* RegisteredIo.RegisteredIo
+          const start = yield* snapshot
+          yield* Effect.scoped(Effect.gen(function*() {
+            const registration = yield* RegisteredIo.allocateBuffer(byteLength)
+            assert.strictEqual(registration.address % BigInt(io.pageSize), 0n)
+            assert.strictEqual(registration.byteLength, byteLength)
+            yield* assertPinned(start, Math.ceil(byteLength / io.pageSize), 1)
+          }))
+          yield* assertBackTo(start, "after the scope")
+        }),
+      { fastCheck: { numRuns: 40 } }
+    )
+
+    it.effect.prop(
+      "a sub-range pins every page it touches, no more (page straddles included)",
+      [FastCheck.integer({ min: 0, max: 3 * 4096 }), FastCheck.integer({ min: 1, max: 8 * 4096 })],
+      ([offset, length]) =>
+        Effect.gen(function*() {
+          const io = yield* RegisteredIo.RegisteredIo
+          const start = yield* snapshot
+          yield* Effect.scoped(Effect.gen(function*() {
+            const memory = yield* rawMemory(12 * io.pageSize)
+            // Unregistered memory from allocate is not pinned.
+            yield* assertPinned(start, 0, 0)
+            yield* RegisteredIo.registerBuffer(memory.subarray(offset, offset + length))
+            yield* assertPinned(start, pagesCovered(offset, length, io.pageSize), 1)
+          }))
+          yield* assertBackTo(start, "after the scope")
+        }),
+      { fastCheck: { numRuns: 40 } }
+    )
+
+    it.effect("an interrupted fiber's registrations are all released, nested bracket included", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const start = yield* snapshot
+        const registered = yield* Deferred.make<Snapshot>()
+        const fiber = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const registration = yield* RegisteredIo.allocateBuffer(64 * io.pageSize)
+          // The kernel charges overlapping registrations separately; so must the stats.
+          return yield* RegisteredIo.withBuffer(
+            registration.bytes.subarray(0, 3 * io.pageSize),
+            () => Effect.zipRight(Effect.flatMap(snapshot, (now) => Deferred.succeed(registered, now)), Effect.never)
+          )
+        })))
+        const whileOpen = yield* Deferred.await(registered)
+        assert.strictEqual(whileOpen.vmPinKiB - start.vmPinKiB, 67 * (io.pageSize / KiB))
+        assert.strictEqual(whileOpen.stats.lockedPages - start.stats.lockedPages, 67)
+        assert.strictEqual(whileOpen.stats.registeredBuffers - start.stats.registeredBuffers, 2)
+
+        const exit = yield* Fiber.interrupt(fiber)
+        assert.isTrue(Exit.isInterrupted(exit))
+        yield* assertBackTo(start, "after the interruption")
+      }))
+
+    it.effect("closing the layer deregisters what raw calls left registered", () =>
+      Effect.gen(function*() {
+        const vmPinBefore = readVmPinKiB()
+        const scope = yield* Scope.make()
+        const io = Context.get(yield* Layer.buildWithScope(KoffiRio.layerLinux(), scope), RegisteredIo.RegisteredIo)
+        const memory = yield* io.allocate(16 * io.pageSize)
+        yield* io.registerBuffer(memory)
+        assert.strictEqual(readVmPinKiB() - vmPinBefore, 16 * (io.pageSize / KiB))
+        yield* Scope.close(scope, Exit.void)
+        assert.strictEqual(readVmPinKiB(), vmPinBefore)
+      }))
+  })
+
+  describe("small typed arrays on V8's moving heap", () => {
+    it.effect.prop(
+      "arrays of 1..64 bytes keep the registered address through scavenges and compaction",
+      [FastCheck.array(FastCheck.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 256 })],
+      ([lengths]) =>
+        Effect.gen(function*() {
+          const gc = collector()
+          const start = yield* snapshot
+          yield* Effect.scoped(Effect.gen(function*() {
+            let kept = churn(20_000, 8)
+            // Fresh and small, so V8 keeps their bytes inside the JS object on the moving heap
+            // until something asks for a stable address.
+            const arrays = lengths.map((length, i) => new Uint8Array(length).fill(i))
+            const registrations = yield* Effect.forEach(arrays, (bytes) => RegisteredIo.registerBuffer(bytes))
+            for (let round = 0; round < 3; round++) {
+              collectAll(gc)
+              kept = kept.filter((_, i) => i % 8 === 0).concat(churn(20_000, 8))
+              collectAll(gc)
+              registrations.forEach((registration, i) => assertKernelSeesJs(registration, arrays[i]!, i + round))
+            }
+            assert.isAbove(kept.length, 0)
+          }))
+          yield* assertBackTo(start, "after the scope")
+        }),
+      { fastCheck: { numRuns: 15 } }
+    )
+
+    it.effect("4096 registrations of new Uint8Array(16) stay the JS memory across GCs", () =>
+      Effect.gen(function*() {
+        const gc = collector()
+        const start = yield* snapshot
+        yield* Effect.scoped(Effect.gen(function*() {
+          const arrays = Array.from({ length: 4096 }, (_, i) => new Uint8Array(16).fill(i))
+          const registrations = yield* Effect.forEach(arrays, (bytes) => RegisteredIo.registerBuffer(bytes))
+          const addresses = new Set(registrations.map((registration) => registration.address))
+          assert.strictEqual(addresses.size, 4096, "two arrays share an address")
+          let kept = churn(50_000, 4)
+          for (let round = 0; round < 3; round++) {
+            collectAll(gc)
+            kept = kept.filter((_, i) => i % 4 === 0).concat(churn(50_000, 4))
+            collectAll(gc)
+            registrations.forEach((registration, i) => assertKernelSeesJs(registration, arrays[i]!, i * 7 + round))
+          }
+          assert.isAbove(kept.length, 0)
+          const stats = (yield* snapshot).stats
+          assert.strictEqual(stats.registeredBuffers - start.stats.registeredBuffers, 4096)
+          assert.strictEqual(stats.registeredBytes - start.stats.registeredBytes, 4096 * 16)
+        }))
+        yield* assertBackTo(start, "after the scope")
+      }))
+
+    it.effect("a released registration no longer keeps its JS memory alive", () =>
+      Effect.gen(function*() {
+        const gc = collector()
+        // Built in a function of its own so that only the WeakRefs survive it.
+        const registerAndRelease = Effect.scoped(Effect.gen(function*() {
+          const arrays = Array.from({ length: 1000 }, (_, i) => new Uint8Array(1 + (i % 64)))
+          yield* Effect.forEach(arrays, (bytes) => RegisteredIo.registerBuffer(bytes), { discard: true })
+          return arrays.map((bytes) => new WeakRef(bytes))
+        }))
+        const refs = yield* registerAndRelease
+        yield* nextMacrotask
+        collectAll(gc)
+        assert.strictEqual(refs.filter((ref) => ref.deref() !== undefined).length, 0)
+      }))
+  })
+
+  describe("churn", () => {
+    it.effect("10,000 register/deregister cycles on 32 fibers, some interrupted, leave nothing behind", () =>
+      Effect.gen(function*() {
+        const start = yield* snapshot
+        const idsBefore = yield* nextIds(40)
+        let peak = 0
+        let completed = 0
+        let interruptedWhileRegistered = 0
+
+        // Every 10th cycle parks inside its registration and is interrupted there; every 10th
+        // (offset by 5) is interrupted after 0..3 yields, wherever that lands.
+        const parks = (i: number) => i % 10 === 0
+        const interruptedSomewhere = (i: number) => i % 10 === 5
+
+        const use = (i: number, onRegistered: Deferred.Deferred<void>) => (registration: RegisteredIo.Registration) =>
+          Effect.gen(function*() {
+            const { stats } = yield* snapshot
+            peak = Math.max(peak, stats.registeredBuffers - start.stats.registeredBuffers)
+            assert.strictEqual(registration.bytes[0], i & 0xFF)
+            yield* Effect.yieldNow()
+            if (parks(i)) {
+              yield* Deferred.succeed(onRegistered, undefined)
+              return yield* Effect.never
+            }
+            completed++
+          })
+
+        const cycle = (i: number) =>
+          Effect.gen(function*() {
+            const bytes = new Uint8Array(1 + (i * 37) % 8192).fill(i)
+            const onRegistered = yield* Deferred.make<void>()
+            const body = i % 2 === 0
+              ? RegisteredIo.withBuffer(bytes, use(i, onRegistered))
+              : Effect.scoped(Effect.flatMap(RegisteredIo.registerBuffer(bytes), use(i, onRegistered)))
+            if (!parks(i) && !interruptedSomewhere(i)) return yield* body
+            const fiber = yield* Effect.fork(body)
+            if (parks(i)) {
+              yield* Deferred.await(onRegistered)
+            } else {
+              for (let k = 0; k < i % 4; k++) yield* Effect.yieldNow()
+            }
+            const exit = yield* Fiber.interrupt(fiber)
+            if (parks(i)) {
+              assert.isTrue(Exit.isInterrupted(exit))
+              interruptedWhileRegistered++
+            }
+          })
+
+        yield* Effect.forEach(Array.from({ length: 10_000 }, (_, i) => i), cycle, { concurrency: 32, discard: true })
+
+        assert.strictEqual(interruptedWhileRegistered, 1000)
+        // The 8,000 uninterrupted cycles all ran to the end; some of the others may have too.
+        assert.isAtLeast(completed, 8000)
+        assert.isAtMost(completed, 9000)
+        assert.isAtMost(peak, 32, "more registrations were live than fibers")
+        assert.isAbove(peak, 1, "the cycles never overlapped: the test did not exercise concurrency")
+        yield* assertBackTo(start, "after 10,000 cycles")
+        // The driver's slot table is not the service's map: prove that no slot leaked either.
+        assert.deepStrictEqual(yield* nextIds(40), idsBefore)
+      }))
+  })
+
+  describe("BufferPool footprint", () => {
+    it.effect("one pool of 1000 × 512 B pins ceil(512000 / pageSize) pages; 1000 registrations pin 1000", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const start = yield* snapshot
+        const poolPages = Math.ceil(512 * 1000 / io.pageSize)
+
+        yield* Effect.scoped(Effect.gen(function*() {
+          const pool = yield* BufferPool.make({ slotSize: 512, slots: 1000 })
+          const pinnedKiB = readVmPinKiB() - start.vmPinKiB
+          assert.isAtMost(pinnedKiB, (poolPages + 1) * (io.pageSize / KiB))
+          // Page-aligned memory: not even the one page of slack is used.
+          yield* assertPinned(start, poolPages, 1)
+          assert.strictEqual((yield* pool.stats).lockedPages, poolPages)
+          // Leasing every slot is bookkeeping only: nothing more is pinned.
+          yield* Effect.forEach(Array.from({ length: 1000 }), () => pool.lease, { discard: true })
+          yield* assertPinned(start, poolPages, 1)
+        }))
+        yield* assertBackTo(start, "after the pool's scope")
+
+        yield* Effect.scoped(Effect.gen(function*() {
+          // Raw memory, so that the only pins are the 1000 registrations themselves.
+          const memory = yield* rawMemory(1000 * io.pageSize)
+          for (let i = 0; i < 1000; i++) {
+            yield* RegisteredIo.registerBuffer(memory.subarray(i * io.pageSize, i * io.pageSize + 512))
+          }
+          yield* assertPinned(start, 1000, 1000)
+        }))
+        yield* assertBackTo(start, "after the registrations' scope")
+      }))
+  })
+})
+
+layer(KoffiRio.layerLinux({ slots: 4 }))("KoffiRio.layerLinux({ slots: 4 })", (it) => {
+  it.effect("the 5th live registration is WSAENOBUFS naming the table size; a released slot is reused", () =>
+    Effect.gen(function*() {
+      const start = yield* snapshot
+      yield* Effect.scoped(Effect.gen(function*() {
+        const released = yield* Scope.make()
+        const first = yield* Scope.extend(RegisteredIo.registerBuffer(new Uint8Array(64)), released)
+        for (let i = 0; i < 3; i++) yield* RegisteredIo.registerBuffer(new Uint8Array(64))
+        const afterFour = yield* snapshot
+
+        const full = yield* Effect.flip(RegisteredIo.registerBuffer(new Uint8Array(64)))
+        assert.instanceOf(full, RioError.WSAENOBUFS)
+        assert.strictEqual(full.code, 10055)
+        assert.include(full.message, "table is full")
+        assert.include(full.message, "all 4 slots")
+        // The pool's allocation is freed again when its registration cannot get a slot.
+        const pool = yield* Effect.flip(Effect.scoped(BufferPool.make({ slotSize: 512, slots: 8 })))
+        assert.instanceOf(pool, RioError.WSAENOBUFS)
+        yield* assertBackTo(afterFour, "after the refused registrations")
+
+        yield* Scope.close(released, Exit.void)
+        const again = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
+        assert.strictEqual(again.id, first.id)
+        assert.strictEqual((yield* snapshot).stats.registeredBuffers, 4)
+      }))
+      yield* assertBackTo(start, "after the scope")
+    }))
+})
+
+describe("as an ordinary user (no CAP_IPC_LOCK, ulimit -l 8192)", () => {
+  it("16 MiB is WSAENOBUFS naming the limit, leaks nothing, and 1 MiB then works", () => {
+    // Root has CAP_IPC_LOCK, which lifts RLIMIT_MEMLOCK, so the child runs as nobody.
+    const isRoot = process.getuid?.() === 0
+    const shell = ["-c", "ulimit -l 8192 && exec \"$0\" \"$@\"", process.execPath, "--import", "tsx", childScript]
+    const child = spawnSync(
+      isRoot ? "setpriv" : "sh",
+      isRoot ? ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "sh", ...shell] : shell,
+      { cwd: root, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, encoding: "utf8", timeout: 60_000 }
+    )
+    assert.strictEqual(child.status, 0, `child failed: ${child.error?.message ?? ""} ${child.stderr}`)
+    const result = JSON.parse(child.stdout.trim().split("\n").at(-1)!)
+    if (isRoot) assert.strictEqual(result.uid, 65534)
+
+    for (const step of ["allocated", "registered"] as const) {
+      const failure = result[step]
+      assert.strictEqual(failure.ok, false, `${step}: 16 MiB was pinned beyond an 8 MiB limit`)
+      assert.strictEqual(failure.tag, "WSAENOBUFS", `${step}: ${failure.message}`)
+      assert.strictEqual(failure.code, 10055)
+      assert.strictEqual(failure.operation, "RIORegisterBuffer (IORING_REGISTER_BUFFERS_UPDATE)")
+      assert.deepStrictEqual(failure.cause, { errno: 12 })
+      assert.include(failure.message, "RLIMIT_MEMLOCK is 8192 KiB")
+      assert.include(failure.message, "ulimit -l")
+    }
+    // A refused registration leaves no pin, no slot and no counted byte behind.
+    assert.deepStrictEqual(result.start.stats, { registeredBuffers: 0, registeredBytes: 0, lockedPages: 0 })
+    assert.deepStrictEqual(result.afterAllocate, result.start)
+    assert.deepStrictEqual(result.afterRegister, result.start)
+
+    assert.strictEqual(result.smaller.ok, true, `1 MiB after the failures: ${result.smaller.message}`)
+    // Slot 0: the refused registrations did not keep a slot of the table either.
+    assert.strictEqual(result.smaller.value.id, 0)
+    assert.strictEqual(result.smaller.value.vmPinKiB - result.start.vmPinKiB, 1024)
+    assert.deepStrictEqual(result.smaller.value.stats, {
+      registeredBuffers: 1,
+      registeredBytes: MiB,
+      lockedPages: MiB / result.pageSize
+    })
+    assert.deepStrictEqual(result.afterSmaller, result.start)
+  })
+})
