@@ -33,8 +33,10 @@ const program = Effect.gen(function*() {
   const pools = [yield* Effect.provide(pool(plan), linux), yield* Effect.provide(pool(plan), RioTest.layer())]
   const footprints = [yield* Effect.provide(footprint, linux), yield* Effect.provide(footprint, RioTest.layer())]
 
-  console.log("Floors (Effect alone, µs): onExit(no-op) " + micros(floor.onExit.ns) +
-    ", Effect.scoped(Effect.void) " + micros(floor.scopedVoid.ns) + "\n")
+  console.log(
+    "Floors (Effect alone, µs): onExit(no-op) " + micros(floor.onExit.ns) +
+      ", Effect.scoped(Effect.void) " + micros(floor.scopedVoid.ns) + "\n"
+  )
   console.log("Register + deregister pair, Linux io_uring (µs per pair, median)")
   table(
     ["size", "(a) direct Koffi", "(b) withBuffer", "(c) scoped", "(b)/(a)", "(c)/(a)", "(b)-(a)-onExit"],
@@ -50,7 +52,15 @@ const program = Effect.gen(function*() {
   )
   console.log("BufferPool, 512-byte buffers (µs per lease+release, median; floor = Effect.onExit around a no-op)")
   table(
-    ["backend", "withLease", "scoped lease", "withBuffer/op", "withLease/floor", "withBuffer/withLease", "sync cycles/s"],
+    [
+      "backend",
+      "withLease",
+      "scoped lease",
+      "withBuffer/op",
+      "withLease/floor",
+      "withBuffer/withLease",
+      "sync cycles/s"
+    ],
     pools.map((row) => [
       row.backend,
       micros(row.withLease.ns),

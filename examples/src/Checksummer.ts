@@ -18,15 +18,18 @@ export const layer: Layer.Layer<Checksummer, never, RegisteredIo.RegisteredIo> =
   Checksummer,
   Effect.map(RegisteredIo.RegisteredIo, (io) => ({
     stage: (message: Uint8Array) =>
-      RegisteredIo.withBuffer(message, (registration) =>
-        Effect.map(registration.slice(0, registration.byteLength), (slice) => {
-          let sum = 0
-          for (let i = slice.offset; i < slice.offset + slice.length; i++) sum = (sum + registration.bytes[i]!) >>> 0
-          return sum
-        })).pipe(
-          // A transient shortage of locked memory deserves one more try; other errors do not.
-          Effect.retry({ times: 1, while: (error) => error._tag === "WSAENOBUFS" }),
-          Effect.provideService(RegisteredIo.RegisteredIo, io)
-        )
+      RegisteredIo.withBuffer(
+        message,
+        (registration) =>
+          Effect.map(registration.slice(0, registration.byteLength), (slice) => {
+            let sum = 0
+            for (let i = slice.offset; i < slice.offset + slice.length; i++) sum = (sum + registration.bytes[i]!) >>> 0
+            return sum
+          })
+      ).pipe(
+        // A transient shortage of locked memory deserves one more try; other errors do not.
+        Effect.retry({ times: 1, while: (error) => error._tag === "WSAENOBUFS" }),
+        Effect.provideService(RegisteredIo.RegisteredIo, io)
+      )
   }))
 )

@@ -39,7 +39,9 @@ const registrations = Effect.gen(function*() {
     const native = yield* RegisteredIo.allocateBuffer(256 * 1024)
     const user = yield* RegisteredIo.registerBuffer(new Uint8Array(64 * 1024))
     const slice = yield* native.slice(4096, 1500)
-    yield* Console.log(`         buffer ${native.id}: 256 KiB of page-aligned native memory; buffer ${user.id}: 64 KiB of JS memory`)
+    yield* Console.log(
+      `         buffer ${native.id}: 256 KiB of page-aligned native memory; buffer ${user.id}: 64 KiB of JS memory`
+    )
     yield* Console.log(`         a RIO_BUF of the first: ${JSON.stringify(slice)}`)
     yield* report("during")
   }))
@@ -58,8 +60,10 @@ const footprint = Effect.gen(function*() {
         return new TextDecoder().decode(lease.bytes.subarray(0, 24))
       })
     )
-    yield* Console.log(`   one pool, one registration:    ${(yield* io.stats).lockedPages - base} locked pages ` +
-      `(VmPin ${vmPin()}); a lease wrote "${echoed}"`)
+    yield* Console.log(
+      `   one pool, one registration:    ${(yield* io.stats).lockedPages - base} locked pages ` +
+        `(VmPin ${vmPin()}); a lease wrote "${echoed}"`
+    )
   }))
   yield* Effect.scoped(Effect.gen(function*() {
     const memory = yield* RegisteredIo.allocateBuffer(1000 * io.pageSize)
@@ -67,8 +71,10 @@ const footprint = Effect.gen(function*() {
     for (let i = 0; i < 1000; i++) {
       yield* RegisteredIo.registerBuffer(memory.bytes.subarray(i * io.pageSize, i * io.pageSize + 512))
     }
-    yield* Console.log(`   1,000 separate registrations:  ${(yield* io.stats).lockedPages - before} locked pages ` +
-      `(VmPin ${vmPin()}): one page each, what the RIORegisterBuffer docs warn about`)
+    yield* Console.log(
+      `   1,000 separate registrations:  ${(yield* io.stats).lockedPages - before} locked pages ` +
+        `(VmPin ${vmPin()}): one page each, what the RIORegisterBuffer docs warn about`
+    )
   }))
   yield* report("after")
 })

@@ -1,6 +1,6 @@
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
 import { RioTest } from "@effect-rio/testing"
-import { assert, describe, it, layer } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
@@ -16,10 +16,12 @@ backends.forEach(({ layer: backendLayer, name }) => {
   layer(backendLayer)(`BufferPool conformance: ${name}`, (it) => {
     it.effect("invalid sizes are WSAEINVAL with a message", () =>
       Effect.gen(function*() {
-        for (const options of [{ slotSize: 0, slots: 1 }, { slotSize: 1, slots: 0 }, { slotSize: 1.5, slots: 2 }, {
-          slotSize: 2 ** 20,
-          slots: 2 ** 13
-        }]) {
+        for (
+          const options of [{ slotSize: 0, slots: 1 }, { slotSize: 1, slots: 0 }, { slotSize: 1.5, slots: 2 }, {
+            slotSize: 2 ** 20,
+            slots: 2 ** 13
+          }]
+        ) {
           const error = yield* Effect.flip(Effect.scoped(BufferPool.make(options)))
           assert.strictEqual(error._tag, "WSAEINVAL", JSON.stringify(options))
           assert.isAbove(error.message.length, 10)
@@ -83,7 +85,9 @@ backends.forEach(({ layer: backendLayer, name }) => {
         assert.strictEqual(slot, Option.getOrThrow(b).slot)
         const again = pool.unsafeTryLease()
         assert.isDefined(again)
-        const timing = yield* Effect.fork(pool.withLease(() => Effect.void).pipe(Effect.timeout("20 millis"), Effect.option))
+        const timing = yield* Effect.fork(
+          pool.withLease(() => Effect.void).pipe(Effect.timeout("20 millis"), Effect.option)
+        )
         yield* yieldTimes(3)
         yield* TestClock.adjust("20 millis")
         assert.isTrue(Option.isNone(yield* Fiber.join(timing)))
@@ -196,10 +200,14 @@ backends.forEach(({ layer: backendLayer, name }) => {
                   ? pool.withLease((lease) => hold(lease, op.hold))
                   : op.kind === "lease"
                   ? Effect.scoped(Effect.flatMap(pool.lease, (lease) => hold(lease, op.hold)))
-                  : Effect.flatMap(pool.tryLease, Option.match({
-                    onNone: () => Effect.void,
-                    onSome: (lease) => Effect.ensuring(hold(lease, op.hold), Effect.sync(() => pool.unsafeRelease(lease)))
-                  }))
+                  : Effect.flatMap(
+                    pool.tryLease,
+                    Option.match({
+                      onNone: () => Effect.void,
+                      onSome: (lease) =>
+                        Effect.ensuring(hold(lease, op.hold), Effect.sync(() => pool.unsafeRelease(lease)))
+                    })
+                  )
                 const fiber = yield* Effect.fork(run)
                 if (op.interruptAfter !== undefined) {
                   yield* yieldTimes(op.interruptAfter)

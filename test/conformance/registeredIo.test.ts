@@ -1,5 +1,5 @@
 import { RegisteredIo, RioBuf } from "@effect-rio/core"
-import { assert, describe, it, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -69,7 +69,10 @@ backends.forEach(({ layer: backendLayer, name }) => {
         ([length]) =>
           Effect.gen(function*() {
             const before = yield* stats
-            assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(64), length)), "WSAEINVAL")
+            assert.strictEqual(
+              yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(64), length)),
+              "WSAEINVAL"
+            )
             assert.deepStrictEqual(yield* stats, before)
           }),
         { fastCheck: { numRuns: 200 } }
@@ -283,7 +286,8 @@ backends.forEach(({ layer: backendLayer, name }) => {
             Effect.succeed(registration.byteLength))
           assert.strictEqual(value, 64)
           assert.strictEqual(
-            yield* outcome(RegisteredIo.withBuffer(new Uint8Array(64), () => Effect.fail({ _tag: "Boom" as const }))),
+            yield* outcome(RegisteredIo.withBuffer(new Uint8Array(64), () =>
+              Effect.fail({ _tag: "Boom" as const }))),
             "Boom"
           )
           const defect = yield* Effect.exit(RegisteredIo.withBuffer(new Uint8Array(64), () => Effect.die("bug")))
@@ -303,7 +307,9 @@ backends.forEach(({ layer: backendLayer, name }) => {
               // The "completion" arrives later, on another fiber.
               yield* Effect.fork(Effect.zipRight(Deferred.await(done), registration.releaseToken))
             })))
-          for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+          for (let i = 0; i < 20; i++) {
+            yield* Effect.yieldNow()
+          }
           assert.isNull(fiber.unsafePoll())
           yield* Deferred.succeed(done, undefined)
           yield* Fiber.join(fiber)
@@ -312,24 +318,28 @@ backends.forEach(({ layer: backendLayer, name }) => {
 
       it.effect.prop(
         "stats return to their starting values after interruption at any point",
-        [FastCheck.integer({ min: 0, max: 40 }), FastCheck.array(FastCheck.integer({ min: 0, max: 3 }), { maxLength: 6 })],
+        [
+          FastCheck.integer({ min: 0, max: 40 }),
+          FastCheck.array(FastCheck.integer({ min: 0, max: 3 }), { maxLength: 6 })
+        ],
         ([interruptAfter, steps]) =>
           Effect.gen(function*() {
             const io = yield* RegisteredIo.RegisteredIo
             const before = yield* io.stats
-            const program = Effect.scoped(Effect.forEach(steps, (step) =>
-              Effect.zipRight(
-                Effect.yieldNow(),
-                step === 0
-                  ? RegisteredIo.registerBuffer(new Uint8Array(300))
-                  : step === 1
-                  ? RegisteredIo.allocateBuffer(io.pageSize + 1)
-                  : step === 2
-                  ? RegisteredIo.withBuffer(new Uint8Array(100), (registration) =>
-                    registration.withToken(Effect.yieldNow()))
-                  : Effect.flatMap(RegisteredIo.registerBuffer(new Uint8Array(50)), (registration) =>
-                    registration.withToken(Effect.yieldNow()))
-              ), { discard: true }))
+            const stepEffects: ReadonlyArray<
+              Effect.Effect<unknown, unknown, RegisteredIo.RegisteredIo | Scope.Scope>
+            > = [
+              RegisteredIo.registerBuffer(new Uint8Array(300)),
+              RegisteredIo.allocateBuffer(io.pageSize + 1),
+              RegisteredIo.withBuffer(new Uint8Array(100), (registration) => registration.withToken(Effect.yieldNow())),
+              Effect.flatMap(
+                RegisteredIo.registerBuffer(new Uint8Array(50)),
+                (registration) => registration.withToken(Effect.yieldNow())
+              )
+            ]
+            const program = Effect.scoped(
+              Effect.forEach(steps, (step) => Effect.zipRight(Effect.yieldNow(), stepEffects[step]!), { discard: true })
+            )
             const fiber = yield* Effect.fork(program)
             for (let i = 0; i < interruptAfter; i++) yield* Effect.yieldNow()
             yield* Fiber.interrupt(fiber)

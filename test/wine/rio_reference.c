@@ -598,12 +598,15 @@ static BOOL post(RIO_RQ socket_queue, PRIO_BUF data, ULONG count, PRIO_BUF local
 
     ref_request request;
     memset(&request, 0, sizeof request);
-    const RIO_BUF *inputs[5] = {count ? data : NULL, local, remote, control, flags_slice};
-    const ULONG minimum[5] = {0, is_send ? 0 : SOCKADDR_INET_SIZE, is_send ? 0 : SOCKADDR_INET_SIZE, 0,
-                              is_send ? 0 : sizeof(ULONG)};
-    for (int i = 0; i < 5; i++)
-        if (!resolve_slice(inputs[i], minimum[i], &request.slices[i], &request.buffers[i]))
-            return FALSE;
+    /* Receive-side address and flags slices must be able to hold what is written there. */
+    ULONG address_minimum = is_send ? 0 : SOCKADDR_INET_SIZE;
+    ULONG flags_minimum = is_send ? 0 : (ULONG)sizeof(ULONG);
+    if (!resolve_slice(count ? data : NULL, 0, &request.slices[SLICE_DATA], &request.buffers[SLICE_DATA]) ||
+        !resolve_slice(local, address_minimum, &request.slices[SLICE_LOCAL], &request.buffers[SLICE_LOCAL]) ||
+        !resolve_slice(remote, address_minimum, &request.slices[SLICE_REMOTE], &request.buffers[SLICE_REMOTE]) ||
+        !resolve_slice(control, 0, &request.slices[SLICE_CONTROL], &request.buffers[SLICE_CONTROL]) ||
+        !resolve_slice(flags_slice, flags_minimum, &request.slices[SLICE_FLAGS], &request.buffers[SLICE_FLAGS]))
+        return FALSE;
 
     if ((is_send ? rq->send_cq : rq->receive_cq) == NULL)
         return fail(WSAEINVAL);  /* its completion queue was closed */

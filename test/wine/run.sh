@@ -29,12 +29,14 @@ failures=()
 started=$(date +%s)
 section() { echo; echo "==> $*"; }
 
-# Windows Node with the preload; output to files, shown afterwards.
+# Windows Node; output to files, shown afterwards. A wall-clock limit keeps a hung test
+# from eating the CI budget (vitest's own per-test timeouts are 120 s).
 wnode() {
-  local name="$1"
-  shift
-  "$WINE" "$NODE_EXE" "$@" >"$build/$name.out" 2>"$build/$name.err" </dev/null
+  local name="$1" limit="$2"
+  shift 2
+  timeout --kill-after=30 "$limit" "$WINE" "$NODE_EXE" "$@" >"$build/$name.out" 2>"$build/$name.err" </dev/null
   local rc=$?
+  [ $rc -eq 124 ] && echo "$name: timed out after ${limit}s" >>"$build/$name.err"
   tr -d '\r' <"$build/$name.out"
   if [ -s "$build/$name.err" ]; then
     echo "--- stderr ($name) ---"
@@ -68,7 +70,7 @@ else
 fi
 
 section "smoke: the real backend under Wine must be RioUnavailable 10045"
-if wnode smoke --import ./test/wine/preload.mjs --import tsx test/wine/smoke.ts; then
+if wnode smoke 300 --import ./test/wine/preload.mjs --import tsx test/wine/smoke.ts; then
   echo "smoke passed"
 else
   failures+=("smoke")
@@ -78,8 +80,8 @@ section "vitest under Windows Node: driver tests + conformance suite (reference 
 provider_win="$("$WINE" winepath -w "$build/rio_reference.dll" 2>/dev/null | tr -d '\r')"
 preload_url="file:///$("$WINE" winepath -w "$here/preload.mjs" 2>/dev/null | tr -d '\r' | tr '\\' '/')"
 rm -f "$build/vitest-wine.json"
-if NODE_OPTIONS="--import=$preload_url" EFFECT_RIO_WINDOWS_PROVIDER="$provider_win" FORCE_COLOR=0 \
-  wnode vitest node_modules/vitest/vitest.mjs run --config test/wine/vitest.config.ts; then
+if NODE_OPTIONS="--import=$preload_url" EFFECT_RIO_WINDOWS_PROVIDER="$provider_win" NO_COLOR=1 \
+  wnode vitest 1500 node_modules/vitest/vitest.mjs run --config test/wine/vitest.config.ts; then
   echo "vitest passed"
 else
   failures+=("vitest")

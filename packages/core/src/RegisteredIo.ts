@@ -11,8 +11,8 @@ import * as FiberRef from "effect/FiberRef"
 import * as Scope from "effect/Scope"
 import type { BufferId } from "./BufferId.js"
 import type { Driver } from "./Driver.js"
-import type { Intercept, Operation } from "./internal/service.js"
 import { RegistrationImpl } from "./internal/registration.js"
+import type { Intercept, Operation } from "./internal/service.js"
 import * as internal from "./internal/service.js"
 import type { NativeAddress } from "./internal/validate.js"
 import type * as RioBuf from "./RioBuf.js"
@@ -175,18 +175,22 @@ export const registerBuffer = (
   length?: number
 ): Effect.Effect<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope> =>
   // One synchronous step registers and arms the finalizer: nothing can interrupt between.
-  Effect.uninterruptible(Effect.withFiberRuntime<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope>((fiber) => {
-    const context = fiber.getFiberRef(FiberRef.currentContext)
-    const service = serviceIn(context)
-    const scope = Context.unsafeGet(context as Context.Context<Scope.Scope>, Scope.Scope)
-    if (!service.isSynchronous) {
-      return Effect.tap(service.acquire(data, length), (registration) =>
-        Scope.addFinalizerExit(scope, releaser(registration)))
-    }
-    const registration = service.unsafeRegistration(data, length)
-    if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
-    return Effect.as(Scope.addFinalizerExit(scope, releaser(registration)), registration as Registration)
-  }))
+  Effect.uninterruptible(
+    Effect.withFiberRuntime<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope>((fiber) => {
+      const context = fiber.getFiberRef(FiberRef.currentContext)
+      const service = serviceIn(context)
+      const scope = Context.unsafeGet(context as Context.Context<Scope.Scope>, Scope.Scope)
+      if (!service.isSynchronous) {
+        return Effect.tap(service.acquire(data, length), (registration) =>
+          Scope.addFinalizerExit(scope, releaser(registration)))
+      }
+      const registration = service.unsafeRegistration(data, length)
+      if (!(registration instanceof RegistrationImpl)) {
+        return Effect.fail(registration)
+      }
+      return Effect.as(Scope.addFinalizerExit(scope, releaser(registration)), registration as Registration)
+    })
+  )
 
 /**
  * Allocates `byteLength` bytes of page-aligned native memory from the backend and
@@ -211,10 +215,7 @@ export const allocateBuffer = (
             Scope.addFinalizer(scope, Effect.orDie(service.free(memory))),
             Effect.tap(impl(service).acquire(memory, undefined), (registration) =>
               Scope.addFinalizerExit(scope, releaser(registration)))
-          )
-        )
-      )
-    )
+          ))))
   )
 
 /**
@@ -232,8 +233,10 @@ export const withBuffer = <A, E, R>(
     Effect.withFiberRuntime<A, E | RioError.RegisterError, R | RegisteredIo>((fiber) => {
       const service = serviceIn(fiber.getFiberRef(FiberRef.currentContext))
       if (!service.isSynchronous) {
-        return Effect.flatMap(service.acquire(data, undefined), (registration) =>
-          useThenRelease(registration, use, restore))
+        return Effect.flatMap(
+          service.acquire(data, undefined),
+          (registration) => useThenRelease(registration, use, restore)
+        )
       }
       const registration = service.unsafeRegistration(data, undefined)
       if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)

@@ -36,7 +36,10 @@ export interface LinuxOptions {
 export const layerLinux = (
   options: LinuxOptions = {}
 ): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
-  Layer.scoped(RegisteredIo.RegisteredIo, Effect.flatMap(linux.make(options), (driver) => RegisteredIo.fromDriver(driver)))
+  Layer.scoped(
+    RegisteredIo.RegisteredIo,
+    Effect.flatMap(linux.make(options), (driver) => RegisteredIo.fromDriver(driver))
+  )
 
 /**
  * Options of the Windows backend. `provider` is a seam for ABI testing only: the path of

@@ -31,9 +31,11 @@ describe("RioTest", () => {
       yield* control.failEvery("registerBuffer", 3, enobufs)
       const outcomes: Array<string> = []
       for (let i = 0; i < 9; i++) {
-        outcomes.push(yield* Effect.scoped(RegisteredIo.registerBuffer(new Uint8Array(8))).pipe(
-          Effect.match({ onFailure: (error) => error._tag, onSuccess: () => "ok" })
-        ))
+        outcomes.push(
+          yield* Effect.scoped(RegisteredIo.registerBuffer(new Uint8Array(8))).pipe(
+            Effect.match({ onFailure: (error) => error._tag, onSuccess: () => "ok" })
+          )
+        )
       }
       assert.deepStrictEqual(outcomes, ["ok", "ok", "WSAENOBUFS", "ok", "ok", "WSAENOBUFS", "ok", "ok", "WSAENOBUFS"])
       yield* control.reset

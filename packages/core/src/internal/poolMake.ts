@@ -37,10 +37,13 @@ export const make = (
     const pool = new PoolImpl(registration, slotSize, slots, options.zeroOnRelease === true, lockedPages, io.backend)
     pool.account(1)
     // Runs before the registration's release (finalizers run in reverse): refuse, then drain.
-    yield* Scope.addFinalizer(yield* Effect.scope, Effect.sync(() => {
-      pool.close()
-      pool.account(-1)
-    }))
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.sync(() => {
+        pool.close()
+        pool.account(-1)
+      })
+    )
     return {
       slotSize,
       size: slots,

@@ -72,7 +72,10 @@ export class ServiceImpl {
     return this.intercept === undefined ? undefined : this.intercept(operation, canFail)
   }
 
-  private guarded<A, E>(operation: Operation, body: () => Effect.Effect<A, E>): Effect.Effect<A, E | RioError.RioError> {
+  private guarded<A, E>(
+    operation: Operation,
+    body: () => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | RioError.RioError> {
     return Effect.suspend(() => {
       const first = this.before(operation)
       return first === undefined ? body() : Effect.zipRight(first, Effect.suspend(body))

@@ -22,8 +22,8 @@ import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import * as KoffiRio from "../../src/KoffiRio.js"
 import { readVmPinKiB } from "../../src/internal/linux/vmpin.js"
+import * as KoffiRio from "../../src/KoffiRio.js"
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -66,8 +66,10 @@ const pagesCovered = (offset: number, length: number, pageSize: number): number 
 
 /** Native memory from the backend without registering it, freed when the scope closes. */
 const rawMemory = (byteLength: number) =>
-  Effect.flatMap(RegisteredIo.RegisteredIo, (io) =>
-    Effect.acquireRelease(io.allocate(byteLength), (memory) => Effect.orDie(io.free(memory))))
+  Effect.flatMap(
+    RegisteredIo.RegisteredIo,
+    (io) => Effect.acquireRelease(io.allocate(byteLength), (memory) => Effect.orDie(io.free(memory)))
+  )
 
 type Gc = (options?: { readonly type: "minor" | "major" }) => void
 
@@ -127,8 +129,21 @@ const assertKernelSeesJs = (registration: RegisteredIo.Registration, bytes: Uint
   assert.strictEqual(registration.bytes[bytes.byteLength - 1], ~seed & 0xFF)
 }
 
-/** Resolves on the next macrotask: WeakRef targets stay alive until the current job ends. */
-const nextMacrotask = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+/**
+ * How many of `refs` are still alive after collecting on up to 50 later macrotasks: a WeakRef
+ * target is kept until the job that made or read it ends, and the runtime decides when that
+ * is, so a single GC can see everything alive. A real leak stays alive on every round.
+ */
+const survivors = (gc: Gc, refs: ReadonlyArray<WeakRef<object>>) =>
+  Effect.promise(async () => {
+    let alive = refs.length
+    for (let round = 0; round < 50 && alive > 0; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      collectAll(gc)
+      alive = refs.filter((ref) => ref.deref() !== undefined).length
+    }
+    return alive
+  })
 
 /** The ids the table hands out next: registers `count` buffers at once, then releases them. */
 const nextIds = (count: number) =>
@@ -236,6 +251,7 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
               collectAll(gc)
               registrations.forEach((registration, i) => assertKernelSeesJs(registration, arrays[i]!, i + round))
             }
+            // Read after the last GC, so the survivors that fragment the heap are live through all of them.
             assert.isAbove(kept.length, 0)
           }))
           yield* assertBackTo(start, "after the scope")
@@ -259,6 +275,7 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
             collectAll(gc)
             registrations.forEach((registration, i) => assertKernelSeesJs(registration, arrays[i]!, i * 7 + round))
           }
+          // Read after the last GC, so the survivors that fragment the heap are live through all of them.
           assert.isAbove(kept.length, 0)
           const stats = (yield* snapshot).stats
           assert.strictEqual(stats.registeredBuffers - start.stats.registeredBuffers, 4096)
@@ -270,16 +287,14 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
     it.effect("a released registration no longer keeps its JS memory alive", () =>
       Effect.gen(function*() {
         const gc = collector()
-        // Built in a function of its own so that only the WeakRefs survive it.
+        // An effect of its own: once it is done, only the WeakRefs point at the arrays.
         const registerAndRelease = Effect.scoped(Effect.gen(function*() {
           const arrays = Array.from({ length: 1000 }, (_, i) => new Uint8Array(1 + (i % 64)))
           yield* Effect.forEach(arrays, (bytes) => RegisteredIo.registerBuffer(bytes), { discard: true })
           return arrays.map((bytes) => new WeakRef(bytes))
         }))
         const refs = yield* registerAndRelease
-        yield* nextMacrotask
-        collectAll(gc)
-        assert.strictEqual(refs.filter((ref) => ref.deref() !== undefined).length, 0)
+        assert.strictEqual(yield* survivors(gc, refs), 0)
       }))
   })
 
@@ -289,54 +304,59 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
         const start = yield* snapshot
         const idsBefore = yield* nextIds(40)
         let peak = 0
-        let completed = 0
-        let interruptedWhileRegistered = 0
+        const outcomes = { ranToEnd: 0, interruptedWhileRegistered: 0, interruptedEarly: 0, finishedFirst: 0 }
 
-        // Every 10th cycle parks inside its registration and is interrupted there; every 10th
-        // (offset by 5) is interrupted after 0..3 yields, wherever that lands.
-        const parks = (i: number) => i % 10 === 0
-        const interruptedSomewhere = (i: number) => i % 10 === 5
+        // By i % 10, with both forms (withBuffer for even i, a scoped registerBuffer for odd):
+        // 0-1 park inside the registration and are interrupted there; 2-3 are interrupted
+        // after 0..3 yields of their parent, wherever that lands; 4-9 run to the end.
+        const kind = (i: number) => i % 10 < 2 ? "park" : i % 10 < 4 ? "race" : "run"
 
-        const use = (i: number, onRegistered: Deferred.Deferred<void>) => (registration: RegisteredIo.Registration) =>
+        const use = (i: number, registered: Deferred.Deferred<void>) => (registration: RegisteredIo.Registration) =>
           Effect.gen(function*() {
             const { stats } = yield* snapshot
             peak = Math.max(peak, stats.registeredBuffers - start.stats.registeredBuffers)
             assert.strictEqual(registration.bytes[0], i & 0xFF)
+            // Lets the other fibers register while this registration is live.
             yield* Effect.yieldNow()
-            if (parks(i)) {
-              yield* Deferred.succeed(onRegistered, undefined)
-              return yield* Effect.never
+            if (kind(i) === "park") {
+              yield* Deferred.succeed(registered, undefined)
+              yield* Effect.never
             }
-            completed++
           })
 
         const cycle = (i: number) =>
           Effect.gen(function*() {
             const bytes = new Uint8Array(1 + (i * 37) % 8192).fill(i)
-            const onRegistered = yield* Deferred.make<void>()
+            const registered = yield* Deferred.make<void>()
             const body = i % 2 === 0
-              ? RegisteredIo.withBuffer(bytes, use(i, onRegistered))
-              : Effect.scoped(Effect.flatMap(RegisteredIo.registerBuffer(bytes), use(i, onRegistered)))
-            if (!parks(i) && !interruptedSomewhere(i)) return yield* body
+              ? RegisteredIo.withBuffer(bytes, use(i, registered))
+              : Effect.scoped(Effect.flatMap(RegisteredIo.registerBuffer(bytes), use(i, registered)))
+            if (kind(i) === "run") {
+              yield* body
+              outcomes.ranToEnd++
+              return
+            }
             const fiber = yield* Effect.fork(body)
-            if (parks(i)) {
-              yield* Deferred.await(onRegistered)
-            } else {
-              for (let k = 0; k < i % 4; k++) yield* Effect.yieldNow()
+            if (kind(i) === "park") {
+              yield* Deferred.await(registered)
+              assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
+              outcomes.interruptedWhileRegistered++
+              return
             }
+            for (let k = 0; k < Math.floor(i / 10) % 4; k++) yield* Effect.yieldNow()
             const exit = yield* Fiber.interrupt(fiber)
-            if (parks(i)) {
-              assert.isTrue(Exit.isInterrupted(exit))
-              interruptedWhileRegistered++
-            }
+            if (Exit.isInterrupted(exit)) outcomes.interruptedEarly++
+            else outcomes.finishedFirst++
           })
 
         yield* Effect.forEach(Array.from({ length: 10_000 }, (_, i) => i), cycle, { concurrency: 32, discard: true })
 
-        assert.strictEqual(interruptedWhileRegistered, 1000)
-        // The 8,000 uninterrupted cycles all ran to the end; some of the others may have too.
-        assert.isAtLeast(completed, 8000)
-        assert.isAtMost(completed, 9000)
+        assert.strictEqual(outcomes.ranToEnd, 6000)
+        assert.strictEqual(outcomes.interruptedWhileRegistered, 2000)
+        assert.strictEqual(outcomes.interruptedEarly + outcomes.finishedFirst, 2000)
+        // Otherwise the racing cycles all hit the same point and tested less than they claim.
+        assert.isAbove(outcomes.interruptedEarly, 0)
+        assert.isAbove(outcomes.finishedFirst, 0)
         assert.isAtMost(peak, 32, "more registrations were live than fibers")
         assert.isAbove(peak, 1, "the cycles never overlapped: the test did not exercise concurrency")
         yield* assertBackTo(start, "after 10,000 cycles")
@@ -354,9 +374,9 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
 
         yield* Effect.scoped(Effect.gen(function*() {
           const pool = yield* BufferPool.make({ slotSize: 512, slots: 1000 })
-          const pinnedKiB = readVmPinKiB() - start.vmPinKiB
-          assert.isAtMost(pinnedKiB, (poolPages + 1) * (io.pageSize / KiB))
-          // Page-aligned memory: not even the one page of slack is used.
+          // The footprint promise: whole pages for all slots, at most one more for a misaligned start...
+          assert.isAtMost(readVmPinKiB() - start.vmPinKiB, (poolPages + 1) * (io.pageSize / KiB))
+          // ...and with the backend's page-aligned memory not even that one.
           yield* assertPinned(start, poolPages, 1)
           assert.strictEqual((yield* pool.stats).lockedPages, poolPages)
           // Leasing every slot is bookkeeping only: nothing more is pinned.

@@ -124,13 +124,5 @@ export const win32 = (): Kernel32 => {
   return kernel32
 }
 
-/** True under Wine: ntdll exports wine_get_version there and nowhere else. */
-export const isWine = (): boolean => {
-  if (process.platform !== "win32") return false
-  try {
-    koffi.load("ntdll.dll").func("const char *wine_get_version()")
-    return true
-  } catch {
-    return false
-  }
-}
+/** True under Wine, where the system Winsock has no RIO. */
+export { isWine } from "../../src/internal/windows/winsock.js"

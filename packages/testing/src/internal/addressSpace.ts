@@ -10,7 +10,9 @@ export class AddressSpace {
   private nextAllocation = ALLOCATION_BASE
   private nextHeap = HEAP_BASE
   private readonly heap = new WeakMap<ArrayBufferLike, bigint>()
-  private readonly heapRegions: Array<{ readonly address: bigint; readonly length: number; readonly buffer: WeakRef<ArrayBufferLike> }> = []
+  private readonly heapRegions: Array<
+    { readonly address: bigint; readonly length: number; readonly buffer: WeakRef<ArrayBufferLike> }
+  > = []
   readonly allocations = new Map<bigint, number>()
 
   constructor(readonly pageSize: number) {}

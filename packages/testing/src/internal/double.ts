@@ -119,74 +119,74 @@ export class Double {
 
   private makeDriver(): Driver {
     return {
-    backend: "test",
-    pageSize: this.pageSize,
-    maxBufferLength: this.maxBufferLength,
-    addressOf: (bytes) => this.space.addressOf(bytes),
-    register: (address, length) => {
-      const fail = (error: RioError.RegisterError) => {
-        this.history.push({ operation: "registerBuffer", outcome: error._tag, length })
-        return error
-      }
-      if (!this.space.contains(address, length)) {
-        return fail(
-          new RioError.WSAEFAULT({
-            operation: "RIORegisterBuffer",
-            message: `Address 0x${address.toString(16)} (+${length}) is not memory this process owns.`
+      backend: "test",
+      pageSize: this.pageSize,
+      maxBufferLength: this.maxBufferLength,
+      addressOf: (bytes) => this.space.addressOf(bytes),
+      register: (address, length) => {
+        const fail = (error: RioError.RegisterError) => {
+          this.history.push({ operation: "registerBuffer", outcome: error._tag, length })
+          return error
+        }
+        if (!this.space.contains(address, length)) {
+          return fail(
+            new RioError.WSAEFAULT({
+              operation: "RIORegisterBuffer",
+              message: `Address 0x${address.toString(16)} (+${length}) is not memory this process owns.`
+            })
+          )
+        }
+        if (this.lockedBytes + length > this.lockedMemoryLimit) {
+          return fail(
+            new RioError.WSAENOBUFS({
+              operation: "RIORegisterBuffer",
+              message: `Locking ${length} more bytes would exceed the simulated locked-memory limit of ` +
+                `${this.lockedMemoryLimit} bytes (${this.lockedBytes} in use). Release registrations or raise the limit.`
+            })
+          )
+        }
+        const id = this.lowestFreeId()
+        if (id === undefined) {
+          return fail(
+            new RioError.WSAENOBUFS({
+              operation: "RIORegisterBuffer",
+              message: `All ${this.maxRegistrations} registration slots are in use. Release registrations or ` +
+                "aggregate buffers (see BufferPool)."
+            })
+          )
+        }
+        this.live.set(id, { id, address, length, pages: pagesCovered(address, length, this.pageSize) })
+        this.lockedBytes += length
+        this.history.push({ operation: "registerBuffer", outcome: "ok", id, length })
+        return id
+      },
+      deregister: (id, inFlight) => {
+        const registration = this.live.get(id)
+        if (registration === undefined) {
+          this.history.push({ operation: "deregisterBuffer", outcome: "WSAEINVAL", id })
+          return new RioError.WSAEINVAL({
+            operation: "RIODeregisterBuffer",
+            message: `Buffer id ${id} is not registered.`
           })
-        )
+        }
+        if (inFlight > 0) this.violations.push({ _tag: "DeregisteredWithIoOutstanding", id, inFlight })
+        this.live.delete(id)
+        this.lockedBytes -= registration.length
+        this.history.push({ operation: "deregisterBuffer", outcome: "ok", id })
+        return undefined
+      },
+      allocate: (byteLength) => {
+        const bytes = new Uint8Array(byteLength)
+        const memory = { address: this.space.allocate(bytes), bytes }
+        this.history.push({ operation: "allocate", outcome: "ok", length: byteLength })
+        return memory
+      },
+      free: (memory) => {
+        // Like the real backends: a stale view stays safe to touch and reads zeros.
+        this.space.release(memory.address)
+        memory.bytes.fill(0)
+        this.history.push({ operation: "free", outcome: "ok", length: memory.bytes.byteLength })
       }
-      if (this.lockedBytes + length > this.lockedMemoryLimit) {
-        return fail(
-          new RioError.WSAENOBUFS({
-            operation: "RIORegisterBuffer",
-            message: `Locking ${length} more bytes would exceed the simulated locked-memory limit of ` +
-              `${this.lockedMemoryLimit} bytes (${this.lockedBytes} in use). Release registrations or raise the limit.`
-          })
-        )
-      }
-      const id = this.lowestFreeId()
-      if (id === undefined) {
-        return fail(
-          new RioError.WSAENOBUFS({
-            operation: "RIORegisterBuffer",
-            message: `All ${this.maxRegistrations} registration slots are in use. Release registrations or ` +
-              "aggregate buffers (see BufferPool)."
-          })
-        )
-      }
-      this.live.set(id, { id, address, length, pages: pagesCovered(address, length, this.pageSize) })
-      this.lockedBytes += length
-      this.history.push({ operation: "registerBuffer", outcome: "ok", id, length })
-      return id
-    },
-    deregister: (id, inFlight) => {
-      const registration = this.live.get(id)
-      if (registration === undefined) {
-        this.history.push({ operation: "deregisterBuffer", outcome: "WSAEINVAL", id })
-        return new RioError.WSAEINVAL({
-          operation: "RIODeregisterBuffer",
-          message: `Buffer id ${id} is not registered.`
-        })
-      }
-      if (inFlight > 0) this.violations.push({ _tag: "DeregisteredWithIoOutstanding", id, inFlight })
-      this.live.delete(id)
-      this.lockedBytes -= registration.length
-      this.history.push({ operation: "deregisterBuffer", outcome: "ok", id })
-      return undefined
-    },
-    allocate: (byteLength) => {
-      const bytes = new Uint8Array(byteLength)
-      const memory = { address: this.space.allocate(bytes), bytes }
-      this.history.push({ operation: "allocate", outcome: "ok", length: byteLength })
-      return memory
-    },
-    free: (memory) => {
-      // Like the real backends: a stale view stays safe to touch and reads zeros.
-      this.space.release(memory.address)
-      memory.bytes.fill(0)
-      this.history.push({ operation: "free", outcome: "ok", length: memory.bytes.byteLength })
     }
-  }
   }
 }

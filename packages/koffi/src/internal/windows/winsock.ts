@@ -159,6 +159,20 @@ export const native = (): Native => {
   return cached
 }
 
+/**
+ * True when this Windows process runs under Wine (ntdll exports `wine_get_version` there
+ * and nowhere else). For tests and diagnostics: Wine has no RIO.
+ */
+export const isWine = (): boolean => {
+  if (process.platform !== "win32") return false
+  try {
+    koffi.load("ntdll.dll").func("__stdcall", "wine_get_version", "const char *", [])
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** `dwPageSize` from GetSystemInfo. */
 export const pageSize = (ws: Native): number => {
   const info = new Uint8Array(koffi.sizeof(Abi.SYSTEM_INFO))

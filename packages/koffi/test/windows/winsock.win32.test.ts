@@ -3,7 +3,8 @@
  * has no RIO) and against the reference provider DLL through the driver's ABI-test seam.
  * The provider runs the 13 RIO functions for real, so these tests exercise the binding's
  * decoding, calling convention and WSAGetLastError protocol exactly as production does.
- * Skipped on other platforms; test/wine/run.sh runs them under Wine.
+ * Windows-only (`*.win32.test.ts`): the root vitest config leaves it out; test/wine/run.sh
+ * runs it under Wine, and the Windows workflow on a real runner.
  */
 import type * as BufferId from "@effect-rio/core/BufferId"
 import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
@@ -45,7 +46,7 @@ const results = (driver: WindowsDriver.WinsockDriver, cq: bigint, max: number) =
     })
 }
 
-describe.skipIf(process.platform !== "win32")("Winsock RIO driver, system Winsock", () => {
+describe("Winsock RIO driver, system Winsock", () => {
   it.effect("Wine: RioUnavailable 10045 that says what it means; Windows: a working driver", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Effect.scoped(WindowsDriver.make()))
@@ -65,7 +66,11 @@ describe.skipIf(process.platform !== "win32")("Winsock RIO driver, system Winsoc
     }))
 })
 
-describe.skipIf(!providerAvailable)("Winsock RIO driver through the reference provider", () => {
+describe("Winsock RIO driver through the reference provider", () => {
+  it("the reference provider DLL is built (test/wine/run.sh)", () => {
+    assert.isTrue(providerAvailable, `missing ${providerPath}`)
+  })
+
   it.scoped("reports the Windows x64 facts and where the table came from", () =>
     Effect.gen(function*() {
       const driver = yield* withProvider
@@ -180,21 +185,25 @@ describe.skipIf(!providerAvailable)("Winsock RIO driver through the reference pr
 
   // Needs --expose-gc, which test/wine/vitest.config.ts passes.
   const gc = (globalThis as { gc?: () => void }).gc
-  it.scoped.skipIf(gc === undefined)("a freed region is released (MEM_RELEASE) once its views are garbage", () =>
-    Effect.gen(function*() {
-      const driver = yield* withProvider
-      const address = (() => {
-        const memory = driver.allocate(4096)
-        if (isError(memory)) throw memory
-        driver.free(memory)
-        return memory.address
-      })()
-      for (let i = 0; i < 50 && win32().query(address).State !== MEM_FREE; i++) {
-        gc!()
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-      }
-      assert.strictEqual(win32().query(address).State, MEM_FREE)
-    }))
+  it.scoped(
+    "a freed region is released (MEM_RELEASE) once its views are garbage",
+    () =>
+      Effect.gen(function*() {
+        assert.isDefined(gc, "run with --expose-gc (test/wine/vitest.config.ts passes it)")
+        const driver = yield* withProvider
+        const address = (() => {
+          const memory = driver.allocate(4096)
+          if (isError(memory)) throw memory
+          driver.free(memory)
+          return memory.address
+        })()
+        for (let i = 0; i < 50 && win32().query(address).State !== MEM_FREE; i++) {
+          gc!()
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+        }
+        assert.strictEqual(win32().query(address).State, MEM_FREE)
+      })
+  )
 
   it.scoped("all 13 functions through the decoded table: queues, send, receive, dequeue, notify, resize, close", () =>
     Effect.gen(function*() {
@@ -248,11 +257,21 @@ describe.skipIf(!providerAvailable)("Winsock RIO driver through the reference pr
 
       // Ex variants with a remote-address slice, deferred until committed.
       assert.strictEqual(
-        rio.RIOReceiveEx(rq, { BufferId, Offset: 2048, Length: 64 }, 1, null, {
-          BufferId,
-          Offset: 3072,
-          Length: 28
-        }, null, null, 0, 1n),
+        rio.RIOReceiveEx(
+          rq,
+          { BufferId, Offset: 2048, Length: 64 },
+          1,
+          null,
+          {
+            BufferId,
+            Offset: 3072,
+            Length: 28
+          },
+          null,
+          null,
+          0,
+          1n
+        ),
         1
       )
       assert.strictEqual(
