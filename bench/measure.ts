@@ -52,5 +52,31 @@ export const timeEffect = <E, R>(
     return { name, ns: median(rounds), rounds }
   })
 
+/**
+ * Times several candidates with their rounds interleaved (A B C A B C ...), so that a slow
+ * spell of the machine falls on all of them alike and their ratios stay honest.
+ */
+export const timeEffects = <K extends string, E, R>(
+  plan: Plan,
+  candidates: Record<K, () => Effect.Effect<unknown, E, R>>
+): Effect.Effect<Record<K, Figure>, E, R> =>
+  Effect.gen(function*() {
+    const names = Object.keys(candidates) as Array<K>
+    const rounds = new Map<K, Array<number>>(names.map((name) => [name, []]))
+    for (let round = -1; round < plan.rounds; round++) {
+      for (const name of names) {
+        const make = candidates[name]
+        let i = 0
+        const start = process.hrtime.bigint()
+        yield* Effect.whileLoop({ while: () => i++ < plan.iterations, body: make, step: () => {} })
+        const ns = Number(process.hrtime.bigint() - start) / plan.iterations
+        if (round >= 0) rounds.get(name)!.push(ns)
+      }
+    }
+    return Object.fromEntries(
+      names.map((name) => [name, { name, ns: median(rounds.get(name)!), rounds: rounds.get(name)! }])
+    ) as unknown as Record<K, Figure>
+  })
+
 export const micros = (ns: number): string => (ns / 1000).toFixed(3)
 export const ratio = (value: number, base: number): string => (value / base).toFixed(2)

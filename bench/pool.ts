@@ -6,10 +6,12 @@
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
 import * as Effect from "effect/Effect"
 import type { Figure, Plan } from "./measure.js"
-import { timeEffect, timeSync } from "./measure.js"
+import { timeEffects, timeSync } from "./measure.js"
 
 export interface PoolRow {
   readonly backend: string
+  /** Effect.onExit around a no-op, in rounds interleaved with the others: the floor withLease is held to. */
+  readonly floor: Figure
   readonly withLease: Figure
   readonly scopedLease: Figure
   readonly withBuffer: Figure
@@ -22,11 +24,15 @@ export const pool = (plan: Plan): Effect.Effect<PoolRow, unknown, RegisteredIo.R
     const pool = yield* BufferPool.make({ slotSize: 512, slots: 1024 })
     const fresh = new Uint8Array(512)
     const use = () => Effect.void
+    const timed = yield* timeEffects(plan, {
+      floor: () => Effect.onExit(Effect.void, use),
+      withLease: () => pool.withLease(use),
+      scopedLease: () => Effect.scoped(pool.lease),
+      withBuffer: () => RegisteredIo.withBuffer(fresh, use)
+    })
     return {
       backend: io.backend,
-      withLease: yield* timeEffect("withLease", plan, () => pool.withLease(use)),
-      scopedLease: yield* timeEffect("scoped lease", plan, () => Effect.scoped(pool.lease)),
-      withBuffer: yield* timeEffect("withBuffer (register per op)", plan, () => RegisteredIo.withBuffer(fresh, use)),
+      ...timed,
       syncCycle: timeSync("unsafeTryLease + unsafeRelease", { ...plan, iterations: plan.iterations * 50 }, () => {
         pool.unsafeRelease(pool.unsafeTryLease()!)
       })

@@ -8,13 +8,17 @@ import { KoffiRio } from "@effect-rio/koffi"
 import * as Effect from "effect/Effect"
 import { DirectUring } from "./linux-baseline.js"
 import type { Figure, Plan } from "./measure.js"
-import { timeEffect, timeSync } from "./measure.js"
+import { timeEffects, timeSync } from "./measure.js"
 
 export interface RegistrationRow {
   readonly size: string
   readonly direct: Figure
   readonly withBuffer: Figure
   readonly scoped: Figure
+  /** Effect.onExit around a no-op: the cheapest safe bracket. */
+  readonly floor: Figure
+  /** Effect.scoped(Effect.void): what any scoped form pays before doing anything. */
+  readonly scopedFloor: Figure
 }
 
 export const registration = (plan: Plan): Effect.Effect<ReadonlyArray<RegistrationRow>, unknown> =>
@@ -28,11 +32,16 @@ export const registration = (plan: Plan): Effect.Effect<ReadonlyArray<Registrati
         const memory = yield* io.allocate(bytes)
         const address = yield* Effect.scoped(Effect.map(RegisteredIo.registerBuffer(memory), (r) => r.address))
         const use = () => Effect.void
+        const timed = yield* timeEffects(plan, {
+          floor: () => Effect.onExit(Effect.void, use),
+          withBuffer: () => RegisteredIo.withBuffer(memory, use),
+          scoped: () => Effect.scoped(RegisteredIo.registerBuffer(memory)),
+          scopedFloor: () => Effect.scoped(Effect.void)
+        })
         rows.push({
           size,
           direct: timeSync("(a) direct Koffi", plan, () => direct.registerDeregister(address, bytes)),
-          withBuffer: yield* timeEffect("(b) withBuffer", plan, () => RegisteredIo.withBuffer(memory, use)),
-          scoped: yield* timeEffect("(c) scoped", plan, () => Effect.scoped(RegisteredIo.registerBuffer(memory)))
+          ...timed
         })
         yield* io.free(memory)
       }
