@@ -174,7 +174,8 @@ export const registerBuffer = (
   data: Uint8Array | ArrayBuffer,
   length?: number
 ): Effect.Effect<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope> =>
-  // One synchronous step registers and arms the finalizer: nothing can interrupt between.
+  // Uninterruptible from the native call until the finalizer is armed: no interruption can
+  // leave a registration without its release.
   Effect.uninterruptible(
     Effect.withFiberRuntime<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope>((fiber) => {
       const context = fiber.getFiberRef(FiberRef.currentContext)
