@@ -65,6 +65,8 @@ export interface Driver {
  * @category utils
  */
 export const pagesCovered = (address: bigint, length: number, pageSize: number): number => {
-  const size = BigInt(pageSize)
-  return Number((address + BigInt(length) - 1n) / size - address / size) + 1
+  // User-space addresses fit a double exactly, and this runs on every registration:
+  // plain arithmetic, not BigInt.
+  const start = Number(address)
+  return Math.floor((start + length - 1) / pageSize) - Math.floor(start / pageSize) + 1
 }

@@ -2,6 +2,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { BufferId } from "../BufferId.js"
 import type { Driver, NativeMemory } from "../Driver.js"
+import { pagesCovered } from "../Driver.js"
 import * as RioError from "../RioError.js"
 import { RegistrationImpl } from "./registration.js"
 import type { NativeAddress } from "./validate.js"
@@ -84,12 +85,6 @@ export class ServiceImpl {
 
   // --- synchronous core -------------------------------------------------------------
 
-  private pagesOf(address: bigint, length: number): number {
-    // User-space addresses fit a double exactly; BigInt arithmetic would cost more here.
-    const start = Number(address)
-    return Math.floor((start + length - 1) / this.pageSize) - Math.floor(start / this.pageSize) + 1
-  }
-
   private add(id: BufferId, entry: Live): void {
     this.live[id] = entry
     this.liveCount++
@@ -104,7 +99,7 @@ export class ServiceImpl {
   ): BufferId | RioError.RegisterError {
     const id = this.driver.register(address, length)
     if (typeof id !== "number") return id
-    this.add(id, new RawEntry(address, length, this.pagesOf(address, length), bytes))
+    this.add(id, new RawEntry(address, length, pagesCovered(address, length, this.pageSize), bytes))
     return id
   }
 
@@ -138,7 +133,13 @@ export class ServiceImpl {
     const address = this.driver.addressOf(bytes)
     const id = this.driver.register(address, bytes.byteLength)
     if (typeof id !== "number") return id
-    const registration = new RegistrationImpl(this, id, address, bytes, this.pagesOf(address, bytes.byteLength))
+    const registration = new RegistrationImpl(
+      this,
+      id,
+      address,
+      bytes,
+      pagesCovered(address, bytes.byteLength, this.pageSize)
+    )
     this.add(id, registration)
     return registration
   }
