@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import koffi from "koffi"
 import * as Abi from "../../src/internal/windows/abi.js"
 import * as WindowsDriver from "../../src/internal/windows/driver.js"
+import * as Winsock from "../../src/internal/windows/winsock.js"
 import { isWine, MEM_COMMIT, MEM_FREE, provider, providerAvailable, providerPath, win32 } from "./reference.js"
 
 const withProvider = WindowsDriver.make({ provider: providerPath })
@@ -225,15 +226,8 @@ describe("Winsock RIO driver through the reference provider", () => {
         u: { Event: { EventHandle: event, NotifyReset: 1 } }
       })
       assert.notStrictEqual(cq, Abi.RIO_INVALID_CQ)
-      const socket = ws.WSASocketW(
-        Abi.AF_INET,
-        Abi.SOCK_DGRAM,
-        Abi.IPPROTO_UDP,
-        null,
-        0,
-        Abi.WSA_FLAG_OVERLAPPED | Abi.WSA_FLAG_REGISTERED_IO
-      )
-      assert.notStrictEqual(socket, Abi.INVALID_SOCKET)
+      const socket = Winsock.openSocket(ws)
+      if (typeof socket !== "bigint") return assert.fail(`WSASocketW failed with ${socket.code}`)
       const rq = rio.RIOCreateRequestQueue(socket, 2, 1, 2, 1, cq, cq, 0x5150n)
       assert.notStrictEqual(rq, Abi.RIO_INVALID_RQ)
       assert.strictEqual(provider().stats().LiveRequestQueues, before.LiveRequestQueues + 1)

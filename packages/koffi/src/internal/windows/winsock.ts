@@ -37,32 +37,25 @@ export interface Native {
   readonly VirtualFree: (address: bigint, size: number, type: number) => boolean
 }
 
+/** RIOSendEx and RIOReceiveEx share one signature (addresses and control data per request). */
+type ExOperation = (
+  rq: bigint,
+  data: unknown,
+  count: number,
+  local: unknown,
+  remote: unknown,
+  control: unknown,
+  flags: unknown,
+  msgFlags: number,
+  context: bigint | null
+) => number
+
 /** The 13 RIO functions, callable, as decoded from a function table. */
 export interface RioFunctions {
   readonly RIOReceive: (rq: bigint, data: unknown, count: number, flags: number, context: bigint | null) => number
-  readonly RIOReceiveEx: (
-    rq: bigint,
-    data: unknown,
-    count: number,
-    local: unknown,
-    remote: unknown,
-    control: unknown,
-    flags: unknown,
-    msgFlags: number,
-    context: bigint | null
-  ) => number
+  readonly RIOReceiveEx: ExOperation
   readonly RIOSend: (rq: bigint, data: unknown, count: number, flags: number, context: bigint | null) => number
-  readonly RIOSendEx: (
-    rq: bigint,
-    data: unknown,
-    count: number,
-    local: unknown,
-    remote: unknown,
-    control: unknown,
-    flags: unknown,
-    msgFlags: number,
-    context: bigint | null
-  ) => number
+  readonly RIOSendEx: ExOperation
   readonly RIOCloseCompletionQueue: (cq: bigint) => void
   readonly RIOCreateCompletionQueue: (size: number, notification: unknown) => bigint
   readonly RIOCreateRequestQueue: (
