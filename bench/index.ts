@@ -64,20 +64,20 @@ const program = Effect.gen(function*() {
       "floor",
       "withLease",
       "scoped lease",
+      "tryWithLease",
       "withBuffer/op",
       "withLease/floor",
-      "withBuffer/withLease",
-      "sync cycles/s"
+      "withBuffer/withLease"
     ],
     pools.map((row) => [
       row.backend,
       micros(row.floor.ns),
       micros(row.withLease.ns),
       micros(row.scopedLease.ns),
+      micros(row.tryWithLease.ns),
       micros(row.withBuffer.ns),
       ratio(row.withLease.ns, row.floor.ns),
-      ratio(row.withBuffer.ns, row.withLease.ns),
-      (1e3 / row.syncCycle.ns).toFixed(1) + " M"
+      ratio(row.withBuffer.ns, row.withLease.ns)
     ])
   )
   console.log("Footprint of 1,000 buffers of 512 bytes (locked pages)")

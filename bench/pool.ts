@@ -1,12 +1,12 @@
 /**
  * Issue 5's benchmark: one lease+release of a 512-byte buffer through `withLease`, through
- * the scoped `lease`, and a fresh registration per operation (`withBuffer`), on a backend;
- * and the synchronous lease/return path that internal hot loops use.
+ * the scoped `lease`, through `tryWithLease` (no waiting), and a fresh registration per
+ * operation (`withBuffer`), on a backend.
  */
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
 import * as Effect from "effect/Effect"
 import type { Figure, Plan } from "./measure.js"
-import { timeEffects, timeSync } from "./measure.js"
+import { timeEffects } from "./measure.js"
 
 export interface PoolRow {
   readonly backend: string
@@ -14,8 +14,8 @@ export interface PoolRow {
   readonly floor: Figure
   readonly withLease: Figure
   readonly scopedLease: Figure
+  readonly tryWithLease: Figure
   readonly withBuffer: Figure
-  readonly syncCycle: Figure
 }
 
 export const pool = (plan: Plan): Effect.Effect<PoolRow, unknown, RegisteredIo.RegisteredIo> =>
@@ -28,15 +28,10 @@ export const pool = (plan: Plan): Effect.Effect<PoolRow, unknown, RegisteredIo.R
       floor: () => Effect.onExit(Effect.void, use),
       withLease: () => pool.withLease(use),
       scopedLease: () => Effect.scoped(pool.lease),
+      tryWithLease: () => pool.tryWithLease(use),
       withBuffer: () => RegisteredIo.withBuffer(fresh, use)
     })
-    return {
-      backend: io.backend,
-      ...timed,
-      syncCycle: timeSync("unsafeTryLease + unsafeRelease", { ...plan, iterations: plan.iterations * 50 }, () => {
-        pool.unsafeRelease(pool.unsafeTryLease()!)
-      })
-    }
+    return { backend: io.backend, ...timed }
   }))
 
 export interface Footprint {

@@ -5,6 +5,7 @@
  */
 import { RegisteredIo } from "@effect-rio/core"
 import { KoffiRio } from "@effect-rio/koffi"
+import { RioTest } from "@effect-rio/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 
@@ -46,7 +47,7 @@ export const program = Effect.gen(function*() {
 })
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(program.pipe(Effect.provide(KoffiRio.layerConfig()))).catch((error) => {
+  Effect.runPromise(program.pipe(Effect.provide(KoffiRio.layerConfig({ test: RioTest.layer() })))).catch((error) => {
     console.error(error)
     process.exitCode = 1
   })

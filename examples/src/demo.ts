@@ -7,6 +7,7 @@
  */
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
 import { KoffiRio } from "@effect-rio/koffi"
+import { RioTest } from "@effect-rio/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
@@ -88,7 +89,7 @@ const program = Effect.gen(function*() {
   yield* footprint
 })
 
-Effect.runPromise(program.pipe(Effect.provide(KoffiRio.layerConfig()))).catch((error) => {
+Effect.runPromise(program.pipe(Effect.provide(KoffiRio.layerConfig({ test: RioTest.layer() })))).catch((error) => {
   console.error(error)
   process.exitCode = 1
 })

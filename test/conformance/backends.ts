@@ -1,20 +1,45 @@
-import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import type * as RioError from "@effect-rio/core/RioError"
 import { KoffiRio } from "@effect-rio/koffi"
 import { RioTest } from "@effect-rio/testing"
-import type * as Layer from "effect/Layer"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import { makeCustomDriver } from "./customDriver.js"
 
 /** A backend under test: the conformance suite runs once per entry. */
 export interface Backend {
   readonly name: string
   readonly layer: Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable>
+  /** Why this backend cannot run here; its suite is then reported as skipped with the reason. */
+  readonly skip?: string
 }
 
 /**
- * The test double always; the real backend of the platform where there is one. Under
- * Wine the Windows entries come from `test/wine/backends.ts` instead.
+ * Tries to build each candidate's layer once: one that fails is kept, marked skipped with
+ * its error's message, so that a backend missing from an environment shows in the report.
  */
-export const backends: ReadonlyArray<Backend> = [
+export const probe = (candidates: ReadonlyArray<Backend>): Promise<ReadonlyArray<Backend>> =>
+  Promise.all(candidates.map(async (backend) => {
+    const exit = await Effect.runPromiseExit(Effect.scoped(Layer.build(backend.layer)))
+    if (Exit.isSuccess(exit)) return backend
+    const failure = exit.cause._tag === "Fail" ? exit.cause.error.message : String(exit.cause)
+    return { ...backend, skip: failure }
+  }))
+
+/**
+ * The test double, a driver written in the test and provided with `Layer.succeed`, and the
+ * real backends of every platform — those that cannot start here reported as skipped.
+ * Under Wine, `test/wine/backends.ts` adds the Winsock driver over the reference provider.
+ */
+export const candidates: ReadonlyArray<Backend> = [
   { name: "RioTest", layer: RioTest.layer() },
-  ...(process.platform === "linux" ? [{ name: "KoffiRio.layerLinux (io_uring)", layer: KoffiRio.layerLinux() }] : [])
+  {
+    name: "custom driver (Layer.succeed + RegisteredIo.make)",
+    layer: Layer.suspend(() => Layer.succeed(RegisteredIo.RegisteredIo, RegisteredIo.make(makeCustomDriver())))
+  },
+  { name: "KoffiRio.layerLinux (io_uring)", layer: KoffiRio.layerLinux() },
+  { name: "KoffiRio.layerWindows (system RIO)", layer: KoffiRio.layerWindows() }
 ]
+
+export const backends: ReadonlyArray<Backend> = await probe(candidates)

@@ -1,12 +1,15 @@
-import { RegisteredIo, RioBuf } from "@effect-rio/core"
-import { assert, describe, layer } from "@effect/vitest"
+import { RegisteredIo, RioBuf, RioError } from "@effect-rio/core"
+import { assert, describe } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { backends } from "./backends.js"
+import * as TestClock from "effect/TestClock"
+import { describeBackends } from "./describeBackends.js"
 
 const stats = Effect.flatMap(RegisteredIo.RegisteredIo, (io) => io.stats)
 
@@ -23,330 +26,371 @@ const detachedBuffer = (): ArrayBuffer => {
   return buffer
 }
 
-backends.forEach(({ layer: backendLayer, name }) => {
-  layer(backendLayer)(`conformance: ${name}`, (it) => {
-    describe("validation before any native call", () => {
-      it.effect("length 0 is WSAEINVAL, as an explicit length or an empty buffer", () =>
+describeBackends("conformance", (it) => {
+  describe("validation before any native call", () => {
+    it.effect("length 0 is WSAEINVAL, as an explicit length or an empty buffer", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(16), 0)), "WSAEINVAL")
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(0))), "WSAEINVAL")
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new ArrayBuffer(0))), "WSAEINVAL")
+      }))
+
+    it.effect("a length beyond the memory is WSAEFAULT and never clamped", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(100), 101)), "WSAEFAULT")
+        const view = new Uint8Array(4096).subarray(10, 20)
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(view, 11)), "WSAEFAULT")
+      }))
+
+    it.effect("a detached ArrayBuffer, or a view of one, is WSAEFAULT", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(detachedBuffer())), "WSAEFAULT")
+        const buffer = new ArrayBuffer(64)
+        const view = new Uint8Array(buffer)
+        structuredClone(buffer, { transfer: [buffer] })
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(view)), "WSAEFAULT")
+        assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(view, 8)), "WSAEFAULT")
+      }))
+
+    it.effect("null, undefined and non-buffers are WSAEFAULT", () =>
+      Effect.gen(function*() {
+        for (const data of [null, undefined, "bytes", 42, {}, [1, 2, 3], new Uint16Array(4)]) {
+          const result = yield* scopedOutcome(RegisteredIo.registerBuffer(data as unknown as Uint8Array))
+          assert.strictEqual(result, "WSAEFAULT", `for ${String(data)}`)
+        }
+      }))
+
+    it.effect.prop(
+      "negative, fractional, NaN, infinite or > 0xFFFFFFFF lengths are WSAEINVAL",
+      [FastCheck.oneof(
+        FastCheck.integer({ max: -1 }),
+        FastCheck.double({ noInteger: true }),
+        FastCheck.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 32),
+        FastCheck.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER })
+      )],
+      ([length]) =>
         Effect.gen(function*() {
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(16), 0)), "WSAEINVAL")
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(0))), "WSAEINVAL")
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new ArrayBuffer(0))), "WSAEINVAL")
-        }))
-
-      it.effect("a length beyond the memory is WSAEFAULT and never clamped", () =>
-        Effect.gen(function*() {
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(100), 101)), "WSAEFAULT")
-          const view = new Uint8Array(4096).subarray(10, 20)
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(view, 11)), "WSAEFAULT")
-        }))
-
-      it.effect("a detached ArrayBuffer, or a view of one, is WSAEFAULT", () =>
-        Effect.gen(function*() {
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(detachedBuffer())), "WSAEFAULT")
-          const buffer = new ArrayBuffer(64)
-          const view = new Uint8Array(buffer)
-          structuredClone(buffer, { transfer: [buffer] })
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(view)), "WSAEFAULT")
-          assert.strictEqual(yield* scopedOutcome(RegisteredIo.registerBuffer(view, 8)), "WSAEFAULT")
-        }))
-
-      it.effect("null, undefined and non-buffers are WSAEFAULT", () =>
-        Effect.gen(function*() {
-          for (const data of [null, undefined, "bytes", 42, {}, [1, 2, 3], new Uint16Array(4)]) {
-            const result = yield* scopedOutcome(RegisteredIo.registerBuffer(data as unknown as Uint8Array))
-            assert.strictEqual(result, "WSAEFAULT", `for ${String(data)}`)
-          }
-        }))
-
-      it.effect.prop(
-        "negative, fractional, NaN, infinite or > 0xFFFFFFFF lengths are WSAEINVAL",
-        [FastCheck.oneof(
-          FastCheck.integer({ max: -1 }),
-          FastCheck.double({ noInteger: true }),
-          FastCheck.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 32),
-          FastCheck.integer({ min: 2 ** 32, max: Number.MAX_SAFE_INTEGER })
-        )],
-        ([length]) =>
-          Effect.gen(function*() {
-            const before = yield* stats
-            assert.strictEqual(
-              yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(64), length)),
-              "WSAEINVAL"
-            )
-            assert.deepStrictEqual(yield* stats, before)
-          }),
-        { fastCheck: { numRuns: 200 } }
-      )
-
-      it.effect("a length over the backend's per-registration limit is WSAEINVAL with the limit named", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const error = yield* Effect.flip(
-            io.registerBuffer(RegisteredIo.nativeAddress(0x1000n, io.maxBufferLength + 1), io.maxBufferLength + 1)
-          )
-          assert.strictEqual(error._tag, "WSAEINVAL")
-          assert.strictEqual(error.code, 10022)
-          assert.include(error.message, "DataLength")
-        }))
-    })
-
-    describe("native rejections", () => {
-      it.effect("a null address through the raw primitive is WSAEFAULT", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const error = yield* Effect.flip(io.registerBuffer(RegisteredIo.nativeAddress(0n, 4096)))
-          assert.strictEqual(error._tag, "WSAEFAULT")
-          assert.strictEqual(error.code, 10014)
-        }))
-
-      it.effect("an unmapped address through the raw primitive is WSAEFAULT", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const before = yield* io.stats
-          // The second page of the address space is never mapped (Linux mmap_min_addr, Windows' null region).
-          const error = yield* Effect.flip(io.registerBuffer(RegisteredIo.nativeAddress(0x1000n, 4096)))
-          assert.strictEqual(error._tag, "WSAEFAULT")
-          assert.deepStrictEqual(yield* io.stats, before)
-        }))
-
-      it.effect("deregistering an unknown or already released id is WSAEINVAL", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const id = yield* io.registerBuffer(new Uint8Array(128))
-          yield* io.deregisterBuffer(id)
-          assert.strictEqual((yield* Effect.flip(io.deregisterBuffer(id)))._tag, "WSAEINVAL")
-          const unknown = RegisteredIo.nativeAddress(0n, 1) && (123_456 as RegisteredIo.BufferId)
-          assert.strictEqual((yield* Effect.flip(io.deregisterBuffer(unknown)))._tag, "WSAEINVAL")
-        }))
-
-      it.scoped("a scope-owned id cannot be deregistered through the raw primitive", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
-          const error = yield* Effect.flip(io.deregisterBuffer(registration.id))
-          assert.strictEqual(error._tag, "WSAEINVAL")
-          assert.isFalse(registration.isReleased)
-        }))
-    })
-
-    describe("registrations", () => {
-      it.effect("the view covers exactly the registered bytes, without copy", () =>
-        Effect.gen(function*() {
-          const data = new Uint8Array(1000)
-          const registration = yield* Effect.scoped(Effect.gen(function*() {
-            const registration = yield* RegisteredIo.registerBuffer(data, 100)
-            assert.strictEqual(registration.byteLength, 100)
-            assert.strictEqual(registration.bytes.byteLength, 100)
-            registration.bytes[99] = 7
-            assert.strictEqual(data[99], 7)
-            return registration
-          }))
-          assert.isTrue(registration.isReleased)
-        }))
-
-      it.effect("two live registrations never share an id; ids are reused only after release", () =>
-        Effect.gen(function*() {
-          const ids = yield* Effect.scoped(Effect.gen(function*() {
-            const registrations = yield* Effect.forEach(
-              Array.from({ length: 64 }, () => new Uint8Array(256)),
-              (data) => RegisteredIo.registerBuffer(data)
-            )
-            return registrations.map((registration) => registration.id)
-          }))
-          assert.strictEqual(new Set(ids).size, 64)
-          const io = yield* RegisteredIo.RegisteredIo
-          const live = new Set<number>()
-          for (let i = 0; i < 32; i++) live.add(yield* io.registerBuffer(new Uint8Array(32)))
-          assert.strictEqual(live.size, 32)
-          for (const id of live) yield* io.deregisterBuffer(id as RegisteredIo.BufferId)
-        }))
-
-      it.effect("stats count buffers, bytes and whole pages, and return after the scope", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const before = yield* io.stats
-          yield* Effect.scoped(Effect.gen(function*() {
-            const memory = yield* RegisteredIo.allocateBuffer(io.pageSize * 3)
-            const during = yield* io.stats
-            assert.strictEqual(during.registeredBuffers, before.registeredBuffers + 1)
-            assert.strictEqual(during.registeredBytes, before.registeredBytes + io.pageSize * 3)
-            assert.strictEqual(during.lockedPages, before.lockedPages + 3)
-            assert.strictEqual(memory.address % BigInt(io.pageSize), 0n)
-          }))
-          assert.deepStrictEqual(yield* io.stats, before)
-        }))
-
-      it.effect("two 100-byte registrations on different pages lock two pages; one across a boundary locks two", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const before = yield* io.stats
-          const memory = yield* io.allocate(io.pageSize * 2)
-          yield* Effect.scoped(Effect.gen(function*() {
-            yield* RegisteredIo.registerBuffer(memory.subarray(0, 100))
-            yield* RegisteredIo.registerBuffer(memory.subarray(io.pageSize, io.pageSize + 100))
-            assert.strictEqual((yield* io.stats).lockedPages, before.lockedPages + 2)
-          }))
-          yield* Effect.scoped(Effect.gen(function*() {
-            yield* RegisteredIo.registerBuffer(memory.subarray(io.pageSize - 50, io.pageSize + 50))
-            assert.strictEqual((yield* io.stats).lockedPages, before.lockedPages + 2)
-          }))
-          yield* io.free(memory)
-          assert.deepStrictEqual(yield* io.stats, before)
-        }))
-
-      it.effect("allocateBuffer gives zeroed, page-aligned memory of exactly the size asked", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          yield* Effect.scoped(Effect.gen(function*() {
-            const registration = yield* RegisteredIo.allocateBuffer(5000)
-            assert.strictEqual(registration.byteLength, 5000)
-            assert.strictEqual(registration.address % BigInt(io.pageSize), 0n)
-            assert.isTrue(registration.bytes.every((byte) => byte === 0))
-            registration.bytes.fill(0xab)
-          }))
-        }))
-
-      it.effect("raw memory: free of unknown, twice-freed or registered memory is WSAEINVAL", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          assert.strictEqual(yield* outcome(io.free(new Uint8Array(10))), "WSAEINVAL")
-          const memory = yield* io.allocate(100)
-          const id = yield* io.registerBuffer(memory)
-          assert.strictEqual(yield* outcome(io.free(memory)), "WSAEINVAL")
-          yield* io.deregisterBuffer(id)
-          yield* io.free(memory)
-          assert.strictEqual(yield* outcome(io.free(memory)), "WSAEINVAL")
-          // A stale view is safe to touch.
-          memory[0] = 1
-          assert.strictEqual(yield* outcome(io.allocate(0)), "WSAEINVAL")
-        }))
-    })
-
-    describe("slices", () => {
-      it.scoped("slices inside the registration are RioBufs of the registration's id", () =>
-        Effect.gen(function*() {
-          const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(512))
-          const buf = yield* registration.slice(500, 12)
-          assert.deepStrictEqual(buf, { bufferId: registration.id, offset: 500, length: 12 })
-        }))
-
-      it.effect.prop(
-        "slices out of range, empty or non-integral are WSAEINVAL",
-        [
-          FastCheck.oneof(FastCheck.integer({ min: -10, max: 600 }), FastCheck.double()),
-          FastCheck.oneof(FastCheck.integer({ min: -10, max: 600 }), FastCheck.double())
-        ],
-        ([offset, length]) =>
-          Effect.scoped(Effect.gen(function*() {
-            const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(512))
-            const valid = Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length > 0 &&
-              offset + length <= 512
-            const result = yield* outcome(registration.slice(offset, length))
-            assert.strictEqual(result, valid ? "success" : "WSAEINVAL")
-            assert.strictEqual(RioBuf.validate(registration, offset, length) instanceof Error, !valid)
-          })),
-        { fastCheck: { numRuns: 300 } }
-      )
-
-      it.effect("slices and tokens after release are WSAEINVAL (use after release)", () =>
-        Effect.gen(function*() {
-          const registration = yield* Effect.scoped(RegisteredIo.registerBuffer(new Uint8Array(64)))
-          assert.strictEqual(yield* outcome(registration.slice(0, 1)), "WSAEINVAL")
-          assert.strictEqual(yield* outcome(registration.acquireToken), "WSAEINVAL")
-        }))
-    })
-
-    describe("release", () => {
-      it.effect("release waits until the last token returns", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const before = yield* io.stats
-          const scope = yield* Scope.make()
-          const registration = yield* Scope.extend(RegisteredIo.registerBuffer(new Uint8Array(256)), scope)
-          yield* registration.acquireToken
-          yield* registration.acquireToken
-          const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-          for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-          assert.isNull(closing.unsafePoll())
-          assert.strictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers + 1)
-          assert.strictEqual(yield* outcome(registration.acquireToken), "WSAEINVAL")
-          yield* registration.releaseToken
-          for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-          assert.isNull(closing.unsafePoll())
-          yield* registration.releaseToken
-          yield* Fiber.join(closing)
-          assert.deepStrictEqual(yield* io.stats, before)
-        }))
-
-      it.effect("withBuffer releases after success, failure and defect, without a Scope", () =>
-        Effect.gen(function*() {
-          const io = yield* RegisteredIo.RegisteredIo
-          const before = yield* io.stats
-          const value = yield* RegisteredIo.withBuffer(new Uint8Array(64), (registration) =>
-            Effect.succeed(registration.byteLength))
-          assert.strictEqual(value, 64)
+          const before = yield* stats
           assert.strictEqual(
-            yield* outcome(RegisteredIo.withBuffer(new Uint8Array(64), () =>
-              Effect.fail({ _tag: "Boom" as const }))),
-            "Boom"
+            yield* scopedOutcome(RegisteredIo.registerBuffer(new Uint8Array(64), length)),
+            "WSAEINVAL"
           )
-          const defect = yield* Effect.exit(RegisteredIo.withBuffer(new Uint8Array(64), () => Effect.die("bug")))
-          assert.isTrue(Exit.isFailure(defect))
-          assert.deepStrictEqual(yield* io.stats, before)
-          assert.strictEqual(yield* outcome(RegisteredIo.withBuffer(new Uint8Array(0), () => Effect.void)), "WSAEINVAL")
-        }))
+          assert.deepStrictEqual(yield* stats, before)
+        }),
+      { fastCheck: { numRuns: 200 } }
+    )
 
-      it.effect("withBuffer waits for tokens handed out inside use", () =>
+    it.effect("a length over the backend's per-registration limit is WSAEINVAL with the limit named", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const error = yield* Effect.flip(
+          io.registerBuffer(RegisteredIo.nativeAddress(0x1000n, io.maxBufferLength + 1), io.maxBufferLength + 1)
+        )
+        assert.strictEqual(error._tag, "WSAEINVAL")
+        assert.strictEqual(error.code, 10022)
+        assert.include(error.message, "DataLength")
+      }))
+  })
+
+  describe("native rejections", () => {
+    it.effect("a null address through the raw primitive is WSAEFAULT", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const error = yield* Effect.flip(io.registerBuffer(RegisteredIo.nativeAddress(0n, 4096)))
+        assert.strictEqual(error._tag, "WSAEFAULT")
+        assert.strictEqual(error.code, 10014)
+      }))
+
+    it.effect("an unmapped address through the raw primitive is WSAEFAULT", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        // The second page of the address space is never mapped (Linux mmap_min_addr, Windows' null region).
+        const error = yield* Effect.flip(io.registerBuffer(RegisteredIo.nativeAddress(0x1000n, 4096)))
+        assert.strictEqual(error._tag, "WSAEFAULT")
+        assert.deepStrictEqual(yield* io.stats, before)
+      }))
+
+    it.effect("deregistering an unknown or already released id is WSAEINVAL", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const id = yield* io.registerBuffer(new Uint8Array(128))
+        yield* io.deregisterBuffer(id)
+        assert.strictEqual((yield* Effect.flip(io.deregisterBuffer(id)))._tag, "WSAEINVAL")
+        const unknown = RegisteredIo.nativeAddress(0n, 1) && (123_456 as RegisteredIo.BufferId)
+        assert.strictEqual((yield* Effect.flip(io.deregisterBuffer(unknown)))._tag, "WSAEINVAL")
+      }))
+
+    it.scoped("a scope-owned id cannot be deregistered through the raw primitive", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
+        const error = yield* Effect.flip(io.deregisterBuffer(registration.id))
+        assert.strictEqual(error._tag, "WSAEINVAL")
+        assert.isFalse(registration.isReleased)
+      }))
+  })
+
+  describe("registrations", () => {
+    it.effect("the view covers exactly the registered bytes, without copy", () =>
+      Effect.gen(function*() {
+        const data = new Uint8Array(1000)
+        const registration = yield* Effect.scoped(Effect.gen(function*() {
+          const registration = yield* RegisteredIo.registerBuffer(data, 100)
+          assert.strictEqual(registration.byteLength, 100)
+          assert.strictEqual(registration.bytes.byteLength, 100)
+          registration.bytes[99] = 7
+          assert.strictEqual(data[99], 7)
+          return registration
+        }))
+        assert.isTrue(registration.isReleased)
+      }))
+
+    it.effect("two live registrations never share an id; ids are reused only after release", () =>
+      Effect.gen(function*() {
+        const ids = yield* Effect.scoped(Effect.gen(function*() {
+          const registrations = yield* Effect.forEach(
+            Array.from({ length: 64 }, () => new Uint8Array(256)),
+            (data) => RegisteredIo.registerBuffer(data)
+          )
+          return registrations.map((registration) => registration.id)
+        }))
+        assert.strictEqual(new Set(ids).size, 64)
+        const io = yield* RegisteredIo.RegisteredIo
+        const live = new Set<number>()
+        for (let i = 0; i < 32; i++) live.add(yield* io.registerBuffer(new Uint8Array(32)))
+        assert.strictEqual(live.size, 32)
+        for (const id of live) yield* io.deregisterBuffer(id as RegisteredIo.BufferId)
+      }))
+
+    it.effect("stats count buffers, bytes and whole pages, and return after the scope", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        yield* Effect.scoped(Effect.gen(function*() {
+          const memory = yield* RegisteredIo.allocateBuffer(io.pageSize * 3)
+          const during = yield* io.stats
+          assert.strictEqual(during.registeredBuffers, before.registeredBuffers + 1)
+          assert.strictEqual(during.registeredBytes, before.registeredBytes + io.pageSize * 3)
+          assert.strictEqual(during.lockedPages, before.lockedPages + 3)
+          assert.strictEqual(memory.address % BigInt(io.pageSize), 0n)
+        }))
+        assert.deepStrictEqual(yield* io.stats, before)
+      }))
+
+    it.effect("two 100-byte registrations on different pages lock two pages; one across a boundary locks two", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        const memory = yield* io.allocate(io.pageSize * 2)
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* RegisteredIo.registerBuffer(memory.subarray(0, 100))
+          yield* RegisteredIo.registerBuffer(memory.subarray(io.pageSize, io.pageSize + 100))
+          assert.strictEqual((yield* io.stats).lockedPages, before.lockedPages + 2)
+        }))
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* RegisteredIo.registerBuffer(memory.subarray(io.pageSize - 50, io.pageSize + 50))
+          assert.strictEqual((yield* io.stats).lockedPages, before.lockedPages + 2)
+        }))
+        yield* io.free(memory)
+        assert.deepStrictEqual(yield* io.stats, before)
+      }))
+
+    it.effect("allocateBuffer gives zeroed, page-aligned memory of exactly the size asked", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        yield* Effect.scoped(Effect.gen(function*() {
+          const registration = yield* RegisteredIo.allocateBuffer(5000)
+          assert.strictEqual(registration.byteLength, 5000)
+          assert.strictEqual(registration.address % BigInt(io.pageSize), 0n)
+          assert.isTrue(registration.bytes.every((byte) => byte === 0))
+          registration.bytes.fill(0xab)
+        }))
+      }))
+
+    it.effect("a view kept after allocateBuffer's scope reads zeros and never reaches new memory", () =>
+      Effect.gen(function*() {
+        const stale = yield* Effect.scoped(Effect.map(RegisteredIo.allocateBuffer(3000), (registration) => {
+          registration.bytes.fill(0xab)
+          return registration.bytes
+        }))
+        // Freed: the old bytes are gone (never leaked to the next user), and touching it is safe.
+        assert.isTrue(stale.every((byte) => byte === 0))
+        stale.fill(0xcd)
+        yield* Effect.scoped(
+          Effect.map(RegisteredIo.allocateBuffer(3000), (registration) =>
+            assert.isTrue(
+              registration.bytes.every((byte) => byte === 0),
+              "a stale write reached fresh memory"
+            ))
+        )
+      }))
+
+    it.effect("raw memory: free of unknown, twice-freed or registered memory is WSAEINVAL", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        assert.strictEqual(yield* outcome(io.free(new Uint8Array(10))), "WSAEINVAL")
+        const memory = yield* io.allocate(100)
+        const id = yield* io.registerBuffer(memory)
+        assert.strictEqual(yield* outcome(io.free(memory)), "WSAEINVAL")
+        yield* io.deregisterBuffer(id)
+        yield* io.free(memory)
+        assert.strictEqual(yield* outcome(io.free(memory)), "WSAEINVAL")
+        // A stale view is safe to touch.
+        memory[0] = 1
+        assert.strictEqual(yield* outcome(io.allocate(0)), "WSAEINVAL")
+      }))
+  })
+
+  describe("slices", () => {
+    it.scoped("slices inside the registration are RioBufs of the registration's id", () =>
+      Effect.gen(function*() {
+        const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(512))
+        const buf = yield* registration.slice(500, 12)
+        assert.deepStrictEqual(buf, { bufferId: registration.id, offset: 500, length: 12 })
+      }))
+
+    it.effect.prop(
+      "slices out of range, empty or non-integral are WSAEINVAL",
+      [
+        FastCheck.oneof(FastCheck.integer({ min: -10, max: 600 }), FastCheck.double()),
+        FastCheck.oneof(FastCheck.integer({ min: -10, max: 600 }), FastCheck.double())
+      ],
+      ([offset, length]) =>
+        Effect.scoped(Effect.gen(function*() {
+          const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(512))
+          const valid = Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length > 0 &&
+            offset + length <= 512
+          const result = yield* outcome(registration.slice(offset, length))
+          assert.strictEqual(result, valid ? "success" : "WSAEINVAL")
+          assert.strictEqual(RioBuf.validate(registration, offset, length) instanceof Error, !valid)
+        })),
+      { fastCheck: { numRuns: 300 } }
+    )
+
+    it.effect("slices and tokens after release are WSAEINVAL (use after release)", () =>
+      Effect.gen(function*() {
+        const registration = yield* Effect.scoped(RegisteredIo.registerBuffer(new Uint8Array(64)))
+        assert.strictEqual(yield* outcome(registration.slice(0, 1)), "WSAEINVAL")
+        assert.strictEqual(yield* outcome(registration.acquireToken), "WSAEINVAL")
+      }))
+  })
+
+  describe("release", () => {
+    it.effect("release waits until the last token returns", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        const scope = yield* Scope.make()
+        const registration = yield* Scope.extend(RegisteredIo.registerBuffer(new Uint8Array(256)), scope)
+        yield* registration.acquireToken
+        yield* registration.acquireToken
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        assert.isNull(closing.unsafePoll())
+        assert.strictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers + 1)
+        assert.strictEqual(yield* outcome(registration.acquireToken), "WSAEINVAL")
+        yield* registration.releaseToken
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        assert.isNull(closing.unsafePoll())
+        yield* registration.releaseToken
+        yield* Fiber.join(closing)
+        assert.deepStrictEqual(yield* io.stats, before)
+      }))
+
+    it.effect("releaseTimeout: a token kept past the bound ends the release in WSAETIMEDOUT, still registered", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        const scope = yield* Scope.make()
+        const registration = yield* Scope.extend(
+          RegisteredIo.registerBuffer(new Uint8Array(256), {
+            releaseTimeout: "500 millis",
+            label: "the test's buffer"
+          }),
+          scope
+        )
+        yield* registration.acquireToken
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        yield* TestClock.adjust("500 millis")
+        const exit = yield* Fiber.await(closing)
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+        assert.isTrue(Option.isSome(defect) && defect.value instanceof RioError.WSAETIMEDOUT)
+        assert.include((defect as Option.Some<RioError.WSAETIMEDOUT>).value.message, "the test's buffer")
+        assert.strictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers + 1)
+        assert.strictEqual(yield* outcome(registration.slice(0, 1)), "WSAEINVAL")
+        yield* registration.releaseToken
+        assert.strictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers + 1, "left pinned")
+      }))
+
+    it.effect("withBuffer releases after success, failure and defect, without a Scope", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        const value = yield* RegisteredIo.withBuffer(new Uint8Array(64), (registration) =>
+          Effect.succeed(registration.byteLength))
+        assert.strictEqual(value, 64)
+        assert.strictEqual(
+          yield* outcome(RegisteredIo.withBuffer(new Uint8Array(64), () =>
+            Effect.fail({ _tag: "Boom" as const }))),
+          "Boom"
+        )
+        const defect = yield* Effect.exit(RegisteredIo.withBuffer(new Uint8Array(64), () => Effect.die("bug")))
+        assert.isTrue(Exit.isFailure(defect))
+        assert.deepStrictEqual(yield* io.stats, before)
+        assert.strictEqual(yield* outcome(RegisteredIo.withBuffer(new Uint8Array(0), () => Effect.void)), "WSAEINVAL")
+      }))
+
+    it.effect("withBuffer waits for tokens handed out inside use", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        const done = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(RegisteredIo.withBuffer(new Uint8Array(64), (registration) =>
+          Effect.gen(function*() {
+            yield* registration.acquireToken
+            // The "completion" arrives later, on another fiber.
+            yield* Effect.fork(Effect.zipRight(Deferred.await(done), registration.releaseToken))
+          })))
+        for (let i = 0; i < 20; i++) {
+          yield* Effect.yieldNow()
+        }
+        assert.isNull(fiber.unsafePoll())
+        yield* Deferred.succeed(done, undefined)
+        yield* Fiber.join(fiber)
+        assert.deepStrictEqual(yield* io.stats, before)
+      }))
+
+    it.effect.prop(
+      "stats return to their starting values after interruption at any point",
+      [
+        FastCheck.integer({ min: 0, max: 40 }),
+        FastCheck.array(FastCheck.integer({ min: 0, max: 3 }), { maxLength: 6 })
+      ],
+      ([interruptAfter, steps]) =>
         Effect.gen(function*() {
           const io = yield* RegisteredIo.RegisteredIo
           const before = yield* io.stats
-          const done = yield* Deferred.make<void>()
-          const fiber = yield* Effect.fork(RegisteredIo.withBuffer(new Uint8Array(64), (registration) =>
-            Effect.gen(function*() {
-              yield* registration.acquireToken
-              // The "completion" arrives later, on another fiber.
-              yield* Effect.fork(Effect.zipRight(Deferred.await(done), registration.releaseToken))
-            })))
-          for (let i = 0; i < 20; i++) {
-            yield* Effect.yieldNow()
-          }
-          assert.isNull(fiber.unsafePoll())
-          yield* Deferred.succeed(done, undefined)
-          yield* Fiber.join(fiber)
-          assert.deepStrictEqual(yield* io.stats, before)
-        }))
-
-      it.effect.prop(
-        "stats return to their starting values after interruption at any point",
-        [
-          FastCheck.integer({ min: 0, max: 40 }),
-          FastCheck.array(FastCheck.integer({ min: 0, max: 3 }), { maxLength: 6 })
-        ],
-        ([interruptAfter, steps]) =>
-          Effect.gen(function*() {
-            const io = yield* RegisteredIo.RegisteredIo
-            const before = yield* io.stats
-            const stepEffects: ReadonlyArray<
-              Effect.Effect<unknown, unknown, RegisteredIo.RegisteredIo | Scope.Scope>
-            > = [
-              RegisteredIo.registerBuffer(new Uint8Array(300)),
-              RegisteredIo.allocateBuffer(io.pageSize + 1),
-              RegisteredIo.withBuffer(new Uint8Array(100), (registration) => registration.withToken(Effect.yieldNow())),
-              Effect.flatMap(
-                RegisteredIo.registerBuffer(new Uint8Array(50)),
-                (registration) => registration.withToken(Effect.yieldNow())
-              )
-            ]
-            const program = Effect.scoped(
-              Effect.forEach(steps, (step) => Effect.zipRight(Effect.yieldNow(), stepEffects[step]!), { discard: true })
+          const stepEffects: ReadonlyArray<
+            Effect.Effect<unknown, unknown, RegisteredIo.RegisteredIo | Scope.Scope>
+          > = [
+            RegisteredIo.registerBuffer(new Uint8Array(300)),
+            RegisteredIo.allocateBuffer(io.pageSize + 1),
+            RegisteredIo.withBuffer(new Uint8Array(100), (registration) => registration.withToken(Effect.yieldNow())),
+            Effect.flatMap(
+              RegisteredIo.registerBuffer(new Uint8Array(50)),
+              (registration) => registration.withToken(Effect.yieldNow())
             )
-            const fiber = yield* Effect.fork(program)
-            for (let i = 0; i < interruptAfter; i++) yield* Effect.yieldNow()
-            yield* Fiber.interrupt(fiber)
-            assert.deepStrictEqual(yield* io.stats, before)
-          }),
-        { fastCheck: { numRuns: 1000 } }
-      )
-    })
+          ]
+          const program = Effect.scoped(
+            Effect.forEach(steps, (step) => Effect.zipRight(Effect.yieldNow(), stepEffects[step]!), { discard: true })
+          )
+          const fiber = yield* Effect.fork(program)
+          for (let i = 0; i < interruptAfter; i++) yield* Effect.yieldNow()
+          yield* Fiber.interrupt(fiber)
+          assert.deepStrictEqual(yield* io.stats, before)
+        }),
+      { fastCheck: { numRuns: 1000 } }
+    )
   })
 })

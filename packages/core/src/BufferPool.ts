@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -17,7 +18,8 @@ import type * as RioError from "./RioError.js"
 
 /**
  * A leased slot: its `RioBuf` (pool registration id, slot offset, slot size) and a view
- * of exactly its bytes. Valid until it is returned; lease objects are reused.
+ * of exactly its bytes. Valid until it is returned — every way of taking one returns it by
+ * construction (a bracket or a scope); lease objects are reused.
  *
  * @since 0.1.0
  * @category models
@@ -44,6 +46,14 @@ export interface Options {
    * another's data. Off by default: it costs a `fill(0)` of the slot per return.
    */
   readonly zeroOnRelease?: boolean
+  /**
+   * How long closing the pool may wait for leases still out (kept in a scope that outlives
+   * the pool's). Unset, it waits as long as it takes, logging a warning that names them
+   * after 1 s and every 10 s after that. Set, it gives up after this long: the memory stays
+   * registered and allocated (a lease may still be doing I/O on it), and the close dies
+   * with a `WSAETIMEDOUT`.
+   */
+  readonly releaseTimeout?: Duration.DurationInput
 }
 
 /**
@@ -66,19 +76,20 @@ export interface BufferPool {
   ) => Effect.Effect<A, E | RioError.WSAEINVAL, R>
   /** A lease returned when the scope closes; waits like `withLease`. */
   readonly lease: Effect.Effect<Lease, RioError.WSAEINVAL, Scope.Scope>
-  /** A lease if a slot is free now, never waiting. */
-  readonly tryLease: Effect.Effect<Option.Option<Lease>, RioError.WSAEINVAL>
+  /** A lease returned when the scope closes, if a slot is free now; never waits. */
+  readonly tryLease: Effect.Effect<Option.Option<Lease>, RioError.WSAEINVAL, Scope.Scope>
+  /** `withLease` if a slot is free now (`Some` of the result), else `None` at once; no `Scope`. */
+  readonly tryWithLease: <A, E, R>(
+    use: (lease: Lease) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<Option.Option<A>, E | RioError.WSAEINVAL, R>
   readonly stats: Effect.Effect<Stats>
-  /** Synchronous lease for internal hot loops: a slot or undefined. Pair with `unsafeRelease`. */
-  readonly unsafeTryLease: () => Lease | undefined
-  /** Returns a lease taken with `unsafeTryLease`; false if it was not leased. */
-  readonly unsafeRelease: (lease: Lease) => boolean
 }
 
 /**
  * Allocates `slotSize * slots` bytes of page-aligned memory from the backend, registers
  * it once and cuts it into slots. Closing the scope refuses new leases, fails waiters
- * with `WSAEINVAL`, waits for every lease to come back, deregisters, then frees.
+ * with `WSAEINVAL`, waits for every lease to come back (see `releaseTimeout`), deregisters,
+ * then frees.
  *
  * @since 0.1.0
  * @category constructors

@@ -1,6 +1,6 @@
 /**
  * The synchronous, already-validated view of an OS registration API that a backend
- * implements. `RegisteredIo.fromDriver` turns a driver into the `RegisteredIo` service,
+ * implements. `RegisteredIo.make` turns a driver into the `RegisteredIo` service,
  * adding the validation, bookkeeping and statistics that every backend shares, so that
  * backends differ only in the native calls.
  *
@@ -40,12 +40,8 @@ export interface Driver {
   readonly addressOf: (bytes: Uint8Array) => bigint
   /** RIORegisterBuffer. */
   readonly register: (address: bigint, length: number) => BufferId | RegisterError | RioSystemError
-  /**
-   * RIODeregisterBuffer. `inFlight` is the number of I/O tokens still held on the
-   * registration; the core never deregisters with tokens outstanding, and a test double
-   * records it as a violation if it ever sees one.
-   */
-  readonly deregister: (id: BufferId, inFlight: number) => WSAEINVAL | RioSystemError | undefined
+  /** RIODeregisterBuffer. The core calls it only once no I/O token is outstanding on `id`. */
+  readonly deregister: (id: BufferId) => WSAEINVAL | RioSystemError | undefined
   /** Page-aligned, committed, zeroed memory of at least `byteLength` bytes. */
   readonly allocate: (byteLength: number) => NativeMemory | WSAENOBUFS | RioSystemError
   /**

@@ -3,16 +3,19 @@
  * RIORegisterBuffer, release is RIODeregisterBuffer — exactly once, also on failure and
  * interruption, and only after every I/O on the buffer has completed.
  *
+ * The service's interface is the whole contract: the functions of this module use nothing
+ * else, so any value implementing {@link Service} can be provided with `Layer.succeed`.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
-import * as Scope from "effect/Scope"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import type { BufferId } from "./BufferId.js"
 import type { Driver } from "./Driver.js"
-import { RegistrationImpl } from "./internal/registration.js"
-import type { Intercept, Operation } from "./internal/service.js"
 import * as internal from "./internal/service.js"
 import type { NativeAddress } from "./internal/validate.js"
 import type * as RioBuf from "./RioBuf.js"
@@ -28,17 +31,7 @@ export type {
    * @since 0.1.0
    * @category models
    */
-  Intercept,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
-  NativeAddress,
-  /**
-   * @since 0.1.0
-   * @category models
-   */
-  Operation
+  NativeAddress
 }
 
 /**
@@ -55,8 +48,29 @@ export interface Stats {
 }
 
 /**
- * The backend service: a thin, honest mirror of the OS calls. Backends differ only here;
- * validation is the same on all of them and happens before any native call.
+ * Options of a scoped registration.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RegisterOptions {
+  /** Register only the first `length` bytes (default: all). */
+  readonly length?: number
+  /**
+   * How long release may wait for outstanding I/O tokens (or a pool's leases). Unset, it
+   * waits as long as it takes, logging a warning after 1 s and every 10 s after that. Set,
+   * it gives up after this long: the registration stays pinned (nothing the kernel may still
+   * touch is freed) and the release dies with a `WSAETIMEDOUT`.
+   */
+  readonly releaseTimeout?: Duration.DurationInput
+  /** What release warnings call this registration (default `"registration <id>"`). */
+  readonly label?: string
+}
+
+/**
+ * The backend service: the raw OS calls (a thin, honest mirror of RIORegisterBuffer and
+ * friends) and the scoped and bracket forms built on them. Validation is the same on every
+ * backend and happens before any native call.
  *
  * @since 0.1.0
  * @category models
@@ -81,6 +95,25 @@ export interface Service {
   /** Gives back memory from `allocate`; refused while any part of it is registered. */
   readonly free: (memory: Uint8Array) => Effect.Effect<void, RioError.WSAEINVAL>
   readonly stats: Effect.Effect<Stats>
+  /** The scoped registration behind {@link registerBuffer}. */
+  readonly register: (
+    data: Uint8Array | ArrayBuffer,
+    options?: RegisterOptions
+  ) => Effect.Effect<Registration, RioError.RegisterError, Scope.Scope>
+  /** The scoped allocation and registration behind {@link allocateBuffer}. */
+  readonly allocateRegistered: (
+    byteLength: number,
+    options?: Omit<RegisterOptions, "length">
+  ) => Effect.Effect<
+    Registration,
+    RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError,
+    Scope.Scope
+  >
+  /** The bracket behind {@link withBuffer}. */
+  readonly withRegistration: <A, E, R>(
+    data: Uint8Array | ArrayBuffer,
+    use: (registration: Registration) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RioError.RegisterError, R>
 }
 
 /**
@@ -102,7 +135,10 @@ export interface Registration {
   readonly id: BufferId
   readonly address: bigint
   readonly byteLength: number
-  /** A view of exactly the registered range, without copy. */
+  /**
+   * A view of exactly the registered range, without copy. Valid inside the registration's
+   * scope only: see the README ("After release") for what a kept view does afterwards.
+   */
   readonly bytes: Uint8Array
   /** Tokens held now: I/O handed to the kernel whose completion is not yet consumed. */
   readonly inFlight: number
@@ -124,43 +160,42 @@ export interface Registration {
 }
 
 /**
- * Builds the service from a backend's native calls, in a scope that closes the driver
- * (after deregistering and freeing whatever raw calls left behind). `intercept` is for
- * test doubles: it runs before each operation (latency, injected faults).
+ * The service over a backend's native calls, adding the validation, bookkeeping and
+ * statistics that every backend shares. It takes no resource: the driver's lifetime stays
+ * the caller's (use {@link layerDriver} to tie it to a layer).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
-export const fromDriver = (driver: Driver, intercept?: Intercept): Effect.Effect<Service, never, Scope.Scope> =>
-  internal.make(driver, intercept)
+export const make = (driver: Driver): Service => new internal.ServiceImpl(driver)
 
-const impl = (service: Service): internal.ServiceImpl => {
-  if (service instanceof internal.ServiceImpl) return service
-  throw new TypeError("effect-rio: RegisteredIo service was not built with RegisteredIo.fromDriver")
-}
+/**
+ * {@link make} in a scope: when the scope closes, whatever raw calls or abandoned releases
+ * left registered is deregistered, allocated memory is freed, and the driver is closed.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeScoped: (driver: Driver) => Effect.Effect<Service, never, Scope.Scope> = internal.makeScoped
 
-const serviceIn = (context: Context.Context<never>): internal.ServiceImpl =>
-  impl(Context.unsafeGet(context as Context.Context<RegisteredIo>, RegisteredIo))
+/**
+ * The layer of a backend: acquires its driver, builds the service with
+ * {@link makeScoped}, and closes both when the layer is released.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerDriver = <E, R>(
+  acquire: Effect.Effect<Driver, E, R>
+): Layer.Layer<RegisteredIo, E, Exclude<R, Scope.Scope>> =>
+  Layer.scoped(RegisteredIo, Effect.flatMap(acquire, internal.makeScoped))
 
-/** Releases `registration` after `use` ends, however it ends; in place when it can. */
-const useThenRelease = <A, E, R>(
-  registration: RegistrationImpl,
-  use: (registration: Registration) => Effect.Effect<A, E, R>,
-  restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
-): Effect.Effect<A, E, R> =>
-  Effect.matchCauseEffect(restore(use(registration)), {
-    onFailure: (cause) => {
-      const pending = registration.releaseNow()
-      return pending === undefined ? Effect.failCause(cause) : Effect.zipRight(pending, Effect.failCause(cause))
-    },
-    onSuccess: (value) => {
-      const pending = registration.releaseNow()
-      return pending === undefined ? Effect.succeed(value) : Effect.as(pending, value)
-    }
-  })
-
-/** A scope finalizer that releases in place when it can. */
-const releaser = (registration: RegistrationImpl) => () => registration.releaseNow() ?? Effect.void
+// Reads the service straight from the fiber's context: one effect fewer than
+// `Effect.flatMap(RegisteredIo, f)` on the hot paths.
+const withService = <A, E, R>(f: (service: Service) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | RegisteredIo> =>
+  Effect.withFiberRuntime((fiber) =>
+    f(Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext) as Context.Context<RegisteredIo>, RegisteredIo))
+  )
 
 /**
  * Registers `data` (its first `length` bytes, default all) for the life of the scope:
@@ -172,26 +207,9 @@ const releaser = (registration: RegistrationImpl) => () => registration.releaseN
  */
 export const registerBuffer = (
   data: Uint8Array | ArrayBuffer,
-  length?: number
+  options?: number | RegisterOptions
 ): Effect.Effect<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope> =>
-  // Uninterruptible from the native call until the finalizer is armed: no interruption can
-  // leave a registration without its release.
-  Effect.uninterruptible(
-    Effect.withFiberRuntime<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope>((fiber) => {
-      const context = fiber.getFiberRef(FiberRef.currentContext)
-      const service = serviceIn(context)
-      const scope = Context.unsafeGet(context as Context.Context<Scope.Scope>, Scope.Scope)
-      if (!service.isSynchronous) {
-        return Effect.tap(service.acquire(data, length), (registration) =>
-          Scope.addFinalizerExit(scope, releaser(registration)))
-      }
-      const registration = service.unsafeRegistration(data, length)
-      if (!(registration instanceof RegistrationImpl)) {
-        return Effect.fail(registration)
-      }
-      return Effect.as(Scope.addFinalizerExit(scope, releaser(registration)), registration as Registration)
-    })
-  )
+  withService((service) => service.register(data, typeof options === "number" ? { length: options } : options))
 
 /**
  * Allocates `byteLength` bytes of page-aligned native memory from the backend and
@@ -201,23 +219,13 @@ export const registerBuffer = (
  * @category constructors
  */
 export const allocateBuffer = (
-  byteLength: number
+  byteLength: number,
+  options?: Omit<RegisterOptions, "length">
 ): Effect.Effect<
   Registration,
-  RioError.WSAEFAULT | RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError,
+  RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError,
   RegisteredIo | Scope.Scope
-> =>
-  Effect.uninterruptible(
-    Effect.flatMap(Effect.scope, (scope) =>
-      Effect.flatMap(RegisteredIo, (service) =>
-        Effect.flatMap(service.allocate(byteLength), (memory) =>
-          Effect.zipRight(
-            // Added first so it runs last: memory is freed only after deregistration.
-            Scope.addFinalizer(scope, Effect.orDie(service.free(memory))),
-            Effect.tap(impl(service).acquire(memory, undefined), (registration) =>
-              Scope.addFinalizerExit(scope, releaser(registration)))
-          ))))
-  )
+> => withService((service) => service.allocateRegistered(byteLength, options))
 
 /**
  * The bracket form for hot paths: registers `data`, runs `use`, and deregisters when
@@ -230,20 +238,7 @@ export const withBuffer = <A, E, R>(
   data: Uint8Array | ArrayBuffer,
   use: (registration: Registration) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | RioError.RegisterError, R | RegisteredIo> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.withFiberRuntime<A, E | RioError.RegisterError, R | RegisteredIo>((fiber) => {
-      const service = serviceIn(fiber.getFiberRef(FiberRef.currentContext))
-      if (!service.isSynchronous) {
-        return Effect.flatMap(
-          service.acquire(data, undefined),
-          (registration) => useThenRelease(registration, use, restore)
-        )
-      }
-      const registration = service.unsafeRegistration(data, undefined)
-      if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
-      return useThenRelease(registration, use, restore)
-    })
-  )
+  withService((service) => service.withRegistration(data, use))
 
 /**
  * Names native memory by address, for the raw `registerBuffer` primitive (for example

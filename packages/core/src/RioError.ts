@@ -65,6 +65,19 @@ export class WSAENOBUFS extends Data.TaggedError("WSAENOBUFS")<RioErrorFields> {
 }
 
 /**
+ * `WSAETIMEDOUT` (10060): a wait with a bound ran out — for example a release that gave up
+ * waiting for outstanding I/O or leases (the registration then stays pinned).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAETIMEDOUT extends Data.TaggedError("WSAETIMEDOUT")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10060 })
+  }
+}
+
+/**
  * The platform or kernel lacks registered I/O (for example WSAEOPNOTSUPP 10045 from
  * Winsock, or io_uring disabled on Linux). `code` is the native code when known.
  *
@@ -88,7 +101,7 @@ export class RioSystemError extends Data.TaggedError("RioSystemError")<RioErrorF
  * @since 0.1.0
  * @category models
  */
-export type RioError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | RioUnavailable | RioSystemError
+export type RioError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | WSAETIMEDOUT | RioUnavailable | RioSystemError
 
 /**
  * The errors a registration can fail with: the three that RIORegisterBuffer documents,
@@ -109,5 +122,6 @@ export const Codes = {
   WSAEFAULT: 10014,
   WSAEINVAL: 10022,
   WSAEOPNOTSUPP: 10045,
-  WSAENOBUFS: 10055
+  WSAENOBUFS: 10055,
+  WSAETIMEDOUT: 10060
 } as const

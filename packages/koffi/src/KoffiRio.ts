@@ -6,9 +6,8 @@
  */
 import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as RioError from "@effect-rio/core/RioError"
-import { RioTest } from "@effect-rio/testing"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as linux from "./internal/linux/driver.js"
@@ -35,11 +34,7 @@ export interface LinuxOptions {
  */
 export const layerLinux = (
   options: LinuxOptions = {}
-): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
-  Layer.scoped(
-    RegisteredIo.RegisteredIo,
-    Effect.flatMap(linux.make(options), (driver) => RegisteredIo.fromDriver(driver))
-  )
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> => RegisteredIo.layerDriver(linux.make(options))
 
 /**
  * Options of the Windows backend. `provider` is a seam for ABI testing only: the path of
@@ -63,11 +58,7 @@ export interface WindowsOptions {
  */
 export const layerWindows = (
   options: WindowsOptions = {}
-): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
-  Layer.scoped(
-    RegisteredIo.RegisteredIo,
-    Effect.flatMap(windows.make(options), (driver) => RegisteredIo.fromDriver(driver))
-  )
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> => RegisteredIo.layerDriver(windows.make(options))
 
 /**
  * The real backend of the running platform: Linux or Windows; elsewhere `RioUnavailable`
@@ -97,18 +88,27 @@ export const layer: Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailab
 
 /**
  * The backend an application runs on, chosen by configuration without code changes:
- * `EFFECT_RIO_BACKEND=koffi` (the default: the real backend of the platform) or `test`
- * (the in-memory double).
+ * `EFFECT_RIO_BACKEND=koffi` (the default: the real backend of the platform) or the name
+ * of one of `alternatives`, for example `layerConfig({ test: RioTest.layer() })` for the
+ * in-memory double. The alternatives are arguments so that this production package does
+ * not depend on the test double. Any other value is a `ConfigError` naming the choices.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  config: Config.Config<"koffi" | "test"> = Config.literal("koffi", "test")("EFFECT_RIO_BACKEND").pipe(
-    Config.withDefault("koffi" as const)
-  )
-): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable | ConfigError.ConfigError> =>
+export const layerConfig = <E = never>(
+  alternatives: Readonly<Record<string, Layer.Layer<RegisteredIo.RegisteredIo, E>>> = {},
+  config: Config.Config<string> = Config.string("EFFECT_RIO_BACKEND").pipe(Config.withDefault("koffi"))
+): Layer.Layer<RegisteredIo.RegisteredIo, E | RioError.RioUnavailable | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
-    Effect.map(config, (backend): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
-      backend === "test" ? RioTest.layer() : layer)
+    Effect.flatMap(config, (backend) => {
+      if (backend === "koffi") {
+        return Effect.succeed<Layer.Layer<RegisteredIo.RegisteredIo, E | RioError.RioUnavailable>>(layer)
+      }
+      if (Object.hasOwn(alternatives, backend)) return Effect.succeed(alternatives[backend]!)
+      const choices = ["koffi", ...Object.keys(alternatives)].map((name) => `"${name}"`).join(", ")
+      return Effect.fail(
+        ConfigError.InvalidData(["EFFECT_RIO_BACKEND"], `Expected one of ${choices}, got "${backend}"`)
+      )
+    })
   )

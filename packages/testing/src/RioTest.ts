@@ -11,8 +11,9 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { HistoryEntry, LiveRegistration, Options, Violation } from "./internal/double.js"
+import type { HistoryEntry, LiveRegistration, Operation, Options, Violation } from "./internal/double.js"
 import { Double } from "./internal/double.js"
+import { faulty } from "./internal/faulty.js"
 
 export type {
   /**
@@ -25,6 +26,13 @@ export type {
    * @category models
    */
   LiveRegistration,
+  /**
+   * The native calls that faults and latency attach to.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  Operation,
   /**
    * Options of the double: `pageSize` (4096), `maxBufferLength` (a DWORD),
    * `maxRegistrations` (16384, then WSAENOBUFS) and `lockedMemoryLimit` in bytes
@@ -49,11 +57,11 @@ export type {
  */
 export interface ControlService {
   /** The next call of `operation` fails with `error` (before validation, like a kernel fault). */
-  readonly failNext: (operation: RegisteredIo.Operation, error: RioError.RioError) => Effect.Effect<void>
+  readonly failNext: (operation: Operation, error: RioError.RioError) => Effect.Effect<void>
   /** Every `n`th call of `operation` fails with `error`. */
-  readonly failEvery: (operation: RegisteredIo.Operation, n: number, error: RioError.RioError) => Effect.Effect<void>
+  readonly failEvery: (operation: Operation, n: number, error: RioError.RioError) => Effect.Effect<void>
   /** Every call of `operation` first sleeps `latency` (interruptibly, on the Clock: use TestClock). */
-  readonly setLatency: (operation: RegisteredIo.Operation, latency: Duration.DurationInput) => Effect.Effect<void>
+  readonly setLatency: (operation: Operation, latency: Duration.DurationInput) => Effect.Effect<void>
   /** Removes every fault and latency. */
   readonly reset: Effect.Effect<void>
   /** Registrations the simulated kernel holds now. */
@@ -90,7 +98,8 @@ const makeControl = (double: Double): ControlService => ({
 
 /**
  * The double as a layer: `RegisteredIo` plus its `Control`. Each build is a fresh,
- * deterministic simulated kernel.
+ * deterministic simulated kernel, served by the same core as the real backends
+ * (`RegisteredIo.make`) with the faults wrapped around the service.
  *
  * @since 0.1.0
  * @category layers
@@ -99,7 +108,7 @@ export const layer = (options: Options = {}): Layer.Layer<RegisteredIo.Registere
   Layer.scopedContext(
     Effect.gen(function*() {
       const double = new Double(options)
-      const service = yield* RegisteredIo.fromDriver(double.driver, double.intercept)
+      const service = faulty(yield* RegisteredIo.makeScoped(double.driver), double)
       return Context.make(RegisteredIo.RegisteredIo, service).pipe(Context.add(Control, makeControl(double)))
     })
   )

@@ -216,11 +216,23 @@ export class PoolImpl {
     )
   }
 
-  get tryLease(): Effect.Effect<Option.Option<Lease>, RioError.WSAEINVAL> {
-    return Effect.suspend(() => {
+  get tryLease(): Effect.Effect<Option.Option<Lease>, RioError.WSAEINVAL, Scope.Scope> {
+    return Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope) => {
       if (this.closed) return Effect.fail(closedError())
       const lease = this.unsafeTryLease()
-      return Effect.succeed(lease === undefined ? Option.none() : Option.some(lease))
+      if (lease === undefined) return Effect.succeed(Option.none())
+      return Effect.as(Scope.addFinalizer(scope, Effect.sync(() => this.unsafeRelease(lease))), Option.some(lease))
+    }))
+  }
+
+  tryWithLease<A, E, R>(
+    use: (lease: Lease) => Effect.Effect<A, E, R>
+  ): Effect.Effect<Option.Option<A>, E | RioError.WSAEINVAL, R> {
+    return Effect.uninterruptibleMask((restore): Effect.Effect<Option.Option<A>, E | RioError.WSAEINVAL, R> => {
+      if (this.closed) return Effect.fail(closedError())
+      const lease = this.unsafeTryLease()
+      if (lease === undefined) return Effect.succeed(Option.none())
+      return Effect.map(this.useThenRelease(lease, use, restore), Option.some)
     })
   }
 

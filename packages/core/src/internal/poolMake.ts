@@ -30,9 +30,10 @@ export const make = (
           `(at most ${limit} bytes). Use fewer or smaller slots, or several pools.`
       )
     }
-    const registration = yield* RegisteredIo.allocateBuffer(total).pipe(
-      Effect.catchTag("WSAEFAULT", (error) => Effect.die(error))
-    )
+    const registration = yield* io.allocateRegistered(total, {
+      label: `BufferPool (${slots} slots of ${slotSize} bytes)`,
+      ...(options.releaseTimeout === undefined ? {} : { releaseTimeout: options.releaseTimeout })
+    })
     const lockedPages = Math.ceil(total / io.pageSize)
     const pool = new PoolImpl(registration, slotSize, slots, options.zeroOnRelease === true, lockedPages, io.backend)
     pool.account(1)
@@ -52,8 +53,7 @@ export const make = (
       withLease: (use) => pool.withLease(use),
       lease: pool.lease,
       tryLease: pool.tryLease,
-      stats: pool.stats,
-      unsafeTryLease: () => pool.unsafeTryLease(),
-      unsafeRelease: (lease) => pool.unsafeRelease(lease)
+      tryWithLease: (use) => pool.tryWithLease(use),
+      stats: pool.stats
     } satisfies BufferPool
   })

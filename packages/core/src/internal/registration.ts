@@ -1,3 +1,5 @@
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { BufferId } from "../BufferId.js"
 import * as RioBuf from "../RioBuf.js"
@@ -5,11 +7,24 @@ import * as RioError from "../RioError.js"
 
 /** What a registration needs from the service that made it. */
 export interface Owner {
-  readonly deregisterOwned: (registration: RegistrationImpl) => Effect.Effect<void>
-  /** True when deregistration needs no effect (no test hook): the hot paths then release in place. */
-  readonly isSynchronous: boolean
-  readonly unsafeDeregisterOwned: (registration: RegistrationImpl) => Error | undefined
+  /** Deregisters now, synchronously; the error is a bug (the service's table disagrees). */
+  readonly deregisterOwned: (registration: RegistrationImpl) => Error | undefined
 }
+
+/** How a release waits for outstanding tokens: what to call it in warnings, and for how long at most. */
+export interface ReleasePolicy {
+  /** For warnings, for example `"BufferPool (8 slots of 64 bytes)"`; by default `"registration <id>"`. */
+  readonly label: string | undefined
+  /** Give up after this long: the registration then stays pinned and release fails with WSAETIMEDOUT. */
+  readonly timeout: Duration.Duration | undefined
+}
+
+/** Wait as long as it takes, warning while waiting. */
+export const defaultPolicy: ReleasePolicy = { label: undefined, timeout: undefined }
+
+/** The first warning comes after this long; the next ones every `WARN_EVERY`. */
+const WARN_AFTER = Duration.seconds(1)
+const WARN_EVERY = Duration.seconds(10)
 
 const OPEN = 0
 const CLOSING = 1
@@ -30,10 +45,9 @@ export class RegistrationImpl {
     readonly id: BufferId,
     readonly address: bigint,
     readonly bytes: Uint8Array,
-    readonly pages: number
+    readonly pages: number,
+    readonly policy: ReleasePolicy
   ) {}
-
-  readonly owned = true
 
   get byteLength(): number {
     return this.bytes.byteLength
@@ -96,36 +110,88 @@ export class RegistrationImpl {
     return Effect.acquireUseRelease(this.acquireToken, () => effect, () => this.releaseToken)
   }
 
-  /** Exactly once: later calls find the state moved on and do nothing. */
-  get release(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (this.state !== OPEN) return Effect.void
-      this.state = CLOSING
-      if (this.tokens === 0) return this.finish()
-      return Effect.zipRight(
-        Effect.async<void>((resume) => {
-          this.drained = () => resume(Effect.void)
-        }),
-        Effect.suspend(() => this.finish())
-      )
-    })
+  /**
+   * Releases exactly once: later calls find the state moved on and do nothing. In place
+   * (undefined) when nothing is in flight; otherwise the effect that waits for the tokens,
+   * warns while it waits, and deregisters — or, past the policy's bound, fails with
+   * WSAETIMEDOUT and leaves the registration pinned.
+   */
+  releaseNow(): Effect.Effect<void, RioError.WSAETIMEDOUT> | undefined {
+    if (this.state !== OPEN) return undefined
+    this.state = CLOSING
+    if (this.tokens > 0) return Effect.zipRight(this.awaitTokens(), Effect.suspend(() => this.finishEffect()))
+    return this.finish()
   }
 
-  /**
-   * The release, done in place when nothing is in flight: undefined once finished,
-   * otherwise the effect that finishes it (waiting for tokens, or a test hook).
-   */
-  releaseNow(): Effect.Effect<void> | undefined {
-    if (this.state !== OPEN) return undefined
-    if (this.tokens > 0 || !this.owner.isSynchronous) return this.release
+  /** `releaseNow` as an effect, for finalizers. */
+  get release(): Effect.Effect<void, RioError.WSAETIMEDOUT> {
+    return Effect.suspend(() => this.releaseNow() ?? Effect.void)
+  }
+
+  private finish(): Effect.Effect<void> | undefined {
     this.state = RELEASED
-    const error = this.owner.unsafeDeregisterOwned(this)
+    const error = this.owner.deregisterOwned(this)
     return error === undefined ? undefined : Effect.die(error)
   }
 
-  private finish(): Effect.Effect<void> {
-    this.state = RELEASED
-    return this.owner.deregisterOwned(this)
+  private finishEffect(): Effect.Effect<void> {
+    return this.finish() ?? Effect.void
+  }
+
+  /**
+   * Waits for the last token, with warnings that name what is outstanding. Interruptible
+   * inside an uninterruptible finalizer, so that the warning timer can cut in.
+   */
+  private awaitTokens(): Effect.Effect<void, RioError.WSAETIMEDOUT> {
+    const drained = Effect.interruptible(Effect.async<void>((resume) => {
+      this.drained = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.drained = undefined
+      })
+    }))
+    const timeout = this.policy.timeout
+    const step = (started: number, waited: Duration.Duration): Effect.Effect<void, RioError.WSAETIMEDOUT> => {
+      if (this.tokens === 0) return Effect.void
+      const next = Duration.sum(waited, Duration.equals(waited, Duration.zero) ? WARN_AFTER : WARN_EVERY)
+      const until = timeout !== undefined && Duration.lessThan(timeout, next) ? timeout : next
+      return Effect.timeoutTo(drained, {
+        duration: Duration.subtract(until, waited),
+        onSuccess: () => Effect.void,
+        onTimeout: () =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const elapsed = Duration.millis(now - started)
+            if (timeout !== undefined && Duration.greaterThanOrEqualTo(until, timeout)) {
+              const error = this.timedOut(elapsed)
+              return Effect.zipRight(Effect.logError(error.message), Effect.fail(error))
+            }
+            return Effect.zipRight(Effect.logWarning(this.stillWaiting(elapsed)), step(started, until))
+          })
+      }).pipe(Effect.flatten)
+    }
+    return Effect.flatMap(Clock.currentTimeMillis, (started) => step(started, Duration.zero))
+  }
+
+  private stillWaiting(elapsed: Duration.Duration): string {
+    const bound = this.policy.timeout === undefined
+      ? "with no bound (set releaseTimeout to give up)"
+      : `giving up after ${Duration.format(this.policy.timeout)}`
+    return `effect-rio: releasing ${this.label} waits for ${this.tokens} outstanding token(s) — I/O in flight or ` +
+      `leases — (${Duration.format(elapsed)} so far), ${bound}. Something holds them outside the scope that owns ` +
+      "the registration."
+  }
+
+  private timedOut(elapsed: Duration.Duration): RioError.WSAETIMEDOUT {
+    return new RioError.WSAETIMEDOUT({
+      operation: "RIODeregisterBuffer",
+      message: `Releasing ${this.label} gave up after ${Duration.format(elapsed)} with ${this.tokens} ` +
+        "token(s) — I/O in flight or leases — still outstanding. The registration stays pinned and its memory " +
+        "is not freed, so nothing the kernel may still touch is released; the backend releases it when its layer closes.",
+      cause: { bufferId: this.id, outstanding: this.tokens }
+    })
+  }
+
+  private get label(): string {
+    return this.policy.label ?? `registration ${this.id}`
   }
 
   private useAfterRelease(operation: string) {

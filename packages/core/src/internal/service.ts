@@ -1,45 +1,26 @@
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as FiberRef from "effect/FiberRef"
+import * as Scope from "effect/Scope"
 import type { BufferId } from "../BufferId.js"
 import type { Driver, NativeMemory } from "../Driver.js"
 import { pagesCovered } from "../Driver.js"
+import type { RegisterOptions, Registration, Service, Stats } from "../RegisteredIo.js"
 import * as RioError from "../RioError.js"
-import { RegistrationImpl } from "./registration.js"
+import type { ReleasePolicy } from "./registration.js"
+import { defaultPolicy, RegistrationImpl } from "./registration.js"
 import type { NativeAddress } from "./validate.js"
 import { checkLength, isNativeAddress, region } from "./validate.js"
-
-export type Operation = "registerBuffer" | "deregisterBuffer" | "allocate" | "free"
-
-/**
- * A hook run before each operation, for test doubles: an effect to run first (latency,
- * an injected failure) or undefined for none, which keeps the synchronous fast path.
- * `canFail` is false for a release inside a finalizer, where a failure could not be
- * acted upon: only latency applies there.
- */
-export type Intercept = (
-  operation: Operation,
-  canFail: boolean
-) => Effect.Effect<void, RioError.RioError> | undefined
-
-export interface Stats {
-  readonly registeredBuffers: number
-  readonly registeredBytes: number
-  readonly lockedPages: number
-}
 
 /** What the service knows of a live registration: a `RegistrationImpl`, or this for raw ones. */
 interface Live {
   readonly address: bigint
   readonly byteLength: number
   readonly pages: number
-  readonly inFlight: number
-  /** True for a scoped registration, which only its scope may deregister. */
-  readonly owned: boolean
 }
 
 class RawEntry implements Live {
-  readonly inFlight = 0
-  readonly owned = false
   constructor(
     readonly address: bigint,
     readonly byteLength: number,
@@ -49,8 +30,25 @@ class RawEntry implements Live {
   ) {}
 }
 
-/** The shared half of every backend: validation, bookkeeping, statistics. */
-export class ServiceImpl {
+type AllocateError = RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError
+
+const policyOf = (options: RegisterOptions | undefined): ReleasePolicy =>
+  options === undefined || (options.releaseTimeout === undefined && options.label === undefined)
+    ? defaultPolicy
+    : {
+      label: options.label,
+      timeout: options.releaseTimeout === undefined ? undefined : Duration.decode(options.releaseTimeout)
+    }
+
+const currentScope = (fiber: { getFiberRef: <A>(ref: FiberRef.FiberRef<A>) => A }): Scope.Scope =>
+  Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext) as Context.Context<Scope.Scope>, Scope.Scope)
+
+/**
+ * The service every driver gets: validation, bookkeeping, statistics, and the scoped and
+ * bracket forms. Its effects are synchronous underneath (one driver call each), so the
+ * hot paths create no `Scope` and run no fiber machinery beyond the effect itself.
+ */
+export class ServiceImpl implements Service {
   readonly backend: string
   readonly pageSize: number
   readonly maxBufferLength: number
@@ -62,25 +60,11 @@ export class ServiceImpl {
   private registeredBytes = 0
   private lockedPages = 0
 
-  constructor(readonly driver: Driver, private readonly intercept: Intercept | undefined) {
+  constructor(readonly driver: Driver) {
     this.backend = driver.backend
     this.pageSize = driver.pageSize
     this.maxBufferLength = driver.maxBufferLength
     this.limitNote = driver.maxBufferLengthReason === undefined ? "" : ` (${driver.maxBufferLengthReason})`
-  }
-
-  private before(operation: Operation, canFail = true) {
-    return this.intercept === undefined ? undefined : this.intercept(operation, canFail)
-  }
-
-  private guarded<A, E>(
-    operation: Operation,
-    body: () => Effect.Effect<A, E>
-  ): Effect.Effect<A, E | RioError.RioError> {
-    return Effect.suspend(() => {
-      const first = this.before(operation)
-      return first === undefined ? body() : Effect.zipRight(first, Effect.suspend(body))
-    })
   }
 
   // --- synchronous core -------------------------------------------------------------
@@ -92,41 +76,52 @@ export class ServiceImpl {
     this.lockedPages += entry.pages
   }
 
-  private commit(
-    address: bigint,
-    length: number,
-    bytes: Uint8Array | undefined
-  ): BufferId | RioError.RegisterError {
-    const id = this.driver.register(address, length)
-    if (typeof id !== "number") return id
-    this.add(id, new RawEntry(address, length, pagesCovered(address, length, this.pageSize), bytes))
-    return id
+  private forget(id: BufferId, entry: Live): RioError.WSAEINVAL | RioError.RioSystemError | undefined {
+    const error = this.driver.deregister(id)
+    if (error !== undefined) return error
+    this.live[id] = undefined
+    this.liveCount--
+    this.registeredBytes -= entry.byteLength
+    this.lockedPages -= entry.pages
+    return undefined
   }
 
-  unsafeRegister(
+  private unsafeRegisterRaw(
     memory: Uint8Array | ArrayBuffer | NativeAddress,
     length: number | undefined
   ): BufferId | RioError.RegisterError {
     const operation = "RIORegisterBuffer"
+    let address: bigint
+    let byteLength: number
+    let bytes: Uint8Array | undefined
     if (isNativeAddress(memory)) {
-      const bad = checkLength(length ?? memory.byteLength, operation, this.maxBufferLength, this.limitNote)
+      byteLength = length ?? memory.byteLength
+      const bad = checkLength(byteLength, operation, this.maxBufferLength, this.limitNote)
       if (bad !== undefined) return bad
-      if ((length ?? 0) > memory.byteLength) {
+      if (byteLength > memory.byteLength) {
         return new RioError.WSAEFAULT({
           operation,
-          message: `DataLength ${length} runs past the ${memory.byteLength} bytes at this address.`
+          message: `DataLength ${byteLength} runs past the ${memory.byteLength} bytes at this address.`
         })
       }
-      return this.commit(memory.address, length ?? memory.byteLength, undefined)
+      address = memory.address
+    } else {
+      const checked = region(memory, length, operation, this.maxBufferLength, this.limitNote)
+      if (!(checked instanceof Uint8Array)) return checked
+      bytes = checked
+      address = this.driver.addressOf(checked)
+      byteLength = checked.byteLength
     }
-    const bytes = region(memory, length, operation, this.maxBufferLength, this.limitNote)
-    if (!(bytes instanceof Uint8Array)) return bytes
-    return this.commit(this.driver.addressOf(bytes), bytes.byteLength, bytes)
+    const id = this.driver.register(address, byteLength)
+    if (typeof id !== "number") return id
+    this.add(id, new RawEntry(address, byteLength, pagesCovered(address, byteLength, this.pageSize), bytes))
+    return id
   }
 
-  unsafeRegistration(
+  private unsafeRegistration(
     memory: Uint8Array | ArrayBuffer,
-    length: number | undefined
+    length: number | undefined,
+    policy: ReleasePolicy
   ): RegistrationImpl | RioError.RegisterError {
     const bytes = region(memory, length, "RIORegisterBuffer", this.maxBufferLength, this.limitNote)
     if (!(bytes instanceof Uint8Array)) return bytes
@@ -138,94 +133,94 @@ export class ServiceImpl {
       id,
       address,
       bytes,
-      pagesCovered(address, bytes.byteLength, this.pageSize)
+      pagesCovered(address, bytes.byteLength, this.pageSize),
+      policy
     )
     this.add(id, registration)
     return registration
   }
 
-  private forget(id: BufferId, entry: Live): RioError.WSAEINVAL | RioError.RioSystemError | undefined {
-    const error = this.driver.deregister(id, entry.inFlight)
-    if (error !== undefined) return error
-    this.live[id] = undefined
-    this.liveCount--
-    this.registeredBytes -= entry.byteLength
-    this.lockedPages -= entry.pages
+  private unsafeAllocate(byteLength: number): NativeMemory | AllocateError {
+    const bad = checkLength(byteLength, "allocate", Number.MAX_SAFE_INTEGER, "")
+    if (bad !== undefined) return bad
+    const memory = this.driver.allocate(byteLength)
+    if (!("address" in memory)) return memory
+    this.memories.set(memory.bytes, memory)
+    return memory
+  }
+
+  private unsafeFree(bytes: Uint8Array): RioError.WSAEINVAL | undefined {
+    const memory = this.memories.get(bytes)
+    if (memory === undefined) {
+      return new RioError.WSAEINVAL({
+        operation: "free",
+        message: "This memory was not allocated by this backend, or was already freed."
+      })
+    }
+    const end = memory.address + BigInt(memory.bytes.byteLength)
+    for (const [id, entry] of this.live.entries()) {
+      if (entry !== undefined && entry.address < end && entry.address + BigInt(entry.byteLength) > memory.address) {
+        return new RioError.WSAEINVAL({
+          operation: "free",
+          message: `This memory is still registered as buffer id ${id}: deregister it before freeing.`
+        })
+      }
+    }
+    this.memories.delete(bytes)
+    this.driver.free(memory)
     return undefined
   }
 
-  unsafeDeregister(id: BufferId): RioError.WSAEINVAL | RioError.RioSystemError | undefined {
-    const entry = typeof id === "number" ? this.live[id] : undefined
-    if (entry === undefined) {
-      return new RioError.WSAEINVAL({
-        operation: "RIODeregisterBuffer",
-        message: `Buffer id ${String(id)} is not registered (never was, or already released).`
-      })
-    }
-    if (entry.owned) {
-      return new RioError.WSAEINVAL({
-        operation: "RIODeregisterBuffer",
-        message: `Buffer id ${id} belongs to a scoped registration: it is deregistered when its scope closes.`
-      })
-    }
-    return this.forget(id, entry)
+  /** Called by a registration once its tokens are back. */
+  deregisterOwned(registration: RegistrationImpl): Error | undefined {
+    return this.live[registration.id] === registration ? this.forget(registration.id, registration) : undefined
   }
 
-  // --- effects ------------------------------------------------------------------------
+  // --- the raw primitives ---------------------------------------------------------------
 
   readonly registerBuffer = (
     memory: Uint8Array | ArrayBuffer | NativeAddress,
     length?: number
   ): Effect.Effect<BufferId, RioError.RegisterError> =>
-    this.guarded("registerBuffer", () => fromResult(this.unsafeRegister(memory, length))) as Effect.Effect<
-      BufferId,
-      RioError.RegisterError
-    >
+    Effect.suspend(() => {
+      const id = this.unsafeRegisterRaw(memory, length)
+      return typeof id === "number" ? Effect.succeed(id) : Effect.fail(id)
+    })
 
   readonly deregisterBuffer = (id: BufferId): Effect.Effect<void, RioError.WSAEINVAL | RioError.RioSystemError> =>
-    this.guarded("deregisterBuffer", () => {
-      const error = this.unsafeDeregister(id)
-      return error === undefined ? Effect.void : Effect.fail(error)
-    }) as Effect.Effect<void, RioError.WSAEINVAL | RioError.RioSystemError>
-
-  readonly allocate = (
-    byteLength: number
-  ): Effect.Effect<Uint8Array, RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError> =>
-    this.guarded("allocate", (): Effect.Effect<Uint8Array, RioError.RioError> => {
-      const bad = checkLength(byteLength, "allocate", Number.MAX_SAFE_INTEGER, "")
-      if (bad !== undefined) return Effect.fail(bad)
-      const memory = this.driver.allocate(byteLength)
-      if (!("address" in memory)) return Effect.fail(memory)
-      this.memories.set(memory.bytes, memory)
-      return Effect.succeed(memory.bytes)
-    }) as Effect.Effect<Uint8Array, RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError>
-
-  readonly free = (bytes: Uint8Array): Effect.Effect<void, RioError.WSAEINVAL> =>
-    this.guarded("free", () => {
-      const memory = this.memories.get(bytes)
-      if (memory === undefined) {
+    Effect.suspend(() => {
+      const entry = typeof id === "number" ? this.live[id] : undefined
+      if (entry === undefined) {
         return Effect.fail(
           new RioError.WSAEINVAL({
-            operation: "free",
-            message: "This memory was not allocated by this backend, or was already freed."
+            operation: "RIODeregisterBuffer",
+            message: `Buffer id ${String(id)} is not registered (never was, or already released).`
           })
         )
       }
-      const end = memory.address + BigInt(memory.bytes.byteLength)
-      for (const [id, entry] of this.live.entries()) {
-        if (entry !== undefined && entry.address < end && entry.address + BigInt(entry.byteLength) > memory.address) {
-          return Effect.fail(
-            new RioError.WSAEINVAL({
-              operation: "free",
-              message: `This memory is still registered as buffer id ${id}: deregister it before freeing.`
-            })
-          )
-        }
+      if (entry instanceof RegistrationImpl) {
+        return Effect.fail(
+          new RioError.WSAEINVAL({
+            operation: "RIODeregisterBuffer",
+            message: `Buffer id ${id} belongs to a scoped registration: it is deregistered when its scope closes.`
+          })
+        )
       }
-      this.memories.delete(bytes)
-      this.driver.free(memory)
-      return Effect.void
-    }) as Effect.Effect<void, RioError.WSAEINVAL>
+      const error = this.forget(id, entry)
+      return error === undefined ? Effect.void : Effect.fail(error)
+    })
+
+  readonly allocate = (byteLength: number): Effect.Effect<Uint8Array, AllocateError> =>
+    Effect.suspend(() => {
+      const memory = this.unsafeAllocate(byteLength)
+      return "address" in memory ? Effect.succeed(memory.bytes) : Effect.fail(memory)
+    })
+
+  readonly free = (bytes: Uint8Array): Effect.Effect<void, RioError.WSAEINVAL> =>
+    Effect.suspend(() => {
+      const error = this.unsafeFree(bytes)
+      return error === undefined ? Effect.void : Effect.fail(error)
+    })
 
   readonly stats: Effect.Effect<Stats> = Effect.sync(() => ({
     registeredBuffers: this.liveCount,
@@ -233,36 +228,72 @@ export class ServiceImpl {
     lockedPages: this.lockedPages
   }))
 
-  /** The scoped-registration acquire, with the intercept honoured. */
-  acquire(
-    memory: Uint8Array | ArrayBuffer,
-    length: number | undefined
-  ): Effect.Effect<RegistrationImpl, RioError.RegisterError> {
-    return this.guarded("registerBuffer", () => fromResult(this.unsafeRegistration(memory, length))) as Effect.Effect<
-      RegistrationImpl,
-      RioError.RegisterError
-    >
-  }
+  // --- scoped and bracket forms -----------------------------------------------------------
 
-  get isSynchronous(): boolean {
-    return this.intercept === undefined
-  }
+  // Uninterruptible from the native call until the finalizer is armed: no interruption can
+  // leave a registration without its release.
+  readonly register = (
+    data: Uint8Array | ArrayBuffer,
+    options?: RegisterOptions
+  ): Effect.Effect<Registration, RioError.RegisterError, Scope.Scope> =>
+    Effect.uninterruptible(Effect.withFiberRuntime((fiber) => {
+      const registration = this.unsafeRegistration(data, options?.length, policyOf(options))
+      if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
+      return Effect.as(
+        Scope.addFinalizerExit(currentScope(fiber), () => release(registration)),
+        registration as Registration
+      )
+    }))
 
-  unsafeDeregisterOwned(registration: RegistrationImpl): Error | undefined {
-    return this.live[registration.id] === registration ? this.forget(registration.id, registration) : undefined
-  }
+  readonly allocateRegistered = (
+    byteLength: number,
+    options?: Omit<RegisterOptions, "length">
+  ): Effect.Effect<Registration, AllocateError, Scope.Scope> =>
+    Effect.uninterruptible(Effect.withFiberRuntime((fiber) => {
+      const memory = this.unsafeAllocate(byteLength)
+      if (!("address" in memory)) return Effect.fail(memory)
+      const registration = this.unsafeRegistration(memory.bytes, undefined, policyOf(options))
+      if (!(registration instanceof RegistrationImpl)) {
+        this.unsafeFree(memory.bytes)
+        // Our own page-aligned memory is never a bad pointer: a WSAEFAULT here is a backend bug.
+        return registration._tag === "WSAEFAULT" ? Effect.die(registration) : Effect.fail(registration)
+      }
+      const finalizer = Effect.suspend(() => {
+        const pending = registration.releaseNow()
+        // Memory is freed only once deregistered; a release that gave up leaves both in place.
+        if (pending === undefined) return this.freeOwned(memory.bytes)
+        return Effect.zipRight(Effect.orDie(pending), Effect.suspend(() => this.freeOwned(memory.bytes)))
+      })
+      return Effect.as(Scope.addFinalizer(currentScope(fiber), finalizer), registration as Registration)
+    }))
 
-  /** Called once per registration, after its tokens are back. */
-  deregisterOwned(registration: RegistrationImpl): Effect.Effect<void> {
-    const finish = Effect.suspend(() => {
-      const error = this.unsafeDeregisterOwned(registration)
-      return error === undefined ? Effect.void : Effect.die(error)
+  readonly withRegistration = <A, E, R>(
+    data: Uint8Array | ArrayBuffer,
+    use: (registration: Registration) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | RioError.RegisterError, R> =>
+    Effect.uninterruptibleMask((restore): Effect.Effect<A, E | RioError.RegisterError, R> => {
+      const registration = this.unsafeRegistration(data, undefined, defaultPolicy)
+      if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
+      return Effect.matchCauseEffect(restore(use(registration)), {
+        onFailure: (cause) => {
+          const pending = registration.releaseNow()
+          return pending === undefined
+            ? Effect.failCause(cause)
+            : Effect.zipRight(Effect.orDie(pending), Effect.failCause(cause))
+        },
+        onSuccess: (value) => {
+          const pending = registration.releaseNow()
+          return pending === undefined ? Effect.succeed(value) : Effect.as(Effect.orDie(pending), value)
+        }
+      })
     })
-    const first = this.before("deregisterBuffer", false)
-    return first === undefined ? finish : Effect.zipRight(Effect.orDie(first), finish)
+
+  private freeOwned(bytes: Uint8Array): Effect.Effect<void> {
+    const error = this.unsafeFree(bytes)
+    return error === undefined ? Effect.void : Effect.die(error)
   }
 
-  /** Closes the driver; what raw calls left behind is deregistered and freed first, so nothing leaks. */
+  /** Closes the driver; what raw calls or abandoned releases left behind is deregistered and freed first. */
   close(): void {
     for (const [id, entry] of this.live.entries()) if (entry !== undefined) this.forget(id as BufferId, entry)
     for (const memory of this.memories.values()) this.driver.free(memory)
@@ -271,11 +302,15 @@ export class ServiceImpl {
   }
 }
 
-const fromResult = <A>(result: A | RioError.RioError): Effect.Effect<A, RioError.RioError> =>
-  result instanceof Error ? Effect.fail(result as RioError.RioError) : Effect.succeed(result as A)
+/** A scope finalizer that releases in place when it can; a release that gave up dies with its WSAETIMEDOUT. */
+const release = (registration: RegistrationImpl): Effect.Effect<void> => {
+  const pending = registration.releaseNow()
+  return pending === undefined ? Effect.void : Effect.orDie(pending)
+}
 
-export const make = (driver: Driver, intercept?: Intercept): Effect.Effect<ServiceImpl, never, Scope.Scope> =>
+/** A service over `driver` whose scope closes the driver (after cleaning up what was left). */
+export const makeScoped = (driver: Driver): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => new ServiceImpl(driver, intercept)),
+    Effect.sync(() => new ServiceImpl(driver)),
     (service) => Effect.sync(() => service.close())
   )

@@ -134,7 +134,7 @@ describe("LinuxDriver.make", () => {
       assert.strictEqual((late as RioError.RioSystemError).code, 10009)
       assert.include((late as RioError.RioSystemError).message, "closed")
       // The registration went with the ring; deregistering it is not an error.
-      assert.isUndefined(driver.deregister(id, 0))
+      assert.isUndefined(driver.deregister(id))
       driver.free(memory)
     }))
 })
@@ -147,7 +147,7 @@ describe("register and deregister", () => {
       const before = readVmPinKiB()
       const id = registered(driver.register(memory.address, 64 * KiB))
       assert.strictEqual(readVmPinKiB() - before, 64)
-      assert.isUndefined(driver.deregister(id, 0))
+      assert.isUndefined(driver.deregister(id))
       assert.strictEqual(readVmPinKiB(), before)
       driver.free(memory)
     }))
@@ -168,7 +168,7 @@ describe("register and deregister", () => {
       const delta = readVmPinKiB() - before
       // Malloc'd memory may sit in a transparent huge page, which io_uring pins whole.
       assert.isAtLeast(delta, pagesCovered(address, 16, driver.pageSize) * 4)
-      assert.isUndefined(driver.deregister(id, 0))
+      assert.isUndefined(driver.deregister(id))
       assert.strictEqual(readVmPinKiB(), before)
     }))
 
@@ -208,14 +208,14 @@ describe("register and deregister", () => {
       assert.instanceOf(driver.register(0n, 0), RioError.WSAEINVAL)
       assert.instanceOf(driver.register(memory.address, 0), RioError.WSAEINVAL)
 
-      const unknown = driver.deregister(BufferId.unsafeMake(3), 0)
+      const unknown = driver.deregister(BufferId.unsafeMake(3))
       assert.instanceOf(unknown, RioError.WSAEINVAL)
-      assert.instanceOf(driver.deregister(BufferId.unsafeMake(99), 0), RioError.WSAEINVAL)
-      assert.instanceOf(driver.deregister(BufferId.unsafeMake(-1), 0), RioError.WSAEINVAL)
+      assert.instanceOf(driver.deregister(BufferId.unsafeMake(99)), RioError.WSAEINVAL)
+      assert.instanceOf(driver.deregister(BufferId.unsafeMake(-1)), RioError.WSAEINVAL)
 
       const id = registered(driver.register(memory.address, 4096))
-      assert.isUndefined(driver.deregister(id, 0))
-      assert.instanceOf(driver.deregister(id, 0), RioError.WSAEINVAL)
+      assert.isUndefined(driver.deregister(id))
+      assert.instanceOf(driver.deregister(id), RioError.WSAEINVAL)
     }))
 
   it.scoped("hands out the lowest free slot, reusing one only after release", () =>
@@ -224,7 +224,7 @@ describe("register and deregister", () => {
       const memory = allocate(driver, 4096)
       const ids = Array.from({ length: 40 }, () => registered(driver.register(memory.address, 4096)))
       assert.deepStrictEqual(ids, Array.from({ length: 40 }, (_, i) => i))
-      for (const id of [33, 7, 20]) assert.isUndefined(driver.deregister(BufferId.unsafeMake(id), 0))
+      for (const id of [33, 7, 20]) assert.isUndefined(driver.deregister(BufferId.unsafeMake(id)))
       assert.strictEqual(registered(driver.register(memory.address, 4096)), 7)
       assert.strictEqual(registered(driver.register(memory.address, 4096)), 20)
       assert.strictEqual(registered(driver.register(memory.address, 4096)), 33)
@@ -241,7 +241,7 @@ describe("register and deregister", () => {
       assert.strictEqual((full as RioError.WSAENOBUFS).code, 10055)
       assert.include((full as RioError.WSAENOBUFS).message, "table is full")
       assert.include((full as RioError.WSAENOBUFS).message, "all 3 slots")
-      assert.isUndefined(driver.deregister(BufferId.unsafeMake(1), 0))
+      assert.isUndefined(driver.deregister(BufferId.unsafeMake(1)))
       assert.strictEqual(registered(driver.register(memory.address, 4096)), 1)
     }))
 
@@ -292,7 +292,7 @@ describe("allocate and free", () => {
       const before = readVmPinKiB()
       const id = registered(driver.register(memory.address, 2 * driver.pageSize))
       assert.strictEqual(readVmPinKiB() - before, 8)
-      assert.isUndefined(driver.deregister(id, 0))
+      assert.isUndefined(driver.deregister(id))
       driver.free(memory)
     }))
 

@@ -9,6 +9,7 @@
  */
 import { BufferPool, RegisteredIo, RioError } from "@effect-rio/core"
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -16,7 +17,9 @@ import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import koffi from "koffi"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -365,7 +368,7 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
       }))
   })
 
-  describe("BufferPool footprint", () => {
+  describe("BufferPool: footprint, interruption, a kept lease", () => {
     it.effect("one pool of 1000 × 512 B pins ceil(512000 / pageSize) pages; 1000 registrations pin 1000", () =>
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
@@ -394,6 +397,82 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
           yield* assertPinned(start, 1000, 1000)
         }))
         yield* assertBackTo(start, "after the registrations' scope")
+      }))
+
+    it.effect.prop(
+      "every lease-taking operation under random interruption: the pool closes with all slots back, VmPin at its start",
+      [FastCheck.array(
+        FastCheck.record({
+          kind: FastCheck.constantFrom("withLease", "lease", "tryLease", "tryWithLease"),
+          hold: FastCheck.integer({ min: 0, max: 3 }),
+          interruptAfter: FastCheck.option(FastCheck.integer({ min: 0, max: 4 }), { nil: undefined })
+        }),
+        { minLength: 1, maxLength: 48 }
+      )],
+      ([operations]) =>
+        Effect.gen(function*() {
+          const start = yield* snapshot
+          yield* Effect.scoped(Effect.gen(function*() {
+            const pool = yield* BufferPool.make({ slotSize: 4096, slots: 4 })
+            const occupy = (n: number) => Effect.repeatN(Effect.yieldNow(), n)
+            yield* Effect.forEach(operations, (op) =>
+              Effect.gen(function*() {
+                const run = op.kind === "withLease"
+                  ? pool.withLease(() => occupy(op.hold))
+                  : op.kind === "lease"
+                  ? Effect.scoped(Effect.zipRight(pool.lease, occupy(op.hold)))
+                  : op.kind === "tryLease"
+                  ? Effect.scoped(Effect.zipRight(pool.tryLease, occupy(op.hold)))
+                  : pool.tryWithLease(() => occupy(op.hold))
+                const fiber = yield* Effect.fork(run)
+                if (op.interruptAfter === undefined) return yield* Fiber.join(fiber)
+                yield* Effect.repeatN(Effect.yieldNow(), op.interruptAfter)
+                yield* Fiber.interrupt(fiber)
+              }), { concurrency: 16, discard: true })
+            assert.strictEqual((yield* pool.stats).leased, 0)
+            yield* assertPinned(start, 4, 1)
+          }))
+          yield* assertBackTo(start, "after the pool's scope")
+        }),
+      { fastCheck: { numRuns: 100 } }
+    )
+
+    it.effect("a lease kept past the pool: WSAETIMEDOUT at the bound, the pages stay pinned until the layer closes", () =>
+      Effect.gen(function*() {
+        const vmPinBefore = readVmPinKiB()
+        const layerScope = yield* Scope.make()
+        const io = Context.get(
+          yield* Layer.buildWithScope(KoffiRio.layerLinux(), layerScope),
+          RegisteredIo.RegisteredIo
+        )
+        const poolScope = yield* Scope.make()
+        const leaseScope = yield* Scope.make()
+        const pool = yield* Scope.extend(
+          BufferPool.make({ slotSize: io.pageSize, slots: 8, releaseTimeout: "2 seconds" }),
+          poolScope
+        ).pipe(Effect.provideService(RegisteredIo.RegisteredIo, io))
+        const kept = yield* Scope.extend(pool.lease, leaseScope)
+        kept.bytes.fill(0x11)
+        const pinned = 8 * (io.pageSize / KiB)
+        assert.strictEqual(readVmPinKiB() - vmPinBefore, pinned)
+
+        const closing = yield* Effect.fork(Scope.close(poolScope, Exit.void))
+        yield* TestClock.adjust("2 seconds")
+        const exit = yield* Fiber.await(closing)
+        const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
+        assert.isTrue(Option.isSome(defect) && defect.value instanceof RioError.WSAETIMEDOUT)
+        // Deliberately left pinned: the kernel may still be using a leased slot.
+        assert.strictEqual(readVmPinKiB() - vmPinBefore, pinned)
+        assert.strictEqual(kept.bytes[0], 0x11)
+        yield* Scope.close(leaseScope, Exit.void)
+        assert.strictEqual(readVmPinKiB() - vmPinBefore, pinned)
+        // The process is healthy and the backend serves on...
+        yield* Effect.scoped(RegisteredIo.registerBuffer(new Uint8Array(64))).pipe(
+          Effect.provideService(RegisteredIo.RegisteredIo, io)
+        )
+        // ...and closing it releases what was left.
+        yield* Scope.close(layerScope, Exit.void)
+        assert.strictEqual(readVmPinKiB(), vmPinBefore)
       }))
   })
 })

@@ -13,7 +13,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import koffi from "koffi"
 import * as Abi from "../../src/internal/windows/abi.js"
@@ -62,7 +61,7 @@ describe("Winsock RIO driver, system Winsock", () => {
         assert.include(message, "Windows 8 / Server 2012")
       } else {
         assert.isTrue(Exit.isSuccess(exit))
-        if (Exit.isSuccess(exit)) assert.strictEqual(exit.value.source, "WSAIoctl")
+        if (Exit.isSuccess(exit)) assert.strictEqual(WindowsDriver.diagnostics(exit.value).source, "WSAIoctl")
       }
     }))
 })
@@ -78,7 +77,7 @@ describe("Winsock RIO driver through the reference provider", () => {
       assert.strictEqual(driver.backend, "winsock")
       assert.strictEqual(driver.pageSize, 4096)
       assert.strictEqual(driver.maxBufferLength, 0xFFFFFFFF)
-      assert.strictEqual(driver.source, providerPath)
+      assert.strictEqual(WindowsDriver.diagnostics(driver).source, providerPath)
     }))
 
   it.scoped("allocate: page-aligned, zeroed, and addressOf honours byteOffset", () =>
@@ -112,9 +111,9 @@ describe("Winsock RIO driver through the reference provider", () => {
       }
       assert.strictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations + 3)
       assert.strictEqual(provider().stats().LockedPages, before.LockedPages + 3)
-      assert.isUndefined(driver.deregister(ids[1] as BufferId.BufferId, 0))
+      assert.isUndefined(driver.deregister(ids[1] as BufferId.BufferId))
       assert.strictEqual<unknown>(driver.register(memory.address + 4096n, 100), 1)
-      for (const id of ids as Array<BufferId.BufferId>) assert.isUndefined(driver.deregister(id, 0))
+      for (const id of ids as Array<BufferId.BufferId>) assert.isUndefined(driver.deregister(id))
       assert.deepStrictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations)
       driver.free(memory)
     }))
@@ -139,7 +138,7 @@ describe("Winsock RIO driver through the reference provider", () => {
         assert.isFalse(isError(first))
         const error = expectError(driver.register(memory.address, 64), "WSAENOBUFS", 10055)
         assert.include(error.message, "fewer, larger buffers")
-        driver.deregister(first as BufferId.BufferId, 0)
+        driver.deregister(first as BufferId.BufferId)
       } finally {
         provider().setLimits(0, 0)
       }
@@ -160,7 +159,7 @@ describe("Winsock RIO driver through the reference provider", () => {
       const before = provider().stats()
       // Pull the registration out from under the driver, through the same table.
       driver.functions.RIODeregisterBuffer(driver.nativeBufferId(id)!)
-      const error = expectError(driver.deregister(id, 0), "WSAEINVAL", 10022)
+      const error = expectError(driver.deregister(id), "WSAEINVAL", 10022)
       assert.include(error.message, "did not know the native id")
       assert.strictEqual(provider().stats().InvalidDeregistrations, before.InvalidDeregistrations + 1)
       // The small id is free again.
@@ -174,9 +173,9 @@ describe("Winsock RIO driver through the reference provider", () => {
       const memory = driver.allocate(3 * 4096)
       if (isError(memory)) return assert.fail(String(memory))
       memory.bytes.fill(0xAB)
-      const live = driver.liveAllocations()
+      const live = WindowsDriver.diagnostics(driver).liveAllocations()
       driver.free(memory)
-      assert.strictEqual(driver.liveAllocations(), live - 1)
+      assert.strictEqual(WindowsDriver.diagnostics(driver).liveAllocations(), live - 1)
       assert.strictEqual(win32().query(memory.address).State, MEM_COMMIT)
       assert.isTrue(memory.bytes.every((byte) => byte === 0))
       memory.bytes[5000] = 7
@@ -325,7 +324,7 @@ describe("Winsock RIO driver through the reference provider", () => {
       rio.RIOCloseCompletionQueue(cq) // unknown now: ignored, as documented
       assert.strictEqual(provider().stats().LiveCompletionQueues, before.LiveCompletionQueues)
       k32.CloseHandle(event)
-      assert.isUndefined(driver.deregister(id, 0))
+      assert.isUndefined(driver.deregister(id))
       assert.strictEqual(provider().stats().DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
       driver.free(memory)
     }))
@@ -333,7 +332,7 @@ describe("Winsock RIO driver through the reference provider", () => {
   it.effect("the RegisteredIo service over the driver: registrations end with their scope", () =>
     Effect.gen(function*() {
       const before = provider().stats()
-      const layer = Layer.scoped(RegisteredIo.RegisteredIo, Effect.flatMap(withProvider, RegisteredIo.fromDriver))
+      const layer = RegisteredIo.layerDriver(withProvider)
       yield* Effect.gen(function*() {
         const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(10_000))
         assert.strictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations + 1)

@@ -1,11 +1,29 @@
 import * as BufferId from "@effect-rio/core/BufferId"
 import type { Driver } from "@effect-rio/core/Driver"
 import { pagesCovered } from "@effect-rio/core/Driver"
-import type { Intercept, Operation } from "@effect-rio/core/RegisteredIo"
 import * as RioError from "@effect-rio/core/RioError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { AddressSpace } from "./addressSpace.js"
+
+/** The native calls faults and latency can be attached to. */
+export type Operation = "registerBuffer" | "deregisterBuffer" | "allocate" | "free"
+
+/**
+ * A hook run before each operation: an effect to run first (latency, an injected failure)
+ * or undefined for none. `canFail` is false for a release inside a finalizer, where a
+ * failure could not be acted upon: only latency applies there.
+ */
+export type Intercept = (
+  operation: Operation,
+  canFail: boolean
+) => Effect.Effect<void, RioError.RioError> | undefined
+
+/** What the double needs to see of a scoped registration: its id and its tokens. */
+export interface Tracked {
+  readonly id: BufferId.BufferId
+  readonly inFlight: number
+}
 
 export interface Options {
   readonly pageSize?: number
@@ -50,6 +68,8 @@ export class Double {
   readonly live = new Map<BufferId.BufferId, LiveRegistration>()
   readonly history: Array<HistoryEntry> = []
   readonly violations: Array<Violation> = []
+  /** Scoped registrations by id, so that a deregistration can be checked against their tokens. */
+  private readonly tracked = new Map<BufferId.BufferId, Tracked>()
   private readonly nextFault = new Map<Operation, RioError.RioError>()
   private readonly everyFault = new Map<Operation, Fault>()
   private readonly latency = new Map<Operation, Duration.Duration>()
@@ -86,6 +106,11 @@ export class Double {
     if (fault === undefined) return delay
     this.history.push({ operation, outcome: "injected" })
     return delay === undefined ? Effect.fail(fault) : Effect.zipRight(delay, Effect.fail(fault))
+  }
+
+  /** Watches a scoped registration: deregistering it with tokens held is a violation. */
+  track(registration: Tracked): void {
+    this.tracked.set(registration.id, registration)
   }
 
   private takeFault(operation: Operation): RioError.RioError | undefined {
@@ -160,7 +185,7 @@ export class Double {
         this.history.push({ operation: "registerBuffer", outcome: "ok", id, length })
         return id
       },
-      deregister: (id, inFlight) => {
+      deregister: (id) => {
         const registration = this.live.get(id)
         if (registration === undefined) {
           this.history.push({ operation: "deregisterBuffer", outcome: "WSAEINVAL", id })
@@ -169,6 +194,8 @@ export class Double {
             message: `Buffer id ${id} is not registered.`
           })
         }
+        const inFlight = this.tracked.get(id)?.inFlight ?? 0
+        this.tracked.delete(id)
         if (inFlight > 0) this.violations.push({ _tag: "DeregisteredWithIoOutstanding", id, inFlight })
         this.live.delete(id)
         this.lockedBytes -= registration.length

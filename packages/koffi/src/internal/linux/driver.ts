@@ -386,8 +386,8 @@ const makeDriver = (libc: Libc.Libc, ring: Uring.Ring): Driver => {
       return BufferId.unsafeMake(slot)
     },
 
-    // `inFlight` needs no handling here: io_uring keeps a cleared buffer alive until the
-    // requests using it complete, so deregistering early is safe on this backend.
+    // io_uring keeps a cleared buffer alive until the requests using it complete, so even an
+    // early deregistration would be safe on this backend (the core never does one).
     deregister: (id) => {
       if (!table.has(id)) {
         return new RioError.WSAEINVAL({

@@ -45,21 +45,30 @@ export interface Options {
 }
 
 /**
- * The driver plus what the networking layer and the ABI tests need from the same table:
- * the decoded RIO functions, the Winsock entry points, the socket the table came from and
- * the native id behind a BufferId.
+ * The driver plus what the networking layer needs from the same table: the decoded RIO
+ * functions, the Winsock entry points, the socket the table came from and the native id
+ * behind a BufferId.
  */
 export interface WinsockDriver extends Driver {
   readonly functions: Winsock.RioFunctions
   readonly winsock: Winsock.Native
   readonly socket: bigint
-  /** Where the function table came from: `"WSAIoctl"` or the provider's path. */
-  readonly source: string
   /** The RIO_BUFFERID behind a live BufferId. */
   readonly nativeBufferId: (id: BufferId.BufferId) => bigint | undefined
+}
+
+/** What the ABI tests inspect, kept off the driver's contract. */
+export interface Diagnostics {
+  /** Where the function table came from: `"WSAIoctl"` or the provider's path. */
+  readonly source: string
   /** Allocations not yet given back with `free`. */
   readonly liveAllocations: () => number
 }
+
+const diagnosticsOf = new WeakMap<WinsockDriver, Diagnostics>()
+
+/** The diagnostics of a driver made by {@link make}. */
+export const diagnostics = (driver: WinsockDriver): Diagnostics => diagnosticsOf.get(driver)!
 
 const unavailableMessage = (failure: Winsock.Failure): string => {
   const detail = failure.detail === undefined ? "" : ` (${failure.detail})`
@@ -228,7 +237,7 @@ const makeDriver = (
     })
   }
 
-  return {
+  const driver: WinsockDriver = {
     backend: "winsock",
     pageSize,
     maxBufferLength: 0xFFFFFFFF,
@@ -250,10 +259,10 @@ const makeDriver = (
     functions,
     winsock: ws,
     socket,
-    source,
-    nativeBufferId: (id) => ids.get(id),
-    liveAllocations: allocator.live
+    nativeBufferId: (id) => ids.get(id)
   }
+  diagnosticsOf.set(driver, { source, liveAllocations: allocator.live })
+  return driver
 }
 
 /**
