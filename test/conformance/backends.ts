@@ -13,6 +13,10 @@ export interface Backend {
   readonly layer: Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable>
   /** Why this backend cannot run here; its suite is then reported as skipped with the reason. */
   readonly skip?: string
+  /** For a backend with sockets: the same backend with a completion queue of `size` entries. */
+  readonly sockets?: {
+    readonly withCompletionQueue: (size: number) => Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable>
+  }
 }
 
 /**
@@ -33,12 +37,20 @@ export const probe = (candidates: ReadonlyArray<Backend>): Promise<ReadonlyArray
  * Under Wine, `test/wine/backends.ts` adds the Winsock driver over the reference provider.
  */
 export const candidates: ReadonlyArray<Backend> = [
-  { name: "RioTest", layer: RioTest.layer() },
+  {
+    name: "RioTest",
+    layer: RioTest.layer(),
+    sockets: { withCompletionQueue: (size) => RioTest.layer({ completionQueueSize: size }) }
+  },
   {
     name: "custom driver (Layer.succeed + RegisteredIo.make)",
     layer: Layer.suspend(() => Layer.succeed(RegisteredIo.RegisteredIo, RegisteredIo.make(makeCustomDriver())))
   },
-  { name: "KoffiRio.layerLinux (io_uring)", layer: KoffiRio.layerLinux() },
+  {
+    name: "KoffiRio.layerLinux (io_uring)",
+    layer: KoffiRio.layerLinux(),
+    sockets: { withCompletionQueue: (size) => KoffiRio.layerLinux({ completionQueueSize: size }) }
+  },
   { name: "KoffiRio.layerWindows (system RIO)", layer: KoffiRio.layerWindows() }
 ]
 

@@ -22,3 +22,21 @@ export const describeBackends = (
       : `${title}: ${backend.name} — skipped: ${backend.skip}`
     describe.skipIf(backend.skip !== undefined)(name, () => layer(backend.layer)((it) => body(it, backend)))
   })
+
+/**
+ * The backends with sockets (the others reported skipped), on the live clock: the kernels'
+ * completions arrive in real time.
+ */
+export const describeSocketBackends = (
+  title: string,
+  body: (it: Vitest.MethodsNonLive<RegisteredIo.RegisteredIo, true>, backend: Backend) => void
+): void =>
+  backends.forEach((backend) => {
+    const skip = backend.skip ??
+      (backend.sockets === undefined ? "this backend has no sockets (no NetDriver)" : undefined)
+    const name = skip === undefined ? `${title}: ${backend.name}` : `${title}: ${backend.name} — skipped: ${skip}`
+    describe.skipIf(skip !== undefined)(
+      name,
+      () => layer(backend.layer, { excludeTestServices: true })((it) => body(it, backend))
+    )
+  })

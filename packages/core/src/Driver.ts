@@ -7,7 +7,15 @@
  * @since 0.1.0
  */
 import type { BufferId } from "./BufferId.js"
-import type { RegisterError, RioSystemError, WSAEINVAL, WSAENOBUFS } from "./RioError.js"
+import type {
+  NetworkError,
+  RegisterError,
+  RioSystemError,
+  WSAEFAULT,
+  WSAEINVAL,
+  WSAENOBUFS,
+  WSAETIMEDOUT
+} from "./RioError.js"
 
 /**
  * Native memory owned by a backend: a stable address and a view of it.
@@ -51,6 +59,8 @@ export interface Driver {
   readonly free: (memory: NativeMemory) => void
   /** Called once when the service's scope closes, after every registration is gone. */
   readonly close?: () => void
+  /** The backend's sockets, where it has them. */
+  readonly net?: NetDriver
 }
 
 /**
@@ -65,4 +75,107 @@ export const pagesCovered = (address: bigint, length: number, pageSize: number):
   // plain arithmetic, not BigInt.
   const start = Number(address)
   return Math.floor((start + length - 1) / pageSize) - Math.floor(start / pageSize) + 1
+}
+
+/**
+ * An IP endpoint. `host` is a numeric IPv4 or IPv6 address (`"127.0.0.1"`, `"::1"`) or
+ * `"localhost"`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SocketAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * A slice handed to a network driver: validated by the core, its registration open and
+ * holding a token until the operation's `done` has run.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Region {
+  readonly bufferId: BufferId
+  readonly offset: number
+  readonly length: number
+  /** The registration's first byte, as a number (user-space addresses fit a double exactly). */
+  readonly base: number
+  /** A view of the whole registration (`bytes[offset]` is the slice's first byte). */
+  readonly memory: Uint8Array
+}
+
+/**
+ * A socket of a network driver: its handle, and its addresses once known.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface NetSocket {
+  readonly handle: number
+  readonly local: SocketAddress
+  readonly remote: SocketAddress | undefined
+}
+
+/**
+ * An operation handed to the kernel. `cancel` asks for it to end early; its `done` still
+ * runs exactly once afterwards (with `WSAECONNABORTED` if it was cancelled), and only then
+ * may the memory it uses be reused.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Pending {
+  readonly cancel: () => void
+}
+
+/**
+ * What a network operation completes with: its value or the typed error the driver
+ * mapped its native code to.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Done<A> = (result: A | NetDriverError) => void
+
+/**
+ * The errors a network driver reports.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type NetDriverError = NetworkError | WSAEINVAL | WSAEFAULT | WSAENOBUFS | WSAETIMEDOUT | RioSystemError
+
+/**
+ * A backend's sockets. Synchronous calls return their result; operations that wait for
+ * the network take a `done` callback, run it exactly once (never synchronously inside the
+ * call), and return a `Pending`. Operations started in the same event-loop turn should
+ * reach the kernel in one submission. Arguments are validated by the core: regions lie in
+ * live registrations of this driver, addresses are parsed, sockets are open.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface NetDriver {
+  /** A UDP socket bound to `bind` (port 0: a free port, reported in `local`). */
+  readonly udp: (bind: SocketAddress) => NetSocket | NetDriverError
+  /** A TCP socket bound to `bind` and listening. */
+  readonly listen: (bind: SocketAddress, backlog: number) => NetSocket | NetDriverError
+  readonly connect: (peer: SocketAddress, done: Done<NetSocket>) => Pending
+  readonly accept: (listener: NetSocket, done: Done<NetSocket>) => Pending
+  /** TCP: bytes written from the region (may be fewer than its length). */
+  readonly send: (socket: NetSocket, region: Region, done: Done<number>) => Pending
+  /** TCP: bytes read into the region; 0 is the peer's orderly close. */
+  readonly receive: (socket: NetSocket, region: Region, done: Done<number>) => Pending
+  readonly sendTo: (socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>) => Pending
+  /** UDP: one datagram; larger than the region is `WSAEMSGSIZE`. */
+  readonly receiveFrom: (
+    socket: NetSocket,
+    region: Region,
+    done: Done<{ readonly length: number; readonly address: SocketAddress }>
+  ) => Pending
+  readonly shutdown: (socket: NetSocket, how: "read" | "write" | "both") => NetDriverError | undefined
+  /** Closes the socket; the core calls it once no operation on it is outstanding. */
+  readonly close: (socket: NetSocket) => void
 }

@@ -11,13 +11,13 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { BufferId } from "./BufferId.js"
 import type { Driver } from "./Driver.js"
 import * as internal from "./internal/service.js"
 import type { NativeAddress } from "./internal/validate.js"
+import type * as RegisteredSocket from "./RegisteredSocket.js"
 import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
 
@@ -114,6 +114,18 @@ export interface Service {
     data: Uint8Array | ArrayBuffer,
     use: (registration: Registration) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | RioError.RegisterError, R>
+  /** Behind `RegisteredSocket.udp`; `RioUnavailable` on a backend without sockets. */
+  readonly udp: (
+    options?: RegisteredSocket.UdpOptions
+  ) => Effect.Effect<RegisteredSocket.UdpSocket, RegisteredSocket.SocketError, Scope.Scope>
+  /** Behind `RegisteredSocket.connect`. */
+  readonly connect: (
+    options: RegisteredSocket.ConnectOptions
+  ) => Effect.Effect<RegisteredSocket.TcpStream, RegisteredSocket.SocketError, Scope.Scope>
+  /** Behind `RegisteredSocket.listen`. */
+  readonly listen: (
+    options: RegisteredSocket.ListenOptions
+  ) => Effect.Effect<RegisteredSocket.TcpListener, RegisteredSocket.SocketError, Scope.Scope>
 }
 
 /**
@@ -190,12 +202,7 @@ export const layerDriver = <E, R>(
 ): Layer.Layer<RegisteredIo, E, Exclude<R, Scope.Scope>> =>
   Layer.scoped(RegisteredIo, Effect.flatMap(acquire, internal.makeScoped))
 
-// Reads the service straight from the fiber's context: one effect fewer than
-// `Effect.flatMap(RegisteredIo, f)` on the hot paths.
-const withService = <A, E, R>(f: (service: Service) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R | RegisteredIo> =>
-  Effect.withFiberRuntime((fiber) =>
-    f(Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext) as Context.Context<RegisteredIo>, RegisteredIo))
-  )
+const withService = internal.withService
 
 /**
  * Registers `data` (its first `length` bytes, default all) for the life of the scope:

@@ -78,6 +78,94 @@ export class WSAETIMEDOUT extends Data.TaggedError("WSAETIMEDOUT")<RioErrorField
 }
 
 /**
+ * `WSAEMSGSIZE` (10040): a datagram did not fit the slice it was received into (the rest of
+ * it is lost, as with RIOReceiveEx), or one to send is larger than the protocol allows.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEMSGSIZE extends Data.TaggedError("WSAEMSGSIZE")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10040 })
+  }
+}
+
+/**
+ * `WSAEADDRINUSE` (10048): the local address (host and port) is already bound by another socket.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEADDRINUSE extends Data.TaggedError("WSAEADDRINUSE")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10048 })
+  }
+}
+
+/**
+ * `WSAEADDRNOTAVAIL` (10049): the host is not an address of this machine (bind) or not a
+ * usable peer address (connect, send).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEADDRNOTAVAIL extends Data.TaggedError("WSAEADDRNOTAVAIL")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10049 })
+  }
+}
+
+/**
+ * `WSAECONNABORTED` (10053): the operation was aborted because its socket was closed (the
+ * socket's scope ended while it was outstanding).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAECONNABORTED extends Data.TaggedError("WSAECONNABORTED")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10053 })
+  }
+}
+
+/**
+ * `WSAECONNRESET` (10054): the peer reset the connection (or, for UDP, a previous datagram
+ * was refused by the peer's host).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAECONNRESET extends Data.TaggedError("WSAECONNRESET")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10054 })
+  }
+}
+
+/**
+ * `WSAESHUTDOWN` (10058): sending after `shutdown` closed this side for writing.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAESHUTDOWN extends Data.TaggedError("WSAESHUTDOWN")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10058 })
+  }
+}
+
+/**
+ * `WSAECONNREFUSED` (10061): nothing listens at the peer's address.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAECONNREFUSED extends Data.TaggedError("WSAECONNREFUSED")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10061 })
+  }
+}
+
+/**
  * The platform or kernel lacks registered I/O (for example WSAEOPNOTSUPP 10045 from
  * Winsock, or io_uring disabled on Linux). `code` is the native code when known.
  *
@@ -101,7 +189,30 @@ export class RioSystemError extends Data.TaggedError("RioSystemError")<RioErrorF
  * @since 0.1.0
  * @category models
  */
-export type RioError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | WSAETIMEDOUT | RioUnavailable | RioSystemError
+export type RioError =
+  | WSAEFAULT
+  | WSAEINVAL
+  | WSAENOBUFS
+  | WSAETIMEDOUT
+  | NetworkError
+  | RioUnavailable
+  | RioSystemError
+
+/**
+ * The errors of socket operations beyond bad arguments: what a peer, the network or the
+ * socket's own state can cause.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type NetworkError =
+  | WSAEMSGSIZE
+  | WSAEADDRINUSE
+  | WSAEADDRNOTAVAIL
+  | WSAECONNABORTED
+  | WSAECONNRESET
+  | WSAESHUTDOWN
+  | WSAECONNREFUSED
 
 /**
  * The errors a registration can fail with: the three that RIORegisterBuffer documents,
@@ -122,6 +233,13 @@ export const Codes = {
   WSAEFAULT: 10014,
   WSAEINVAL: 10022,
   WSAEOPNOTSUPP: 10045,
+  WSAEMSGSIZE: 10040,
+  WSAEADDRINUSE: 10048,
+  WSAEADDRNOTAVAIL: 10049,
+  WSAECONNABORTED: 10053,
+  WSAECONNRESET: 10054,
   WSAENOBUFS: 10055,
-  WSAETIMEDOUT: 10060
+  WSAESHUTDOWN: 10058,
+  WSAETIMEDOUT: 10060,
+  WSAECONNREFUSED: 10061
 } as const

@@ -27,3 +27,8 @@ export * as RioError from "./RioError.js"
  * @since 0.1.0
  */
 export * as BufferPool from "./BufferPool.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as RegisteredSocket from "./RegisteredSocket.js"

@@ -22,6 +22,11 @@ import * as windows from "./internal/windows/driver.js"
  */
 export interface LinuxOptions {
   readonly slots?: number
+  /**
+   * Completion-queue entries of the ring that carries the sockets' operations (default:
+   * twice the 256-entry submission queue). However small, no completion is lost.
+   */
+  readonly completionQueueSize?: number
 }
 
 /**

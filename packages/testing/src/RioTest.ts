@@ -8,14 +8,22 @@
 import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import type * as RioError from "@effect-rio/core/RioError"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { HistoryEntry, LiveRegistration, Operation, Options, Violation } from "./internal/double.js"
 import { Double } from "./internal/double.js"
 import { faulty } from "./internal/faulty.js"
+import type { ConnectionBytes } from "./internal/network.js"
 
 export type {
+  /**
+   * What one end of an open TCP connection of the simulated network has moved.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  ConnectionBytes,
   /**
    * @since 0.1.0
    * @category models
@@ -36,7 +44,8 @@ export type {
   /**
    * Options of the double: `pageSize` (4096), `maxBufferLength` (a DWORD),
    * `maxRegistrations` (16384, then WSAENOBUFS) and `lockedMemoryLimit` in bytes
-   * (unlimited; models RLIMIT_MEMLOCK).
+   * (unlimited; models RLIMIT_MEMLOCK), `completionQueueSize` (unlimited: how many network
+   * completions one reap delivers before the next is scheduled).
    *
    * @since 0.1.0
    * @category models
@@ -62,7 +71,7 @@ export interface ControlService {
   readonly failEvery: (operation: Operation, n: number, error: RioError.RioError) => Effect.Effect<void>
   /** Every call of `operation` first sleeps `latency` (interruptibly, on the Clock: use TestClock). */
   readonly setLatency: (operation: Operation, latency: Duration.DurationInput) => Effect.Effect<void>
-  /** Removes every fault and latency. */
+  /** Removes every fault and latency, network faults included. */
   readonly reset: Effect.Effect<void>
   /** Registrations the simulated kernel holds now. */
   readonly registrations: Effect.Effect<ReadonlyArray<LiveRegistration>>
@@ -72,6 +81,24 @@ export interface ControlService {
   readonly history: Effect.Effect<ReadonlyArray<HistoryEntry>>
   /** Misuse the double saw, such as a deregistration with I/O outstanding. */
   readonly violations: Effect.Effect<ReadonlyArray<Violation>>
+  /** The next `n` datagrams sent anywhere in the simulated network are lost. */
+  readonly dropDatagrams: (n: number) => Effect.Effect<void>
+  /** The next `n` datagrams sent are delivered twice. */
+  readonly duplicateDatagrams: (n: number) => Effect.Effect<void>
+  /** The next `n` datagrams sent are held, then delivered in reverse order once all `n` are held. */
+  readonly reorderDatagrams: (n: number) => Effect.Effect<void>
+  /** The next `n` datagrams sent arrive after `latency` of real time (a timer, not the Clock). */
+  readonly delayDatagrams: (n: number, latency: Duration.DurationInput) => Effect.Effect<void>
+  /** Resets every open TCP connection: pending and later operations on both ends fail with WSAECONNRESET. */
+  readonly resetConnections: Effect.Effect<void>
+  /** Each TCP send moves and each receive returns at most `bytes` (short I/O); undefined lifts the limit. */
+  readonly limitChunk: (bytes: number | undefined) => Effect.Effect<void>
+  /** Datagrams sent and not yet received: queued at sockets, held or delayed by faults. */
+  readonly datagramsInFlight: Effect.Effect<number>
+  /** Bytes sent and received by each end of every open TCP connection. */
+  readonly connectionBytes: Effect.Effect<ReadonlyArray<ConnectionBytes>>
+  /** Network operations started whose `done` has not run yet. */
+  readonly outstandingOperations: Effect.Effect<number>
 }
 
 /**
@@ -79,6 +106,11 @@ export interface ControlService {
  * @category tags
  */
 export class Control extends Context.Tag("@effect-rio/testing/RioTest/Control")<Control, ControlService>() {}
+
+const positive = (name: string, n: number, apply: () => void): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    Number.isInteger(n) && n > 0 ? Effect.sync(apply) : Effect.dieMessage(`${name} needs a positive integer, got ${n}`)
+  )
 
 const makeControl = (double: Double): ControlService => ({
   failNext: (operation, error) => Effect.sync(() => double.failNext(operation, error)),
@@ -93,7 +125,26 @@ const makeControl = (double: Double): ControlService => ({
   registrations: Effect.sync(() => Array.from(double.live.values())),
   lockedPages: Effect.sync(() => double.lockedPages),
   history: Effect.sync(() => double.history.slice()),
-  violations: Effect.sync(() => double.violations.slice())
+  violations: Effect.sync(() => double.violations.slice()),
+  dropDatagrams: (n) => positive("dropDatagrams", n, () => double.network.dropDatagrams(n)),
+  duplicateDatagrams: (n) => positive("duplicateDatagrams", n, () => double.network.duplicateDatagrams(n)),
+  reorderDatagrams: (n) => positive("reorderDatagrams", n, () => double.network.reorderDatagrams(n)),
+  delayDatagrams: (n, latency) =>
+    Effect.suspend(() => {
+      const ms = Duration.toMillis(latency)
+      // setTimeout fires at once for delays beyond 2^31-1 ms, which would invert the intent.
+      return ms >= 0 && ms <= 0x7FFFFFFF
+        ? positive("delayDatagrams", n, () => double.network.delayDatagrams(n, ms))
+        : Effect.dieMessage(`delayDatagrams needs a finite latency of at most 2^31-1 ms, got ${ms} ms`)
+    }),
+  resetConnections: Effect.sync(() => double.network.resetConnections()),
+  limitChunk: (bytes) =>
+    bytes === undefined
+      ? Effect.sync(() => double.network.limitChunk(undefined))
+      : positive("limitChunk", bytes, () => double.network.limitChunk(bytes)),
+  datagramsInFlight: Effect.sync(() => double.network.datagramsInFlight),
+  connectionBytes: Effect.sync(() => double.network.connectionBytes),
+  outstandingOperations: Effect.sync(() => double.network.outstandingOperations)
 })
 
 /**

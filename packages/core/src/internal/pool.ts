@@ -72,7 +72,7 @@ export class PoolImpl {
       const offset = slot * slotSize
       leases.push({
         slot,
-        buf: { bufferId: registration.id, offset, length: slotSize },
+        buf: registration.unsafeSlice(offset, slotSize) as RioBuf.RioBuf,
         bytes: registration.bytes.subarray(offset, offset + slotSize)
       })
     }

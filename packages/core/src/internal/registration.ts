@@ -36,18 +36,28 @@ const RELEASED = 2
  * tokens, waits for the count to reach zero, and only then deregisters.
  */
 export class RegistrationImpl {
+  /** The service that made it: a slice is only usable on the backend that registered it. */
+  get owner(): Owner {
+    return this.ownerRef
+  }
+
   private state = OPEN
   private tokens = 0
   private drained: (() => void) | undefined = undefined
 
   constructor(
-    readonly owner: Owner,
+    private readonly ownerRef: Owner,
     readonly id: BufferId,
     readonly address: bigint,
     readonly bytes: Uint8Array,
     readonly pages: number,
     readonly policy: ReleasePolicy
-  ) {}
+  ) {
+    this.base = Number(address)
+  }
+
+  /** `address` as a number, for drivers that write it into submissions on every operation. */
+  readonly base: number
 
   get byteLength(): number {
     return this.bytes.byteLength
@@ -61,12 +71,13 @@ export class RegistrationImpl {
     return this.state !== OPEN
   }
 
-  unsafeSlice(offset: number, length: number): RioBuf.RioBuf | RioError.WSAEINVAL {
+  unsafeSlice(offset: number, length: number): SliceImpl | RioError.WSAEINVAL {
     if (this.state !== OPEN) return this.useAfterRelease("RioBuf")
-    return RioBuf.validate(this, offset, length)
+    const valid = RioBuf.validate(this, offset, length)
+    return valid instanceof RioError.WSAEINVAL ? valid : new SliceImpl(this, offset, length)
   }
 
-  slice(offset: number, length: number): Effect.Effect<RioBuf.RioBuf, RioError.WSAEINVAL> {
+  slice(offset: number, length: number): Effect.Effect<SliceImpl, RioError.WSAEINVAL> {
     return Effect.suspend(() => {
       const result = this.unsafeSlice(offset, length)
       return result instanceof RioError.WSAEINVAL ? Effect.fail(result) : Effect.succeed(result)
@@ -130,7 +141,7 @@ export class RegistrationImpl {
 
   private finish(): Effect.Effect<void> | undefined {
     this.state = RELEASED
-    const error = this.owner.deregisterOwned(this)
+    const error = this.ownerRef.deregisterOwned(this)
     return error === undefined ? undefined : Effect.die(error)
   }
 
@@ -144,6 +155,9 @@ export class RegistrationImpl {
    */
   private awaitTokens(): Effect.Effect<void, RioError.WSAETIMEDOUT> {
     const drained = Effect.interruptible(Effect.async<void>((resume) => {
+      // The wait may start a little after it was asked for (in a fiber of its own): the last
+      // token may have come back in between.
+      if (this.tokens === 0) return resume(Effect.void)
       this.drained = () => resume(Effect.void)
       return Effect.sync(() => {
         this.drained = undefined
@@ -199,5 +213,37 @@ export class RegistrationImpl {
       operation,
       message: `Registration ${this.id} has been released (or is being released): use it only inside its scope.`
     })
+  }
+}
+
+/**
+ * A `RioBuf` made by a registration: the plain fields, plus (privately) the registration it
+ * belongs to, so that a socket can take its token, reject a slice of another backend or of a
+ * released registration, and hand the driver the memory without a lookup.
+ */
+export class SliceImpl implements RioBuf.RioBuf {
+  readonly bufferId: BufferId
+  readonly #registration: RegistrationImpl
+
+  constructor(registration: RegistrationImpl, readonly offset: number, readonly length: number) {
+    this.bufferId = registration.id
+    this.#registration = registration
+  }
+
+  get registration(): RegistrationImpl {
+    return this.#registration
+  }
+
+  get base(): number {
+    return this.#registration.base
+  }
+
+  get memory(): Uint8Array {
+    return this.#registration.bytes
+  }
+
+  /** `[offset + from, offset + from + length)`: for sending the rest of a slice. */
+  sub(from: number, length: number): SliceImpl {
+    return new SliceImpl(this.#registration, this.offset + from, length)
   }
 }

@@ -6,10 +6,20 @@ import * as Scope from "effect/Scope"
 import type { BufferId } from "../BufferId.js"
 import type { Driver, NativeMemory } from "../Driver.js"
 import { pagesCovered } from "../Driver.js"
-import type { RegisterOptions, Registration, Service, Stats } from "../RegisteredIo.js"
+import type { RegisteredIo, RegisterOptions, Registration, Service, Stats } from "../RegisteredIo.js"
+import type {
+  ConnectOptions,
+  ListenOptions,
+  SocketError,
+  TcpListener,
+  TcpStream,
+  UdpOptions,
+  UdpSocket
+} from "../RegisteredSocket.js"
 import * as RioError from "../RioError.js"
 import type { ReleasePolicy } from "./registration.js"
 import { defaultPolicy, RegistrationImpl } from "./registration.js"
+import { Network, unavailable } from "./socket.js"
 import type { NativeAddress } from "./validate.js"
 import { checkLength, isNativeAddress, region } from "./validate.js"
 
@@ -60,11 +70,20 @@ export class ServiceImpl implements Service {
   private registeredBytes = 0
   private lockedPages = 0
 
+  private readonly network: Network | undefined
+
   constructor(readonly driver: Driver) {
     this.backend = driver.backend
     this.pageSize = driver.pageSize
     this.maxBufferLength = driver.maxBufferLength
     this.limitNote = driver.maxBufferLengthReason === undefined ? "" : ` (${driver.maxBufferLengthReason})`
+    this.network = driver.net === undefined ? undefined : new Network(driver.net, this)
+  }
+
+  /** The open scoped registration with this id, if any: what a plain `RioBuf` may name. */
+  scopedRegistration(id: number): RegistrationImpl | undefined {
+    const entry = typeof id === "number" ? this.live[id] : undefined
+    return entry instanceof RegistrationImpl && !entry.isReleased ? entry : undefined
   }
 
   // --- synchronous core -------------------------------------------------------------
@@ -288,6 +307,17 @@ export class ServiceImpl implements Service {
       })
     })
 
+  // --- sockets ------------------------------------------------------------------------------
+
+  readonly udp = (options?: UdpOptions): Effect.Effect<UdpSocket, SocketError, Scope.Scope> =>
+    this.network === undefined ? Effect.fail(unavailable(this.backend)) : this.network.udp(options ?? {})
+
+  readonly connect = (options: ConnectOptions): Effect.Effect<TcpStream, SocketError, Scope.Scope> =>
+    this.network === undefined ? Effect.fail(unavailable(this.backend)) : this.network.connect(options)
+
+  readonly listen = (options: ListenOptions): Effect.Effect<TcpListener, SocketError, Scope.Scope> =>
+    this.network === undefined ? Effect.fail(unavailable(this.backend)) : this.network.listen(options)
+
   private freeOwned(bytes: Uint8Array): Effect.Effect<void> {
     const error = this.unsafeFree(bytes)
     return error === undefined ? Effect.void : Effect.die(error)
@@ -307,6 +337,20 @@ const release = (registration: RegistrationImpl): Effect.Effect<void> => {
   const pending = registration.releaseNow()
   return pending === undefined ? Effect.void : Effect.orDie(pending)
 }
+
+// Context looks services up by key, so this is the public tag without importing it back.
+const serviceTag = Context.GenericTag<RegisteredIo, Service>("@effect-rio/core/RegisteredIo")
+
+/**
+ * Reads the service straight from the fiber's context: one effect fewer than
+ * `Effect.flatMap(RegisteredIo, f)` on the hot paths.
+ */
+export const withService = <A, E, R>(
+  f: (service: Service) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | RegisteredIo> =>
+  Effect.withFiberRuntime((fiber) =>
+    f(Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext) as Context.Context<RegisteredIo>, serviceTag))
+  )
 
 /** A service over `driver` whose scope closes the driver (after cleaning up what was left). */
 export const makeScoped = (driver: Driver): Effect.Effect<Service, never, Scope.Scope> =>

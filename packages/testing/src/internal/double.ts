@@ -5,6 +5,7 @@ import * as RioError from "@effect-rio/core/RioError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { AddressSpace } from "./addressSpace.js"
+import { Network } from "./network.js"
 
 /** The native calls faults and latency can be attached to. */
 export type Operation = "registerBuffer" | "deregisterBuffer" | "allocate" | "free"
@@ -30,6 +31,7 @@ export interface Options {
   readonly maxBufferLength?: number
   readonly maxRegistrations?: number
   readonly lockedMemoryLimit?: number
+  readonly completionQueueSize?: number
 }
 
 export interface LiveRegistration {
@@ -65,6 +67,7 @@ export class Double {
   readonly maxBufferLength: number
   readonly maxRegistrations: number
   readonly lockedMemoryLimit: number
+  readonly network: Network
   readonly live = new Map<BufferId.BufferId, LiveRegistration>()
   readonly history: Array<HistoryEntry> = []
   readonly violations: Array<Violation> = []
@@ -97,6 +100,7 @@ export class Double {
     this.nextFault.clear()
     this.everyFault.clear()
     this.latency.clear()
+    this.network.resetFaults()
   }
 
   readonly intercept: Intercept = (operation, canFail) => {
@@ -139,6 +143,11 @@ export class Double {
     this.maxRegistrations = options.maxRegistrations ?? 16384
     this.lockedMemoryLimit = options.lockedMemoryLimit ?? Number.POSITIVE_INFINITY
     this.space = new AddressSpace(this.pageSize)
+    const completionQueueSize = options.completionQueueSize ?? Number.POSITIVE_INFINITY
+    if (!(completionQueueSize >= 1 && (Number.isInteger(completionQueueSize) || completionQueueSize === Infinity))) {
+      throw new RangeError(`completionQueueSize must be a positive integer, got ${completionQueueSize}`)
+    }
+    this.network = new Network(completionQueueSize)
     this.driver = this.makeDriver()
   }
 
@@ -147,6 +156,7 @@ export class Double {
       backend: "test",
       pageSize: this.pageSize,
       maxBufferLength: this.maxBufferLength,
+      net: this.network.driver,
       addressOf: (bytes) => this.space.addressOf(bytes),
       register: (address, length) => {
         const fail = (error: RioError.RegisterError) => {

@@ -58,6 +58,10 @@ export const faulty = (inner: RegisteredIo.Service, double: Double): RegisteredI
           double.track(registration)
           return Effect.ensuring(use(registration), releaseLatency(["deregisterBuffer"]))
         })
-      )
+      ),
+    // The network's faults live in the simulated network itself (RioTest.Control).
+    udp: inner.udp,
+    connect: inner.connect,
+    listen: inner.listen
   }
 }

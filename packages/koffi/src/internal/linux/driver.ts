@@ -11,6 +11,8 @@ import koffi from "koffi"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Libc from "./libc.js"
+import * as Net from "./net.js"
+import { Queues } from "./queues.js"
 import * as Uring from "./uring.js"
 import { readVmPinKiB } from "./vmpin.js"
 
@@ -18,7 +20,16 @@ import { readVmPinKiB } from "./vmpin.js"
 export interface Options {
   /** Size of the sparse buffer table, 1..16384; at most this many registrations at once. */
   readonly slots?: number
+  /**
+   * Completion-queue entries of the ring (rounded up to a power of two by the kernel;
+   * default twice the submission queue). A small queue never loses a completion: the
+   * kernel holds overflow (IORING_FEAT_NODROP) and the driver drains before resubmitting.
+   */
+  readonly completionQueueSize?: number
 }
+
+/** Submission-queue entries: operations written in one event-loop turn beyond this wait in JS. */
+const SUBMISSION_ENTRIES = 256
 
 /** `Driver.backend` of this driver. */
 export const backend = "io_uring"
@@ -49,18 +60,25 @@ export const make = (options?: Options): Effect.Effect<Driver, RioError.RioUnava
   Effect.map(
     Effect.acquireRelease(
       Effect.suspend(() => {
-        const opened = open(options?.slots ?? Uring.IORING_MAX_REG_BUFFERS)
+        const opened = open(options?.slots ?? Uring.IORING_MAX_REG_BUFFERS, options?.completionQueueSize)
         return opened instanceof RioError.RioUnavailable ? Effect.fail(opened) : Effect.succeed(opened)
       }),
-      ({ ring }) => Effect.sync(() => ring.close())
+      ({ net, ring }) =>
+        Effect.sync(() => {
+          net.shutdownAll()
+          ring.close()
+        })
     ),
-    ({ libc, ring }) => makeDriver(libc, ring)
+    ({ libc, net, ring }) => makeDriver(libc, ring, net)
   )
 
 const unavailable = (code: number, operation: string, message: string, cause?: unknown) =>
   new RioError.RioUnavailable(cause === undefined ? { code, operation, message } : { code, operation, message, cause })
 
-const open = (slots: number): { libc: Libc.Libc; ring: Uring.Ring } | RioError.RioUnavailable => {
+const open = (
+  slots: number,
+  completionQueueSize: number | undefined
+): { libc: Libc.Libc; ring: Uring.Ring; net: Net.LinuxNet } | RioError.RioUnavailable => {
   if (process.platform !== "linux") {
     return unavailable(
       RioError.Codes.WSAEOPNOTSUPP,
@@ -96,9 +114,33 @@ const open = (slots: number): { libc: Libc.Libc; ring: Uring.Ring } | RioError.R
       cause
     )
   }
-  const ring = Uring.Ring.open(libc, slots)
-  if (ring instanceof Uring.Ring) return { libc, ring }
-  return ring.stage === "io_uring_setup" ? setupError(libc, ring.errno) : tableError(libc, ring.errno, slots)
+  if (
+    completionQueueSize !== undefined &&
+    !(Number.isInteger(completionQueueSize) && completionQueueSize >= 1 && completionQueueSize <= 1 << 19)
+  ) {
+    return unavailable(
+      RioError.Codes.WSAEINVAL,
+      Operations.setup,
+      `completionQueueSize must be an integer from 1 to ${1 << 19}; got ${String(completionQueueSize)}.`
+    )
+  }
+  // The kernel wants at least as many completion entries as submission entries.
+  const entries = Math.min(SUBMISSION_ENTRIES, completionQueueSize ?? SUBMISSION_ENTRIES)
+  const ring = Uring.Ring.open(libc, slots, entries, completionQueueSize)
+  if (!(ring instanceof Uring.Ring)) {
+    return ring.stage === "io_uring_setup" ? setupError(libc, ring.errno) : tableError(libc, ring.errno, slots)
+  }
+  const queues = Queues.map(libc, ring)
+  if (typeof queues === "number") {
+    ring.close()
+    return unavailable(
+      10000 + queues,
+      Operations.setup,
+      `Mapping the io_uring's queues failed with errno ${queues}. ${memlockAdvice(libc)}`,
+      { errno: queues }
+    )
+  }
+  return { libc, ring, net: Net.make(libc, queues) }
 }
 
 const setupError = (libc: Libc.Libc, errno: number): RioError.RioUnavailable => {
@@ -337,7 +379,7 @@ let unmapped = 0
 /** How many allocations have been unmapped after their views were collected (for tests). */
 export const unmappedCount = (): number => unmapped
 
-const makeDriver = (libc: Libc.Libc, ring: Uring.Ring): Driver => {
+const makeDriver = (libc: Libc.Libc, ring: Uring.Ring, net: Net.LinuxNet): Driver => {
   const pageSize = libc.pageSize()
   const table = new SlotTable(ring.slots)
   // Allocations not yet freed, keyed by their views' ArrayBuffer, so that `free` only ever
@@ -349,6 +391,7 @@ const makeDriver = (libc: Libc.Libc, ring: Uring.Ring): Driver => {
     pageSize,
     maxBufferLength: Uring.MAX_BUFFER_LENGTH,
     maxBufferLengthReason,
+    net,
 
     addressOf: (bytes) => {
       // Reading `.buffer` moves a small typed array's data off V8's moving heap onto a fixed

@@ -7,13 +7,26 @@ import koffi from "koffi"
 
 /** `io_uring_setup(2)`. The same number on x86_64 and every asm-generic arch (aarch64, riscv64, loong64). */
 export const SYS_io_uring_setup = 425
+/** `io_uring_enter(2)`. */
+export const SYS_io_uring_enter = 426
 /** `io_uring_register(2)`. */
 export const SYS_io_uring_register = 427
 
 export const PROT_READ = 0x1
 export const PROT_WRITE = 0x2
 export const MAP_PRIVATE = 0x02
+export const MAP_SHARED = 0x01
 export const MAP_ANONYMOUS = 0x20
+export const MAP_POPULATE = 0x8000
+export const AF_INET = 2
+export const AF_INET6 = 10
+export const SOCK_STREAM = 1
+export const SOCK_DGRAM = 2
+export const SOCK_CLOEXEC = 0x80000
+export const SOL_SOCKET = 1
+export const SO_REUSEADDR = 2
+export const IPPROTO_TCP = 6
+export const TCP_NODELAY = 1
 export const MADV_DONTNEED = 4
 export const MADV_NOHUGEPAGE = 15
 export const RLIMIT_MEMLOCK = 8
@@ -37,7 +50,23 @@ export const Errno = {
   EMFILE: 24,
   ENOSYS: 38,
   EOVERFLOW: 75,
-  EOPNOTSUPP: 95
+  EOPNOTSUPP: 95,
+  EAGAIN: 11,
+  EINTR: 4,
+  EPIPE: 32,
+  EMSGSIZE: 90,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  ENETUNREACH: 101,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
+  ENOBUFS: 105,
+  ENOTCONN: 107,
+  ESHUTDOWN: 108,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EHOSTUNREACH: 113,
+  ECANCELED: 125
 } as const
 
 /**
@@ -54,7 +83,29 @@ export interface Libc {
   readonly close: (fd: number) => number
   /** Returns the address, or `MAP_FAILED` with errno set. */
   readonly mmap: (length: number, prot: number, flags: number) => bigint
+  /** Maps `length` bytes of `fd` at `offset` (an io_uring's rings); `MAP_FAILED` with errno set. */
+  readonly mmapFile: (length: number, prot: number, flags: number, fd: number, offset: number) => bigint
   readonly munmap: (address: bigint, length: number) => number
+  /** `io_uring_enter(2)` without a signal mask: the count submitted, or -1 with errno set. */
+  readonly ioUringEnter: (fd: number, toSubmit: number, minComplete: number, flags: number) => number
+  /**
+   * The same call on one of Koffi's worker threads, for waiting: the event loop never blocks
+   * while the kernel has nothing to report.
+   */
+  readonly ioUringEnterAsync: (
+    fd: number,
+    toSubmit: number,
+    minComplete: number,
+    flags: number,
+    done: (result: number) => void
+  ) => void
+  readonly socket: (domain: number, type: number, protocol: number) => number
+  readonly bind: (fd: number, address: Pointer, length: number) => number
+  readonly listen: (fd: number, backlog: number) => number
+  /** `address` must have room for `length[0]` bytes; the kernel writes the real length back. */
+  readonly getsockname: (fd: number, address: Pointer, length: Uint32Array) => number
+  readonly setsockoptInt: (fd: number, level: number, name: number, value: number) => number
+  readonly shutdown: (fd: number, how: number) => number
   readonly madvise: (address: bigint, length: number, advice: number) => number
   /** The soft limit, `RLIM_INFINITY` when unlimited, or `undefined` if the call fails. */
   readonly memlockSoftLimit: () => bigint | undefined
@@ -77,12 +128,20 @@ export const load = (): Libc => {
   // fixed ones, so fixed-arity prototypes are exact and avoid Koffi's per-call variadic typing.
   const syscall2 = lib.func("syscall", "int64", ["int64", "int64", "void *"])
   const syscall4 = lib.func("syscall", "int64", ["int64", "int64", "int64", "void *", "int64"])
+  const syscall6 = lib.func("syscall", "int64", ["int64", "int64", "int64", "int64", "int64", "void *", "int64"])
   const close = lib.func("close", "int32", ["int32"])
   const mmap = lib.func("mmap", "void *", ["void *", "uint64", "int32", "int32", "int32", "int64"])
   const munmap = lib.func("munmap", "int32", ["void *", "uint64"])
   const madvise = lib.func("madvise", "int32", ["void *", "uint64", "int32"])
   const getrlimit = lib.func("getrlimit", "int32", ["int32", "void *"])
   const sysconf = lib.func("sysconf", "int64", ["int32"])
+  const socket = lib.func("socket", "int32", ["int32", "int32", "int32"])
+  const bind = lib.func("bind", "int32", ["int32", "void *", "uint32"])
+  const listen = lib.func("listen", "int32", ["int32", "int32"])
+  const getsockname = lib.func("getsockname", "int32", ["int32", "void *", "void *"])
+  const setsockopt = lib.func("setsockopt", "int32", ["int32", "int32", "int32", "void *", "uint32"])
+  const shutdown = lib.func("shutdown", "int32", ["int32", "int32"])
+  const option = new Int32Array(1)
   const rlimit = new BigUint64Array(2)
   cached = {
     ioUringSetup: (entries, params) => Number(syscall2(SYS_io_uring_setup, entries, params)),
@@ -92,7 +151,33 @@ export const load = (): Libc => {
       const address: bigint | null = mmap(null, length, prot, flags, -1, 0)
       return address ?? MAP_FAILED
     },
+    mmapFile: (length, prot, flags, fd, offset) => {
+      const address: bigint | null = mmap(null, length, prot, flags, fd, offset)
+      return address ?? MAP_FAILED
+    },
     munmap: (address, length) => munmap(address, length),
+    ioUringEnter: (fd, toSubmit, minComplete, flags) =>
+      Number(syscall6(SYS_io_uring_enter, fd, toSubmit, minComplete, flags, null, 0)),
+    ioUringEnterAsync: (fd, toSubmit, minComplete, flags, done) =>
+      syscall6.async(
+        SYS_io_uring_enter,
+        fd,
+        toSubmit,
+        minComplete,
+        flags,
+        null,
+        0,
+        (error: unknown, result: bigint | number) => done(error === null || error === undefined ? Number(result) : -1)
+      ),
+    socket: (domain, type, protocol) => socket(domain, type, protocol),
+    bind: (fd, address, length) => bind(fd, address, length),
+    listen: (fd, backlog) => listen(fd, backlog),
+    getsockname: (fd, address, length) => getsockname(fd, address, length),
+    setsockoptInt: (fd, level, name, value) => {
+      option[0] = value
+      return setsockopt(fd, level, name, option, 4)
+    },
+    shutdown: (fd, how) => shutdown(fd, how),
     madvise: (address, length, advice) => madvise(address, length, advice),
     memlockSoftLimit: () => getrlimit(RLIMIT_MEMLOCK, rlimit) === 0 ? rlimit[0] : undefined,
     pageSize: () => Number(sysconf(_SC_PAGESIZE)),

@@ -1,7 +1,7 @@
 /**
- * io_uring's registered-buffer table, reduced to what RIO's buffer registration needs: a
- * ring whose only job is to own a sparse table, and a per-slot update that registers or
- * clears one buffer. The SQ/CQ rings are never mapped; buffer registration does not use them.
+ * io_uring's registered-buffer table: a ring that owns a sparse table, with a per-slot update
+ * that registers or clears one buffer. The same ring carries the network operations that use
+ * the table (see `queues.ts`, which maps its submission and completion queues).
  *
  * Layouts and constants are from `linux/io_uring.h` and io_uring_register(2).
  */
@@ -95,6 +95,22 @@ const IOVEC_AT = UPDATE_SIZE
 const IOVEC_BASE = IOVEC_AT + koffi.offsetof(Iovec, "base")
 const IOVEC_LEN = IOVEC_AT + koffi.offsetof(Iovec, "len")
 
+/** `io_uring_params.flags`: `cq_entries` sizes the completion queue. */
+export const IORING_SETUP_CQSIZE = 1 << 3
+/** `io_uring_params.features`: the SQ and CQ rings share one mapping. */
+export const IORING_FEAT_SINGLE_MMAP = 1 << 0
+/** `io_uring_params.features`: a full completion queue never drops a completion (Linux 5.5+). */
+export const IORING_FEAT_NODROP = 1 << 1
+
+/** The geometry `io_uring_setup` wrote back: what `queues.ts` needs to map the rings. */
+export interface Geometry {
+  readonly sqEntries: number
+  readonly cqEntries: number
+  readonly features: number
+  /** `io_uring_params` as the kernel left it, for the ring offsets. */
+  readonly params: DataView
+}
+
 /** Why opening a ring failed: the step and its errno. */
 export interface RingFailure {
   readonly _tag: "RingFailure"
@@ -120,18 +136,32 @@ export class Ring {
   private constructor(
     private readonly libc: Libc,
     readonly fd: number,
-    readonly slots: number
+    readonly slots: number,
+    readonly geometry: Geometry
   ) {
     this.view.setBigUint64(UPDATE_DATA, this.scratchAddress + BigInt(IOVEC_AT), true)
     this.view.setUint32(UPDATE_NR, 1, true)
   }
 
-  /** Creates the ring and its sparse table; on a table failure the ring fd is closed again. */
-  static open(libc: Libc, slots: number): Ring | RingFailure {
-    // Zeroed params: no flags, the kernel picks the geometry for one entry.
+  /**
+   * Creates the ring (`entries` submission slots, `cqEntries` completion slots when given)
+   * and its sparse table; on a table failure the ring fd is closed again.
+   */
+  static open(libc: Libc, slots: number, entries = 1, cqEntries?: number): Ring | RingFailure {
     const params = new Uint8Array(koffi.sizeof(IoUringParams))
-    const fd = libc.ioUringSetup(1, params)
+    const paramsView = new DataView(params.buffer)
+    if (cqEntries !== undefined) {
+      paramsView.setUint32(koffi.offsetof(IoUringParams, "flags"), IORING_SETUP_CQSIZE, true)
+      paramsView.setUint32(koffi.offsetof(IoUringParams, "cq_entries"), cqEntries, true)
+    }
+    const fd = libc.ioUringSetup(entries, params)
     if (fd < 0) return { _tag: "RingFailure", stage: "io_uring_setup", errno: libc.errno() }
+    const geometry: Geometry = {
+      sqEntries: paramsView.getUint32(koffi.offsetof(IoUringParams, "sq_entries"), true),
+      cqEntries: paramsView.getUint32(koffi.offsetof(IoUringParams, "cq_entries"), true),
+      features: paramsView.getUint32(koffi.offsetof(IoUringParams, "features"), true),
+      params: paramsView
+    }
     const register = new DataView(new ArrayBuffer(REGISTER_SIZE))
     register.setUint32(koffi.offsetof(IoUringRsrcRegister, "nr"), slots, true)
     register.setUint32(koffi.offsetof(IoUringRsrcRegister, "flags"), IORING_RSRC_REGISTER_SPARSE, true)
@@ -146,7 +176,7 @@ export class Ring {
       libc.close(fd)
       return { _tag: "RingFailure", stage: "IORING_REGISTER_BUFFERS2", errno }
     }
-    return new Ring(libc, fd, slots)
+    return new Ring(libc, fd, slots, geometry)
   }
 
   get isOpen(): boolean {

@@ -1,0 +1,216 @@
+/**
+ * The submission and completion queues of an io_uring, mapped into this process and driven
+ * from JS: submission entries are written in place, completions read in place, and the
+ * kernel is entered once per batch. Layouts are from `linux/io_uring.h`.
+ */
+import koffi from "koffi"
+import * as Libc from "./libc.js"
+import type { Ring } from "./uring.js"
+import { IORING_FEAT_SINGLE_MMAP, IoUringParams } from "./uring.js"
+
+export const IORING_OFF_SQ_RING = 0
+export const IORING_OFF_CQ_RING = 0x8000000
+export const IORING_OFF_SQES = 0x10000000
+export const IORING_ENTER_GETEVENTS = 1
+
+export const Opcode = {
+  NOP: 0,
+  READ_FIXED: 4,
+  WRITE_FIXED: 5,
+  SENDMSG: 9,
+  RECVMSG: 10,
+  ACCEPT: 13,
+  ASYNC_CANCEL: 14,
+  CONNECT: 16,
+  SEND: 26
+} as const
+
+const SQE_BYTES = 64
+const SQE_WORDS = SQE_BYTES / 4
+const CQE_WORDS = 4
+const TWO_32 = 0x1_0000_0000
+
+/** What a submission carries; unset fields are zero. Addresses are numbers (they fit a double exactly). */
+export interface Submission {
+  readonly opcode: number
+  readonly fd: number
+  readonly userData: number
+  readonly addr?: number
+  readonly len?: number
+  /** `off`, or `addr2` for ACCEPT (the address-length pointer). */
+  readonly off?: number
+  /** `rw_flags`, `msg_flags`, `accept_flags` or `cancel_flags`, by opcode. */
+  readonly opFlags?: number
+  readonly ioprio?: number
+  readonly bufIndex?: number
+}
+
+/** The mapped queues of one ring. */
+export class Queues {
+  private readonly sq: Uint32Array
+  private readonly sqHead: number
+  private readonly sqTail: number
+  private readonly sqMask: number
+  private readonly sqArray: number
+  private readonly sqes: Uint32Array
+  private readonly sqes8: Uint8Array
+  private readonly sqes16: Uint16Array
+  private readonly cq: Uint32Array
+  private readonly cqHead: number
+  private readonly cqTail: number
+  private readonly cqMask: number
+  private readonly cqes: number
+  /** Our tail: entries written but not yet published to the kernel. */
+  private tail: number
+  private published: number
+  readonly entries: number
+
+  private constructor(
+    private readonly libc: Libc.Libc,
+    private readonly ring: Ring,
+    private readonly mappings: ReadonlyArray<{ readonly address: bigint; readonly length: number }>,
+    sqRing: ArrayBuffer,
+    cqRing: ArrayBuffer,
+    sqes: ArrayBuffer
+  ) {
+    const params = ring.geometry.params
+    const sqOff = koffi.offsetof(IoUringParams, "sq_off")
+    const cqOff = koffi.offsetof(IoUringParams, "cq_off")
+    const word = (base: number, field: number) => params.getUint32(base + field, true) / 4
+    this.sq = new Uint32Array(sqRing)
+    this.sqHead = word(sqOff, 0)
+    this.sqTail = word(sqOff, 4)
+    this.sqMask = this.sq[word(sqOff, 8)]!
+    this.entries = this.sq[word(sqOff, 12)]!
+    this.sqArray = word(sqOff, 24)
+    this.cq = new Uint32Array(cqRing)
+    this.cqHead = word(cqOff, 0)
+    this.cqTail = word(cqOff, 4)
+    this.cqMask = this.cq[word(cqOff, 8)]!
+    this.cqes = word(cqOff, 20)
+    this.sqes = new Uint32Array(sqes)
+    this.sqes8 = new Uint8Array(sqes)
+    this.sqes16 = new Uint16Array(sqes)
+    this.tail = Atomics.load(this.sq, this.sqTail)
+    this.published = this.tail
+  }
+
+  /** Maps the rings of `ring`; the errno of the failed mmap otherwise. */
+  static map(libc: Libc.Libc, ring: Ring): Queues | number {
+    const { cqEntries, features, params, sqEntries } = ring.geometry
+    const sqOff = koffi.offsetof(IoUringParams, "sq_off")
+    const cqOff = koffi.offsetof(IoUringParams, "cq_off")
+    let sqSize = params.getUint32(sqOff + 24, true) + sqEntries * 4
+    let cqSize = params.getUint32(cqOff + 20, true) + cqEntries * CQE_WORDS * 4
+    const single = (features & IORING_FEAT_SINGLE_MMAP) !== 0
+    if (single) sqSize = cqSize = Math.max(sqSize, cqSize)
+    const mappings: Array<{ address: bigint; length: number }> = []
+    const map = (length: number, offset: number): bigint | number => {
+      const address = libc.mmapFile(
+        length,
+        Libc.PROT_READ | Libc.PROT_WRITE,
+        Libc.MAP_SHARED | Libc.MAP_POPULATE,
+        ring.fd,
+        offset
+      )
+      if (address === Libc.MAP_FAILED) return libc.errno() || 12
+      mappings.push({ address, length })
+      return address
+    }
+    const unmapAll = (errno: number) => {
+      for (const { address, length } of mappings) libc.munmap(address, length)
+      return errno
+    }
+    const sqAddress = map(sqSize, IORING_OFF_SQ_RING)
+    if (typeof sqAddress === "number") return unmapAll(sqAddress)
+    const cqAddress = single ? sqAddress : map(cqSize, IORING_OFF_CQ_RING)
+    if (typeof cqAddress === "number") return unmapAll(cqAddress)
+    const sqesAddress = map(sqEntries * SQE_BYTES, IORING_OFF_SQES)
+    if (typeof sqesAddress === "number") return unmapAll(sqesAddress)
+    return new Queues(
+      libc,
+      ring,
+      mappings,
+      koffi.view(sqAddress, sqSize),
+      koffi.view(cqAddress, cqSize),
+      koffi.view(sqesAddress, sqEntries * SQE_BYTES)
+    )
+  }
+
+  /** Entries written and not yet handed to the kernel. */
+  get unsubmitted(): number {
+    return this.tail - this.published
+  }
+
+  /** Writes one submission; false when the submission queue is full (submit, then retry). */
+  push(entry: Submission): boolean {
+    const head = Atomics.load(this.sq, this.sqHead)
+    if (this.tail - head >= this.entries) return false
+    const index = this.tail & this.sqMask
+    const w = index * SQE_WORDS
+    const sqes = this.sqes
+    sqes.fill(0, w, w + SQE_WORDS)
+    this.sqes8[w * 4] = entry.opcode
+    if (entry.ioprio !== undefined) this.sqes16[w * 2 + 1] = entry.ioprio
+    sqes[w + 1] = entry.fd >>> 0
+    if (entry.off !== undefined) setU64(sqes, w + 2, entry.off)
+    if (entry.addr !== undefined) setU64(sqes, w + 4, entry.addr)
+    if (entry.len !== undefined) sqes[w + 6] = entry.len
+    if (entry.opFlags !== undefined) sqes[w + 7] = entry.opFlags >>> 0
+    sqes[w + 8] = entry.userData >>> 0
+    if (entry.bufIndex !== undefined) this.sqes16[(w + 10) * 2] = entry.bufIndex
+    this.sq[this.sqArray + index] = index
+    this.tail = (this.tail + 1) >>> 0
+    return true
+  }
+
+  /** Publishes what was written and enters the kernel once; the count submitted, or -errno. */
+  submit(): number {
+    if (this.unsubmitted === 0) return 0
+    Atomics.store(this.sq, this.sqTail, this.tail)
+    const count = this.tail - this.published
+    const result = this.libc.ioUringEnter(this.ring.fd, count, 0, 0)
+    if (result < 0) return -(this.libc.errno() || 5)
+    this.published = (this.published + result) >>> 0
+    return result
+  }
+
+  /** Consumes every completion there is, oldest first; the count. */
+  drain(handle: (userData: number, result: number) => void): number {
+    const cq = this.cq
+    let head = Atomics.load(cq, this.cqHead)
+    const tail = Atomics.load(cq, this.cqTail)
+    let count = 0
+    while (head !== tail) {
+      const w = this.cqes + (head & this.cqMask) * CQE_WORDS
+      const userData = cq[w]!
+      const result = cq[w + 2]! | 0
+      head = (head + 1) >>> 0
+      // Published before the handler runs: a handler may submit and must not see this entry again.
+      Atomics.store(cq, this.cqHead, head)
+      handle(userData, result)
+      count++
+    }
+    return count
+  }
+
+  /** Whether a completion is waiting. */
+  get hasCompletions(): boolean {
+    return Atomics.load(this.cq, this.cqHead) !== Atomics.load(this.cq, this.cqTail)
+  }
+
+  /** Waits on a worker thread for at least one completion, then calls `woken`. */
+  wait(woken: (result: number) => void): void {
+    this.libc.ioUringEnterAsync(this.ring.fd, 0, 1, IORING_ENTER_GETEVENTS, woken)
+  }
+
+  unmap(): void {
+    for (const { address, length } of this.mappings) this.libc.munmap(address, length)
+  }
+}
+
+const setU64 = (words: Uint32Array, at: number, value: number): void => {
+  const high = Math.floor(value / TWO_32)
+  words[at] = (value - high * TWO_32) >>> 0
+  words[at + 1] = high >>> 0
+}

@@ -1,0 +1,81 @@
+/**
+ * `struct sockaddr_in` / `sockaddr_in6` from and to the core's `{ host, port }`, written
+ * into caller-provided memory (the per-operation scratch slots of `net.ts`).
+ */
+import type { SocketAddress } from "@effect-rio/core/Driver"
+import { isIPv4 } from "node:net"
+import { AF_INET, AF_INET6 } from "./libc.js"
+
+/** Large enough for either family. */
+export const SOCKADDR_BYTES = 28
+
+const parseIPv6 = (host: string): Array<number> => {
+  // An embedded IPv4 tail ("::ffff:1.2.3.4") becomes two groups.
+  let text = host
+  const dot = text.lastIndexOf(":")
+  const tail = text.slice(dot + 1)
+  const extra: Array<number> = []
+  if (isIPv4(tail)) {
+    const [a, b, c, d] = tail.split(".").map(Number) as [number, number, number, number]
+    extra.push((a << 8) | b, (c << 8) | d)
+    text = text.slice(0, dot + 1) + (text.endsWith("::" + tail) ? "" : "0")
+    if (text.endsWith(":0")) text = text.slice(0, -2)
+  }
+  const [left, right] = text.includes("::") ? text.split("::") as [string, string] : [text, undefined]
+  const groups = (part: string | undefined) => part === undefined || part === "" ? [] : part.split(":")
+  const head = groups(left).map((g) => parseInt(g, 16))
+  const rest = groups(right).map((g) => parseInt(g, 16))
+  const missing = 8 - head.length - rest.length - extra.length
+  return [...head, ...Array.from({ length: right === undefined ? 0 : missing }, () => 0), ...rest, ...extra]
+}
+
+/** Writes `address` at `view`'s offset `at`; returns the sockaddr's length. */
+export const write = (view: DataView, at: number, address: SocketAddress): number => {
+  if (isIPv4(address.host)) {
+    view.setUint16(at, AF_INET, true)
+    view.setUint16(at + 2, address.port, false)
+    const parts = address.host.split(".")
+    for (let i = 0; i < 4; i++) view.setUint8(at + 4 + i, Number(parts[i]))
+    view.setBigUint64(at + 8, 0n)
+    return 16
+  }
+  view.setUint16(at, AF_INET6, true)
+  view.setUint16(at + 2, address.port, false)
+  view.setUint32(at + 4, 0)
+  const groups = parseIPv6(address.host)
+  for (let i = 0; i < 8; i++) view.setUint16(at + 8 + i * 2, groups[i] ?? 0, false)
+  view.setUint32(at + 24, 0, true)
+  return 28
+}
+
+/** The family of `host`, for `socket(2)`. */
+export const family = (host: string): number => isIPv4(host) ? AF_INET : AF_INET6
+
+/** Reads the sockaddr at `view`'s offset `at`. */
+export const read = (view: DataView, at: number): SocketAddress => {
+  const port = view.getUint16(at + 2, false)
+  if (view.getUint16(at, true) === AF_INET) {
+    return {
+      host: `${view.getUint8(at + 4)}.${view.getUint8(at + 5)}.${view.getUint8(at + 6)}.${view.getUint8(at + 7)}`,
+      port
+    }
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(at + 8 + i * 2, false))
+  // RFC 5952: the longest run of two or more zero groups becomes "::".
+  let best = -1
+  let bestLength = 1
+  for (let i = 0; i < 8;) {
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLength) {
+      best = i
+      bestLength = j - i
+    }
+    i = j === i ? i + 1 : j
+  }
+  const hex = groups.map((g) => g.toString(16))
+  const host = best < 0
+    ? hex.join(":")
+    : `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`
+  return { host, port }
+}

@@ -1,0 +1,535 @@
+/**
+ * `RegisteredSocket` conformance: the same UDP and TCP behaviour on every backend with
+ * sockets — the double's in-memory network and the kernels — with every byte checked.
+ */
+import { BufferPool, RegisteredIo, RegisteredSocket } from "@effect-rio/core"
+import type { RioBuf } from "@effect-rio/core"
+import { RioTest } from "@effect-rio/testing"
+import { assert } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import { readFileSync } from "node:fs"
+import { describeSocketBackends } from "./describeBackends.js"
+
+/** Deterministic bytes for message `id`: what the receiver expects to get back. */
+const fill = (bytes: Uint8Array, id: number): void => {
+  let x = (id * 2654435761) >>> 0
+  for (let i = 0; i < bytes.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0
+    bytes[i] = x >>> 24
+  }
+}
+
+const matches = (bytes: Uint8Array, id: number): boolean => {
+  const expected = new Uint8Array(bytes.length)
+  fill(expected, id)
+  return Buffer.compare(bytes, expected) === 0
+}
+
+/** A random size in [1, max] for message `id`, the same on both ends. */
+const sizeOf = (id: number, max: number): number => 1 + ((id * 7919 + 13) % 104729) % max
+
+/** The first `length` bytes of a lease's slot as a slice. */
+const head = (lease: BufferPool.Lease, length: number): RioBuf.RioBuf => ({ ...lease.buf, length })
+
+/** `[from, from + length)` of a lease's slot as a slice. */
+const part = (lease: BufferPool.Lease, from: number, length: number): RioBuf.RioBuf => ({
+  bufferId: lease.buf.bufferId,
+  offset: lease.buf.offset + from,
+  length
+})
+
+/** Receives exactly `length` bytes into the start of `lease`'s slot (TCP delivers in pieces). */
+const receiveExactly = (stream: RegisteredSocket.TcpStream, lease: BufferPool.Lease, length: number) =>
+  Effect.gen(function*() {
+    let got = 0
+    while (got < length) {
+      const n = yield* stream.receive(part(lease, got, length - got))
+      if (n === 0) return yield* Effect.dieMessage(`end of stream after ${got} of ${length} bytes`)
+      got += n
+    }
+  })
+
+/** A TCP echo for one accepted stream: receive, send back, until the peer's end of stream. */
+const echoStream = (pool: BufferPool.BufferPool, stream: RegisteredSocket.TcpStream) =>
+  pool.withLease((lease) =>
+    Effect.gen(function*() {
+      for (;;) {
+        const n = yield* stream.receive(lease.buf)
+        if (n === 0) return yield* stream.shutdown()
+        yield* stream.sendAll(head(lease, n))
+      }
+    })
+  )
+
+/** Accepts forever, echoing each connection in a fiber of its own (in the caller's scope). */
+const echoServer = (pool: BufferPool.BufferPool, listener: RegisteredSocket.TcpListener) =>
+  Effect.forever(Effect.gen(function*() {
+    const connection = yield* Scope.make()
+    const stream = yield* Scope.extend(listener.accept, connection)
+    yield* Effect.forkScoped(echoStream(pool, stream).pipe(Effect.ensuring(Scope.close(connection, Exit.void))))
+  }))
+
+const vmPinKiB = (): number => {
+  if (process.platform !== "linux") return 0
+  const match = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))
+  return match === null ? 0 : Number(match[1])
+}
+
+const waitUntil = (condition: () => boolean, what: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 2000; i++) {
+      if (condition()) return
+      yield* Effect.sleep("1 millis")
+    }
+    return yield* Effect.dieMessage(`timed out waiting until ${what}`)
+  })
+
+describeSocketBackends("RegisteredSocket", (it, backend) => {
+  it.scoped("UDP echo: 10,000 datagrams of random sizes from 16 clients, every byte checked", () =>
+    Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 1500, slots: 64 })
+      const server = yield* RegisteredSocket.udp()
+      yield* Effect.forkScoped(Effect.all(
+        Array.from(
+          { length: 8 },
+          () =>
+            pool.withLease((lease) =>
+              Effect.forever(
+                Effect.flatMap(
+                  server.receiveFrom(lease.buf),
+                  ({ address, length }) => server.sendTo(head(lease, length), address)
+                )
+              )
+            )
+        ),
+        { concurrency: "unbounded" }
+      ))
+      let checked = 0
+      yield* Effect.forEach(
+        Array.from({ length: 16 }, (_, worker) => worker),
+        (worker) =>
+          Effect.scoped(Effect.gen(function*() {
+            const client = yield* RegisteredSocket.udp()
+            yield* pool.withLease((lease) =>
+              Effect.gen(function*() {
+                for (let id = worker; id < 10_000; id += 16) {
+                  const size = sizeOf(id, 1472)
+                  fill(lease.bytes.subarray(0, size), id)
+                  assert.strictEqual(yield* client.sendTo(head(lease, size), server.address), size)
+                  lease.bytes.fill(0)
+                  const reply = yield* client.receiveFrom(lease.buf)
+                  assert.strictEqual(reply.length, size)
+                  assert.deepStrictEqual(reply.address, server.address)
+                  assert.isTrue(matches(lease.bytes.subarray(0, size), id), `datagram ${id}`)
+                  checked++
+                }
+              })
+            )
+          })),
+        { concurrency: 16, discard: true }
+      )
+      assert.strictEqual(checked, 10_000)
+    }))
+
+  it.scoped("TCP echo: 10,000 messages of random sizes over 4 connections, every byte checked", () =>
+    Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 16384, slots: 16 })
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      assert.isAbove(listener.address.port, 0)
+      yield* Effect.forkScoped(echoServer(pool, listener))
+      let checked = 0
+      yield* Effect.forEach([0, 1, 2, 3], (connection) =>
+        Effect.scoped(Effect.gen(function*() {
+          const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+          assert.deepStrictEqual(stream.remoteAddress, listener.address)
+          yield* pool.withLease((lease) =>
+            Effect.gen(function*() {
+              for (let id = connection; id < 10_000; id += 4) {
+                const size = sizeOf(id, 16384)
+                fill(lease.bytes.subarray(0, size), id)
+                yield* stream.sendAll(head(lease, size))
+                lease.bytes.fill(0)
+                yield* receiveExactly(stream, lease, size)
+                assert.isTrue(matches(lease.bytes.subarray(0, size), id), `message ${id}`)
+                checked++
+              }
+              yield* stream.shutdown()
+              assert.strictEqual(yield* stream.receive(lease.buf), 0, "the server's end of stream")
+            })
+          )
+        })), { concurrency: 4, discard: true })
+      assert.strictEqual(checked, 10_000)
+    }))
+
+  it.scoped("a TCP stream read in 7-byte pieces is reassembled exactly", () =>
+    Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 65536, slots: 2 })
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const received = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const stream = yield* listener.accept
+        return yield* pool.withLease((lease) =>
+          Effect.gen(function*() {
+            const pieces: Array<Uint8Array> = []
+            for (let at = 0;;) {
+              const n = yield* stream.receive(part(lease, at % 65529, 7))
+              if (n === 0) break
+              pieces.push(lease.bytes.slice(at % 65529, at % 65529 + n))
+              at += n
+            }
+            return Buffer.concat(pieces)
+          })
+        )
+      })))
+      const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      yield* pool.withLease((lease) =>
+        Effect.gen(function*() {
+          fill(lease.bytes, 42)
+          yield* client.sendAll(lease.buf)
+          yield* client.shutdown("write")
+        })
+      )
+      const bytes = yield* Fiber.join(received)
+      assert.strictEqual(bytes.length, 65536)
+      assert.isTrue(matches(bytes, 42))
+    }))
+
+  it.scoped("half-close: the peer reads to the end, still replies, then ends its side", () =>
+    Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 256, slots: 4 })
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const stream = yield* listener.accept
+        yield* pool.withLease((lease) =>
+          Effect.gen(function*() {
+            let total = 0
+            for (let n = -1; n !== 0;) {
+              n = yield* stream.receive(part(lease, total, 256 - total))
+              total += n
+            }
+            assert.strictEqual(new TextDecoder().decode(lease.bytes.subarray(0, total)), "question")
+            lease.bytes.set(new TextEncoder().encode("answer"))
+            yield* stream.sendAll(head(lease, 6))
+            yield* stream.shutdown()
+          })
+        )
+      })))
+      const client = yield* RegisteredSocket.connect({ host: "localhost", port: listener.address.port })
+      yield* pool.withLease((lease) =>
+        Effect.gen(function*() {
+          lease.bytes.set(new TextEncoder().encode("question"))
+          yield* client.sendAll(head(lease, 8))
+          yield* client.shutdown("write")
+          assert.strictEqual((yield* Effect.flip(client.send(head(lease, 1))))._tag, "WSAESHUTDOWN")
+          lease.bytes.fill(0)
+          yield* receiveExactly(client, lease, 6)
+          assert.strictEqual(new TextDecoder().decode(lease.bytes.subarray(0, 6)), "answer")
+          assert.strictEqual(yield* client.receive(lease.buf), 0)
+        })
+      )
+      yield* Fiber.join(server)
+    }))
+
+  it.effect("release waits for an outstanding receive; the completion lets it finish", () =>
+    Effect.gen(function*() {
+      const io = yield* RegisteredIo.RegisteredIo
+      const before = yield* io.stats
+      const outer = yield* Scope.make()
+      const socket = yield* Scope.extend(RegisteredSocket.udp(), outer)
+      const sender = yield* Scope.extend(RegisteredSocket.udp(), outer)
+      const scope = yield* Scope.make()
+      const registration = yield* Scope.extend(RegisteredIo.allocateBuffer(4096), scope)
+      const receiving = yield* Effect.fork(socket.receiveFrom(yield* registration.slice(0, 512)))
+      yield* waitUntil(() => registration.inFlight === 1, "the receive holds its token")
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Effect.sleep("20 millis")
+      assert.isNull(closing.unsafePoll(), "release must wait for the receive")
+      assert.strictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers + 1)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const data = yield* RegisteredIo.registerBuffer(new Uint8Array([1, 2, 3]))
+        yield* sender.sendTo(yield* data.slice(0, 3), socket.address)
+      }))
+      const datagram = yield* Fiber.join(receiving)
+      assert.strictEqual(datagram.length, 3)
+      yield* Fiber.join(closing)
+      assert.isTrue(registration.isReleased)
+      yield* Scope.close(outer, Exit.void)
+      assert.deepStrictEqual(yield* io.stats, before)
+    }))
+
+  it.scoped("interrupting a pending receive cancels it; its token returns only with the completion", () =>
+    Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 64, slots: 2 })
+      const socket = yield* RegisteredSocket.udp()
+      const sender = yield* RegisteredSocket.udp()
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      const registration = pool.registration
+      const slice = registration.unsafeSlice(0, 64) as RioBuf.RioBuf
+      const pendings: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
+        socket.receiveFrom(slice),
+        client.receive(slice)
+      ]
+      for (const pending of pendings) {
+        const fiber = yield* Effect.fork(pending)
+        yield* waitUntil(() => registration.inFlight === 1, "the operation holds its token")
+        const exit = yield* Fiber.interrupt(fiber)
+        assert.isTrue(Exit.isInterrupted(exit))
+        // Interruption returned after the cancelled completion: nothing is in flight any more.
+        assert.strictEqual(registration.inFlight, 0)
+      }
+      // The socket is healthy and the cancelled receive took nothing.
+      yield* pool.withLease((lease) =>
+        Effect.gen(function*() {
+          lease.bytes.set([9, 8, 7])
+          yield* sender.sendTo(head(lease, 3), socket.address)
+          lease.bytes.fill(0)
+          const datagram = yield* socket.receiveFrom(lease.buf)
+          assert.deepStrictEqual([...lease.bytes.subarray(0, datagram.length)], [9, 8, 7])
+        })
+      )
+    }))
+
+  it.effect.prop(
+    "random interruption over send, receive and release: 0 tokens, 0 violations, stats and VmPin back",
+    [FastCheck.array(
+      FastCheck.record({
+        kind: FastCheck.constantFrom("send", "receive", "tcpSend", "tcpReceive", "release"),
+        interruptAfter: FastCheck.option(FastCheck.integer({ min: 0, max: 3 }), { nil: undefined })
+      }),
+      { minLength: 1, maxLength: 24 }
+    )],
+    ([operations]) =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const control = yield* Effect.serviceOption(RioTest.Control)
+        const before = yield* io.stats
+        const pinned = vmPinKiB()
+        const sockets = yield* Scope.make()
+        const a = yield* Scope.extend(RegisteredSocket.udp(), sockets)
+        const b = yield* Scope.extend(RegisteredSocket.udp(), sockets)
+        const listener = yield* Scope.extend(RegisteredSocket.listen({ port: 0 }), sockets)
+        const accepting = yield* Effect.fork(Scope.extend(listener.accept, sockets))
+        const client = yield* Scope.extend(
+          RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port }),
+          sockets
+        )
+        const server = yield* Fiber.join(accepting)
+        const scope = yield* Scope.make()
+        const registration = yield* Scope.extend(RegisteredIo.allocateBuffer(8192), scope)
+        const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+        let releasing: Fiber.RuntimeFiber<void> | undefined
+        for (const [i, op] of operations.entries()) {
+          const slice = registration.unsafeSlice((i % 16) * 512, 512)
+          if (op.kind === "release") {
+            releasing ??= yield* Effect.fork(Scope.close(scope, Exit.void))
+            continue
+          }
+          if (slice instanceof Error) continue // the registration is already being released
+          const run: Effect.Effect<unknown, unknown> = op.kind === "send"
+            ? a.sendTo(slice, b.address)
+            : op.kind === "receive"
+            ? b.receiveFrom(slice)
+            : op.kind === "tcpSend"
+            ? client.send(slice)
+            : server.receive(slice)
+          const fiber = yield* Effect.fork(Effect.either(run))
+          fibers.push(fiber)
+          if (op.interruptAfter !== undefined) {
+            yield* Effect.sleep(`${op.interruptAfter} millis`)
+            yield* Fiber.interrupt(fiber)
+          }
+        }
+        // What is still waiting (receives with nothing to receive) is interrupted: cancelled.
+        yield* Fiber.interruptAll(fibers)
+        assert.strictEqual(registration.inFlight, 0)
+        yield* releasing === undefined ? Scope.close(scope, Exit.void) : Fiber.join(releasing)
+        yield* Scope.close(sockets, Exit.void)
+        assert.isTrue(registration.isReleased)
+        assert.deepStrictEqual(yield* io.stats, before)
+        assert.strictEqual(vmPinKiB(), pinned)
+        if (Option.isSome(control)) {
+          assert.deepStrictEqual(yield* control.value.violations, [])
+          assert.strictEqual(yield* control.value.outstandingOperations, 0)
+        }
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
+
+  it.scoped("bad slices: released, foreign, unknown or past the end — typed, before any I/O", () =>
+    Effect.gen(function*() {
+      const socket = yield* RegisteredSocket.udp()
+      const stale = yield* Effect.scoped(
+        Effect.map(RegisteredIo.registerBuffer(new Uint8Array(64)), (r) => r.unsafeSlice(0, 8) as RioBuf.RioBuf)
+      )
+      assert.strictEqual((yield* Effect.flip(socket.sendTo(stale, socket.address)))._tag, "WSAEINVAL")
+      const other = Context.get(yield* Layer.build(RioTest.layer()), RegisteredIo.RegisteredIo)
+      const foreign = yield* other.register(new Uint8Array(64))
+      const error = yield* Effect.flip(socket.sendTo(foreign.unsafeSlice(0, 8) as RioBuf.RioBuf, socket.address))
+      assert.strictEqual(error._tag, "WSAEINVAL")
+      assert.include(error.message, "another backend")
+      const mine = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
+      const literal = (bufferId: number, offset: number, length: number) =>
+        ({ bufferId, offset, length }) as RioBuf.RioBuf
+      assert.strictEqual((yield* Effect.flip(socket.receiveFrom(literal(9999, 0, 8))))._tag, "WSAEINVAL")
+      assert.strictEqual((yield* Effect.flip(socket.receiveFrom(literal(mine.id, 60, 8))))._tag, "WSAEFAULT")
+      assert.strictEqual((yield* Effect.flip(socket.receiveFrom(literal(mine.id, 0, 0))))._tag, "WSAEINVAL")
+      assert.strictEqual(
+        (yield* Effect.flip(socket.sendTo(literal(mine.id, 0, 8), { host: "example.org", port: 1 })))._tag,
+        "WSAEADDRNOTAVAIL"
+      )
+      assert.strictEqual(
+        (yield* Effect.flip(socket.sendTo(literal(mine.id, 0, 8), { host: "127.0.0.1", port: 70000 })))._tag,
+        "WSAEINVAL"
+      )
+      assert.strictEqual(mine.inFlight, 0)
+      // A literal slice of a live registration works like the registration's own.
+      const echo = yield* RegisteredSocket.udp()
+      mine.bytes.set([5, 6, 7])
+      yield* echo.sendTo(literal(mine.id, 0, 3), socket.address)
+      assert.strictEqual((yield* socket.receiveFrom(literal(mine.id, 8, 8))).length, 3)
+      assert.deepStrictEqual([...mine.bytes.subarray(8, 11)], [5, 6, 7])
+    }))
+
+  it.scoped("refused, in use, too large and reset are typed errors; nothing leaks and the process goes on", () =>
+    Effect.gen(function*() {
+      const io = yield* RegisteredIo.RegisteredIo
+      const pool = yield* BufferPool.make({ slotSize: 256, slots: 4 })
+      const before = yield* io.stats
+      const closedPort = yield* Effect.scoped(Effect.map(RegisteredSocket.listen({ port: 0 }), (l) => l.address.port))
+      assert.strictEqual(
+        (yield* Effect.flip(Effect.scoped(RegisteredSocket.connect({ host: "127.0.0.1", port: closedPort }))))._tag,
+        "WSAECONNREFUSED"
+      )
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      assert.strictEqual(
+        (yield* Effect.flip(Effect.scoped(RegisteredSocket.listen({ port: listener.address.port }))))._tag,
+        "WSAEADDRINUSE"
+      )
+      const udp = yield* RegisteredSocket.udp()
+      assert.strictEqual(
+        (yield* Effect.flip(Effect.scoped(RegisteredSocket.udp({ port: udp.address.port }))))._tag,
+        "WSAEADDRINUSE"
+      )
+      // A datagram larger than the slice: WSAEMSGSIZE, its first bytes in the slice.
+      const sender = yield* RegisteredSocket.udp()
+      yield* pool.withLease((lease) =>
+        Effect.gen(function*() {
+          fill(lease.bytes.subarray(0, 100), 7)
+          yield* sender.sendTo(head(lease, 100), udp.address)
+        })
+      )
+      yield* pool.withLease((lease) =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(udp.receiveFrom(head(lease, 10)))
+          assert.strictEqual(error._tag, "WSAEMSGSIZE")
+          assert.strictEqual(error.code, 10040)
+          const expected = new Uint8Array(100)
+          fill(expected, 7)
+          assert.deepStrictEqual([...lease.bytes.subarray(0, 10)], [...expected.subarray(0, 10)])
+        })
+      )
+      // A peer that closes with unread data resets the connection mid-stream.
+      const accepted = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const stream = yield* listener.accept
+        yield* pool.withLease((lease) => receiveExactly(stream, lease, 1))
+      })))
+      const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      const reset = yield* pool.withLease((lease) =>
+        Effect.gen(function*() {
+          yield* client.sendAll(head(lease, 200))
+          yield* Fiber.join(accepted)
+          for (let i = 0; i < 100; i++) {
+            const outcome = yield* Effect.either(client.receive(lease.buf))
+            if (outcome._tag === "Left") return outcome.left._tag
+            if (outcome.right === 0) return "end of stream"
+          }
+          return "no reset"
+        })
+      )
+      assert.strictEqual(reset, "WSAECONNRESET")
+      // Healthy afterwards: a new connection echoes, and the registrations are the pool's alone.
+      yield* Effect.forkScoped(echoServer(pool, listener))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const again = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+        yield* pool.withLease((lease) =>
+          Effect.gen(function*() {
+            fill(lease.bytes, 3)
+            yield* again.sendAll(lease.buf)
+            lease.bytes.fill(0)
+            yield* receiveExactly(again, lease, 256)
+            assert.isTrue(matches(lease.bytes, 3))
+          })
+        )
+      }))
+      assert.deepStrictEqual(yield* io.stats, before, "nothing registered beyond the pool")
+    }))
+
+  it.scoped("load: 64 TCP connections × 1,000 round trips, every byte checked", () =>
+    Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 512, slots: 160 })
+      const listener = yield* RegisteredSocket.listen({ port: 0, backlog: 128 })
+      yield* Effect.forkScoped(echoServer(pool, listener))
+      let checked = 0
+      yield* Effect.forEach(Array.from({ length: 64 }, (_, i) => i), (connection) =>
+        Effect.scoped(Effect.gen(function*() {
+          const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+          yield* pool.withLease((lease) =>
+            Effect.gen(function*() {
+              for (let round = 0; round < 1000; round++) {
+                const id = connection * 1000 + round
+                const size = sizeOf(id, 512)
+                fill(lease.bytes.subarray(0, size), id)
+                yield* stream.sendAll(head(lease, size))
+                lease.bytes.fill(0)
+                yield* receiveExactly(stream, lease, size)
+                if (!matches(lease.bytes.subarray(0, size), id)) {
+                  assert.fail(`message ${id} came back changed`)
+                }
+                checked++
+              }
+            })
+          )
+        })), { concurrency: "unbounded", discard: true })
+      assert.strictEqual(checked, 64_000)
+    }))
+
+  it.effect("a completion queue of 8 with 256 receives outstanding loses nothing", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const pool = yield* BufferPool.make({ slotSize: 64, slots: 256 })
+      const receiver = yield* RegisteredSocket.udp({ maxOutstandingReceives: 256 })
+      const sender = yield* RegisteredSocket.udp({ maxOutstandingSends: 256 })
+      const received = new Set<number>()
+      const receives = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 256 }), () =>
+          pool.withLease((lease) =>
+            Effect.gen(function*() {
+              const datagram = yield* receiver.receiveFrom(lease.buf)
+              assert.strictEqual(datagram.length, 64)
+              const id = lease.bytes[0]! | (lease.bytes[1]! << 8)
+              assert.isTrue(matches(lease.bytes.subarray(2, 64), id))
+              received.add(id)
+            })
+          ), { concurrency: "unbounded", discard: true })
+      )
+      // Each receive holds a token on the pool's registration, and so does each of the 256 leases.
+      yield* waitUntil(() => pool.registration.inFlight === 512, "256 receives are outstanding")
+      const data = yield* RegisteredIo.allocateBuffer(256 * 64)
+      yield* Effect.forEach(Array.from({ length: 256 }, (_, id) => id), (id) =>
+        Effect.gen(function*() {
+          const bytes = data.bytes.subarray(id * 64, id * 64 + 64)
+          bytes[0] = id & 0xff
+          bytes[1] = id >> 8
+          fill(bytes.subarray(2), id)
+          yield* sender.sendTo(yield* data.slice(id * 64, 64), receiver.address)
+        }), { concurrency: "unbounded", discard: true })
+      yield* Fiber.join(receives)
+      assert.strictEqual(received.size, 256)
+    })).pipe(Effect.provide(backend.sockets!.withCompletionQueue(8))))
+})
