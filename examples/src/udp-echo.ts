@@ -1,6 +1,6 @@
 /**
  * UDP echo on registered I/O: every datagram is received into, and sent from, a slot of one
- * registered BufferPool (RIOReceiveEx / RIOSendEx), with 16 receives always outstanding.
+ * registered BufferPool (RIOReceiveEx / RIOSendEx), with 64 receives always outstanding.
  *
  *   node --import tsx examples/src/udp-echo.ts server --port 7007
  *   node --import tsx examples/src/udp-echo.ts client --port 7007 --count 1000
@@ -12,9 +12,9 @@ import * as Effect from "effect/Effect"
 import type { Command } from "./echoCli.js"
 import { main } from "./echoCli.js"
 
-const RECEIVERS = 16
+const RECEIVERS = 64
 
-/** Echoes forever: each of 16 fibers keeps one receive outstanding in its own slot. */
+/** Echoes forever: each of RECEIVERS fibers keeps one receive outstanding in its own slot. */
 const server = (pool: BufferPool.BufferPool, socket: RegisteredSocket.UdpSocket) =>
   Effect.all(
     Array.from({ length: RECEIVERS }, () =>

@@ -294,7 +294,8 @@ export class Network {
         Effect.suspend(() => {
           const slice = this.resolve("RIOSendEx", buf)
           if (slice instanceof Error) return Effect.fail(slice)
-          const peer = parseAddress("RIOSendEx", to?.host, to?.port)
+          // A frozen address came from a driver (a datagram's sender): it was checked then.
+          const peer = Object.isFrozen(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
           if (peer instanceof Error) return Effect.fail(peer)
           return state.operate<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
         }),

@@ -15,6 +15,7 @@ import * as Net from "./net.js"
 import { Queues } from "./queues.js"
 import * as Uring from "./uring.js"
 import { readVmPinKiB } from "./vmpin.js"
+import * as Wake from "./wake.js"
 
 /** Options of {@link make}. */
 export interface Options {
@@ -126,7 +127,14 @@ const open = (
   }
   // The kernel wants at least as many completion entries as submission entries.
   const entries = Math.min(SUBMISSION_ENTRIES, completionQueueSize ?? SUBMISSION_ENTRIES)
-  const ring = Uring.Ring.open(libc, slots, entries, completionQueueSize)
+  // DEFER_TASKRUN where the kernel (6.1+) and Node allow it (see wake.ts); else a plain ring.
+  const deferred = Wake.eventfdAvailable()
+    ? Uring.IORING_SETUP_SINGLE_ISSUER | Uring.IORING_SETUP_DEFER_TASKRUN | Uring.IORING_SETUP_TASKRUN_FLAG
+    : 0
+  let ring = Uring.Ring.open(libc, slots, entries, completionQueueSize, deferred)
+  if (deferred !== 0 && !(ring instanceof Uring.Ring) && ring.stage === "io_uring_setup" && ring.errno === EINVAL) {
+    ring = Uring.Ring.open(libc, slots, entries, completionQueueSize)
+  }
   if (!(ring instanceof Uring.Ring)) {
     return ring.stage === "io_uring_setup" ? setupError(libc, ring.errno) : tableError(libc, ring.errno, slots)
   }
@@ -140,7 +148,15 @@ const open = (
       { errno: queues }
     )
   }
-  return { libc, ring, net: Net.make(libc, queues) }
+  const net = Net.make(libc, ring, queues)
+  if (typeof net === "number") {
+    queues.unmap()
+    ring.close()
+    return unavailable(10000 + net, Operations.setup, `Setting up the io_uring's eventfd failed with errno ${net}.`, {
+      errno: net
+    })
+  }
+  return { libc, ring, net }
 }
 
 const setupError = (libc: Libc.Libc, errno: number): RioError.RioUnavailable => {

@@ -25,6 +25,8 @@ export const SOCK_DGRAM = 2
 export const SOCK_CLOEXEC = 0x80000
 export const SOL_SOCKET = 1
 export const SO_REUSEADDR = 2
+export const EFD_NONBLOCK = 0x800
+export const EFD_CLOEXEC = 0x80000
 export const IPPROTO_TCP = 6
 export const TCP_NODELAY = 1
 export const MADV_DONTNEED = 4
@@ -106,6 +108,8 @@ export interface Libc {
   readonly getsockname: (fd: number, address: Pointer, length: Uint32Array) => number
   readonly setsockoptInt: (fd: number, level: number, name: number, value: number) => number
   readonly shutdown: (fd: number, how: number) => number
+  /** A non-blocking, close-on-exec eventfd, or -1 with errno set. */
+  readonly eventfd: () => number
   readonly madvise: (address: bigint, length: number, advice: number) => number
   /** The soft limit, `RLIM_INFINITY` when unlimited, or `undefined` if the call fails. */
   readonly memlockSoftLimit: () => bigint | undefined
@@ -141,6 +145,7 @@ export const load = (): Libc => {
   const getsockname = lib.func("getsockname", "int32", ["int32", "void *", "void *"])
   const setsockopt = lib.func("setsockopt", "int32", ["int32", "int32", "int32", "void *", "uint32"])
   const shutdown = lib.func("shutdown", "int32", ["int32", "int32"])
+  const eventfd = lib.func("eventfd", "int32", ["uint32", "int32"])
   const option = new Int32Array(1)
   const rlimit = new BigUint64Array(2)
   cached = {
@@ -178,6 +183,7 @@ export const load = (): Libc => {
       return setsockopt(fd, level, name, option, 4)
     },
     shutdown: (fd, how) => shutdown(fd, how),
+    eventfd: () => eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),
     madvise: (address, length, advice) => madvise(address, length, advice),
     memlockSoftLimit: () => getrlimit(RLIMIT_MEMLOCK, rlimit) === 0 ? rlimit[0] : undefined,
     pageSize: () => Number(sysconf(_SC_PAGESIZE)),

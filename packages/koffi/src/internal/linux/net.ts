@@ -10,9 +10,10 @@
  * - Operations started in one event-loop turn are written to the mapped submission queue and
  *   handed to the kernel in one `io_uring_enter` (at `setImmediate`).
  * - Completions are read from the mapped completion queue: right after each submission
- *   (operations that completed inline need no wake-up), and when a worker thread, blocked in
- *   `io_uring_enter(GETEVENTS)` through Koffi's async call, reports that one arrived. The
- *   event loop itself never blocks, and no thread waits while nothing is outstanding.
+ *   (operations that completed inline need no wake-up), and when `wake.ts` reports that some
+ *   arrived — an eventfd watched by the event loop itself, or a worker thread on older
+ *   kernels. The event loop never blocks, and nothing keeps the process alive while nothing
+ *   is outstanding.
  * - Cancellation is ASYNC_CANCEL by user_data; the cancelled operation still posts its own
  *   completion, and only that ends it.
  */
@@ -24,6 +25,9 @@ import { fromErrno } from "./netErrors.js"
 import type { Queues, Submission } from "./queues.js"
 import { Opcode } from "./queues.js"
 import * as Sockaddr from "./sockaddr.js"
+import type { Ring } from "./uring.js"
+import { IORING_SETUP_DEFER_TASKRUN } from "./uring.js"
+import * as Wake from "./wake.js"
 
 const MSG_TRUNC = 0x20
 const MSG_NOSIGNAL = 0x4000
@@ -56,7 +60,9 @@ class Slots {
   private readonly live: Array<InFlight | undefined> = [undefined]
   private readonly generation: Array<number> = [0]
   private readonly free: Array<number> = []
-  private readonly chunks: Array<{ readonly view: DataView; readonly address: number }> = []
+  private readonly chunks: Array<
+    { readonly view: DataView; readonly bytes: Uint8Array; readonly words: Uint32Array; readonly address: number }
+  > = []
   count = 0
 
   take(): number {
@@ -68,7 +74,12 @@ class Slots {
       if (slot >= this.chunks.length * CHUNK_SLOTS) {
         // A fresh ArrayBuffer's backing store never moves while it is referenced (it is, here).
         const buffer = new ArrayBuffer(CHUNK_SLOTS * SLOT_BYTES)
-        this.chunks.push({ view: new DataView(buffer), address: Number(koffi.address(buffer)) })
+        this.chunks.push({
+          view: new DataView(buffer),
+          bytes: new Uint8Array(buffer),
+          words: new Uint32Array(buffer),
+          address: Number(koffi.address(buffer))
+        })
       }
     }
     this.generation[slot] = (this.generation[slot]! + 1) % GENERATIONS
@@ -101,6 +112,14 @@ class Slots {
     return this.chunks[Math.floor(slot / CHUNK_SLOTS)]!.view
   }
 
+  bytes(slot: number): Uint8Array {
+    return this.chunks[Math.floor(slot / CHUNK_SLOTS)]!.bytes
+  }
+
+  words(slot: number): Uint32Array {
+    return this.chunks[Math.floor(slot / CHUNK_SLOTS)]!.words
+  }
+
   /** Byte offset of the slot's scratch in its chunk's view. */
   offset(slot: number): number {
     return (slot % CHUNK_SLOTS) * SLOT_BYTES
@@ -113,15 +132,19 @@ class Slots {
 
 /** The network half of the Linux driver; `close` ends it with the ring. */
 export interface LinuxNet extends NetDriver {
+  /** How completions wake the event loop (see `wake.ts`). */
+  readonly wakeKind: Wake.Wake["kind"]
   readonly shutdownAll: () => void
 }
 
-export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
+export const make = (libc: Libc.Libc, ring: Ring, queues: Queues): LinuxNet | number => {
   const slots = new Slots()
   const backlog: Array<Submission> = []
   let flushScheduled = false
-  let waiting = false
   let closed = false
+  // With DEFER_TASKRUN, completion work runs only when this thread enters with GETEVENTS.
+  const deferred = (ring.flags & IORING_SETUP_DEFER_TASKRUN) !== 0
+  const addresses = new Sockaddr.Cache()
   const socklen = new Uint32Array(1)
   const nameBuffer = new ArrayBuffer(Sockaddr.SOCKADDR_BYTES)
   const nameView = new DataView(nameBuffer)
@@ -139,7 +162,7 @@ export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
     for (;;) {
       while (backlog.length > 0 && queues.push(backlog[0]!)) backlog.shift()
       if (queues.unsubmitted === 0) break
-      const submitted = queues.submit()
+      const submitted = queues.submit(deferred)
       if (submitted === -16 /* EBUSY: completions overflowed; consume, then retry */) {
         if (queues.drain(dispatch) === 0) break
         continue
@@ -148,7 +171,7 @@ export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
       if (backlog.length === 0) break
     }
     queues.drain(dispatch)
-    arm()
+    settleWake()
   }
 
   const scheduleFlush = (): void => {
@@ -157,17 +180,29 @@ export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
     setImmediate(flush)
   }
 
-  /** Keeps one worker waiting for completions while anything is outstanding. */
-  const arm = (): void => {
-    if (waiting || closed || slots.count === 0) return
-    waiting = true
-    queues.wait(() => {
-      waiting = false
-      if (closed) return
-      queues.drain(dispatch)
-      if (queues.unsubmitted > 0 || backlog.length > 0) scheduleFlush()
-      arm()
-    })
+  /** A wake-up: run deferred completion work, read the completions, submit what they started. */
+  const reap = (): void => {
+    if (closed) return
+    if (deferred) {
+      // Each enter runs a bounded batch of the deferred work; run it all, reading as we go.
+      let rounds = 0
+      do {
+        queues.submit(true)
+        queues.drain(dispatch)
+      } while (queues.hasDeferredWork && ++rounds < 64)
+      if (queues.hasDeferredWork) setImmediate(reap)
+    }
+    queues.drain(dispatch)
+    if (queues.unsubmitted > 0 || backlog.length > 0) scheduleFlush()
+    settleWake()
+  }
+
+  const wake = deferred ? Wake.eventfd(libc, ring, reap) : Wake.thread(queues, reap)
+  if (typeof wake === "number") return wake
+
+  const settleWake = (): void => {
+    if (slots.count > 0) wake.arm()
+    else wake.idle()
   }
 
   const enqueue = (submission: Submission): void => {
@@ -234,8 +269,13 @@ export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
     const view = slots.view(slot)
     const at = slots.offset(slot)
     const base = slots.address(slot)
-    for (let i = 0; i < SLOT_BYTES; i += 8) view.setBigUint64(at + i, 0n)
-    const nameLength = peer === undefined ? Sockaddr.SOCKADDR_BYTES : Sockaddr.write(view, at + SOCKADDR, peer)
+    slots.words(slot).fill(0, at / 4, (at + SLOT_BYTES) / 4)
+    let nameLength = Sockaddr.SOCKADDR_BYTES
+    if (peer !== undefined) {
+      const encoded = addresses.encode(peer)
+      slots.bytes(slot).set(encoded, at + SOCKADDR)
+      nameLength = encoded.length
+    }
     setU64(view, at + MSGHDR, base + SOCKADDR)
     view.setUint32(at + MSGHDR + 8, nameLength, true)
     setU64(view, at + MSGHDR + 16, base + IOVEC)
@@ -371,7 +411,7 @@ export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
         (result, slot) => {
           if (result < 0) return done(fromErrno(-result, "RIOReceiveEx"))
           if (result > region.length) return done(truncated(result, region.length))
-          done({ length: result, address: Sockaddr.read(slots.view(slot), slots.offset(slot) + SOCKADDR) })
+          done({ length: result, address: addresses.decode(slots.view(slot), slots.offset(slot) + SOCKADDR) })
         }
       ),
 
@@ -382,10 +422,11 @@ export const make = (libc: Libc.Libc, queues: Queues): LinuxNet => {
       libc.close(socket.handle)
     },
 
+    wakeKind: wake.kind,
+
     shutdownAll: () => {
       if (closed) return
-      // A worker blocked in io_uring_enter must return before the rings go: a NOP wakes it.
-      if (waiting && queues.push({ opcode: Opcode.NOP, fd: -1, userData: 0 })) queues.submit()
+      wake.close()
       closed = true
       queues.unmap()
     }

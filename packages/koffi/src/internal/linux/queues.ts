@@ -6,7 +6,7 @@
 import koffi from "koffi"
 import * as Libc from "./libc.js"
 import type { Ring } from "./uring.js"
-import { IORING_FEAT_SINGLE_MMAP, IoUringParams } from "./uring.js"
+import { IORING_FEAT_SINGLE_MMAP, IORING_SQ_TASKRUN, IoUringParams } from "./uring.js"
 
 export const IORING_OFF_SQ_RING = 0
 export const IORING_OFF_CQ_RING = 0x8000000
@@ -52,6 +52,7 @@ export class Queues {
   private readonly sqTail: number
   private readonly sqMask: number
   private readonly sqArray: number
+  private readonly sqFlags: number
   private readonly sqes: Uint32Array
   private readonly sqes8: Uint8Array
   private readonly sqes16: Uint16Array
@@ -83,6 +84,7 @@ export class Queues {
     this.sqMask = this.sq[word(sqOff, 8)]!
     this.entries = this.sq[word(sqOff, 12)]!
     this.sqArray = word(sqOff, 24)
+    this.sqFlags = word(sqOff, 16)
     this.cq = new Uint32Array(cqRing)
     this.cqHead = word(cqOff, 0)
     this.cqTail = word(cqOff, 4)
@@ -164,12 +166,15 @@ export class Queues {
     return true
   }
 
-  /** Publishes what was written and enters the kernel once; the count submitted, or -errno. */
-  submit(): number {
-    if (this.unsubmitted === 0) return 0
+  /**
+   * Publishes what was written and enters the kernel once; the count submitted, or -errno.
+   * With `getEvents`, the same call also runs completion work the kernel deferred.
+   */
+  submit(getEvents = false): number {
+    if (this.unsubmitted === 0 && !getEvents) return 0
     Atomics.store(this.sq, this.sqTail, this.tail)
     const count = this.tail - this.published
-    const result = this.libc.ioUringEnter(this.ring.fd, count, 0, 0)
+    const result = this.libc.ioUringEnter(this.ring.fd, count, 0, getEvents ? IORING_ENTER_GETEVENTS : 0)
     if (result < 0) return -(this.libc.errno() || 5)
     this.published = (this.published + result) >>> 0
     return result
@@ -192,6 +197,14 @@ export class Queues {
       count++
     }
     return count
+  }
+
+  /**
+   * Whether deferred completion work still waits: one `io_uring_enter(GETEVENTS)` runs only a
+   * bounded batch of it, and the eventfd signals again only once the list was emptied.
+   */
+  get hasDeferredWork(): boolean {
+    return (Atomics.load(this.sq, this.sqFlags) & IORING_SQ_TASKRUN) !== 0
   }
 
   /** Whether a completion is waiting. */

@@ -79,3 +79,39 @@ export const read = (view: DataView, at: number): SocketAddress => {
     : `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`
   return { host, port }
 }
+
+const IPV4_PEERS = 4096
+
+/**
+ * Peers as the hot path sees them: a datagram from a known IPv4 peer gets the same frozen
+ * address object every time (no string is built per datagram), and an address object is
+ * encoded once, however often it is sent to.
+ */
+export class Cache {
+  private readonly peers = new Map<number, SocketAddress>()
+  private readonly encoded = new WeakMap<SocketAddress, Uint8Array>()
+
+  decode(view: DataView, at: number): SocketAddress {
+    if (view.getUint16(at, true) !== AF_INET) return read(view, at)
+    // ip * 2^16 + port: exact in a double.
+    const key = view.getUint32(at + 4, false) * 0x10000 + view.getUint16(at + 2, false)
+    let address = this.peers.get(key)
+    if (address === undefined) {
+      if (this.peers.size >= IPV4_PEERS) this.peers.clear()
+      address = Object.freeze(read(view, at))
+      this.peers.set(key, address)
+    }
+    return address
+  }
+
+  encode(address: SocketAddress): Uint8Array {
+    let bytes = this.encoded.get(address)
+    if (bytes === undefined) {
+      const buffer = new ArrayBuffer(SOCKADDR_BYTES)
+      bytes = new Uint8Array(buffer, 0, write(new DataView(buffer), 0, address))
+      // Only frozen addresses can be trusted not to change under the cached bytes.
+      if (Object.isFrozen(address)) this.encoded.set(address, bytes)
+    }
+    return bytes
+  }
+}

@@ -97,6 +97,20 @@ const IOVEC_LEN = IOVEC_AT + koffi.offsetof(Iovec, "len")
 
 /** `io_uring_params.flags`: `cq_entries` sizes the completion queue. */
 export const IORING_SETUP_CQSIZE = 1 << 3
+/** Only one task submits: the one that created the ring (Linux 6.0+). */
+export const IORING_SETUP_SINGLE_ISSUER = 1 << 12
+/**
+ * Completion work waits until the submitter asks for events, instead of interrupting it;
+ * with a registered eventfd the submitter learns when to ask (Linux 6.1+, needs SINGLE_ISSUER).
+ */
+export const IORING_SETUP_DEFER_TASKRUN = 1 << 13
+/** The kernel says in the SQ ring's flags when deferred completion work waits (IORING_SQ_TASKRUN). */
+export const IORING_SETUP_TASKRUN_FLAG = 1 << 9
+/** `sq_flags`: deferred completion work waits to be run by an `io_uring_enter(GETEVENTS)`. */
+export const IORING_SQ_TASKRUN = 1 << 2
+/** Signals a registered eventfd when completions are posted or deferred work is queued. */
+export const IORING_REGISTER_EVENTFD = 4
+
 /** `io_uring_params.features`: the SQ and CQ rings share one mapping. */
 export const IORING_FEAT_SINGLE_MMAP = 1 << 0
 /** `io_uring_params.features`: a full completion queue never drops a completion (Linux 5.5+). */
@@ -137,7 +151,9 @@ export class Ring {
     private readonly libc: Libc,
     readonly fd: number,
     readonly slots: number,
-    readonly geometry: Geometry
+    readonly geometry: Geometry,
+    /** The setup flags the ring was created with. */
+    readonly flags: number
   ) {
     this.view.setBigUint64(UPDATE_DATA, this.scratchAddress + BigInt(IOVEC_AT), true)
     this.view.setUint32(UPDATE_NR, 1, true)
@@ -147,13 +163,15 @@ export class Ring {
    * Creates the ring (`entries` submission slots, `cqEntries` completion slots when given)
    * and its sparse table; on a table failure the ring fd is closed again.
    */
-  static open(libc: Libc, slots: number, entries = 1, cqEntries?: number): Ring | RingFailure {
+  static open(libc: Libc, slots: number, entries = 1, cqEntries?: number, flags = 0): Ring | RingFailure {
     const params = new Uint8Array(koffi.sizeof(IoUringParams))
     const paramsView = new DataView(params.buffer)
-    if (cqEntries !== undefined) {
-      paramsView.setUint32(koffi.offsetof(IoUringParams, "flags"), IORING_SETUP_CQSIZE, true)
-      paramsView.setUint32(koffi.offsetof(IoUringParams, "cq_entries"), cqEntries, true)
-    }
+    paramsView.setUint32(
+      koffi.offsetof(IoUringParams, "flags"),
+      flags | (cqEntries === undefined ? 0 : IORING_SETUP_CQSIZE),
+      true
+    )
+    if (cqEntries !== undefined) paramsView.setUint32(koffi.offsetof(IoUringParams, "cq_entries"), cqEntries, true)
     const fd = libc.ioUringSetup(entries, params)
     if (fd < 0) return { _tag: "RingFailure", stage: "io_uring_setup", errno: libc.errno() }
     const geometry: Geometry = {
@@ -176,7 +194,7 @@ export class Ring {
       libc.close(fd)
       return { _tag: "RingFailure", stage: "IORING_REGISTER_BUFFERS2", errno }
     }
-    return new Ring(libc, fd, slots, geometry)
+    return new Ring(libc, fd, slots, geometry, flags)
   }
 
   get isOpen(): boolean {
