@@ -1,0 +1,59 @@
+/**
+ * The echo examples as a user runs them: real processes, on the double and on io_uring, in
+ * one process (`both`) and as a separate server and client.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { spawn, spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+const examples = fileURLToPath(new URL("../src/", import.meta.url))
+
+const run = (file: string, args: ReadonlyArray<string>, backend: string) =>
+  spawnSync(process.execPath, ["--import", "tsx", `${examples}${file}`, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, EFFECT_RIO_BACKEND: backend },
+    timeout: 60_000
+  })
+
+const backends = process.platform === "linux" ? ["test", "koffi"] : ["test"]
+
+describe("echo examples", () => {
+  for (const backend of backends) {
+    it(`udp-echo and tcp-echo "both" on EFFECT_RIO_BACKEND=${backend} check every echo and exit 0`, () => {
+      const udp = run("udp-echo.ts", ["both", "--count", "300"], backend)
+      assert.strictEqual(udp.status, 0, udp.stderr)
+      assert.match(udp.stdout, /300 datagrams echoed and checked/)
+      const tcp = run("tcp-echo.ts", ["both", "--count", "300"], backend)
+      assert.strictEqual(tcp.status, 0, tcp.stderr)
+      assert.match(tcp.stdout, /300 messages echoed and checked in .* then half-closed/)
+    })
+  }
+
+  it.runIf(process.platform === "linux")("tcp-echo as two processes: a server and a client on io_uring", async () => {
+    const server = spawn(process.execPath, ["--import", "tsx", `${examples}tcp-echo.ts`, "server", "--port", "0"], {
+      env: { ...process.env, EFFECT_RIO_BACKEND: "koffi" }
+    })
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        server.stdout.on("data", (chunk: Buffer) => {
+          const match = /listening (\d+)/.exec(chunk.toString())
+          if (match !== null) resolve(Number(match[1]))
+        })
+        server.on("exit", (code) => reject(new Error(`server exited with ${code}`)))
+      })
+      const client = run("tcp-echo.ts", ["client", "--port", String(port), "--count", "500"], "koffi")
+      assert.strictEqual(client.status, 0, client.stderr)
+      assert.match(client.stdout, /500 messages echoed and checked/)
+    } finally {
+      server.kill()
+    }
+  })
+
+  it("a client with nothing to talk to prints the typed error, no stack trace, and exits 1", () => {
+    const backend = process.platform === "linux" ? "koffi" : "test"
+    const refused = run("tcp-echo.ts", ["client", "--port", "9"], backend)
+    assert.strictEqual(refused.status, 1)
+    assert.match(refused.stderr, /^WSAECONNREFUSED: /)
+    assert.notMatch(refused.stderr, /\n\s+at /)
+  })
+})
