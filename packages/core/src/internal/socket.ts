@@ -210,18 +210,16 @@ export const parseAddress = (
 }
 
 const checkDepth = (operation: string, queues: QueueOptions): RioError.WSAEINVAL | undefined => {
-  for (
-    const [name, value] of [["maxOutstandingSends", queues.maxOutstandingSends], [
-      "maxOutstandingReceives",
-      queues.maxOutstandingReceives
-    ]] as const
-  ) {
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
-      return invalid(operation, `${name} ${String(value)} is not a positive integer.`)
-    }
-  }
-  return undefined
+  const check = (name: string, value: number | undefined) =>
+    value === undefined || (Number.isSafeInteger(value) && value > 0)
+      ? undefined
+      : invalid(operation, `${name} ${String(value)} is not a positive integer.`)
+  return check("maxOutstandingSends", queues.maxOutstandingSends) ??
+    check("maxOutstandingReceives", queues.maxOutstandingReceives)
 }
+
+/** Addresses drivers reported as datagram senders: valid by construction. */
+const senders = new WeakSet<SocketAddress>()
 
 // --- the network ------------------------------------------------------------------------------
 
@@ -294,8 +292,8 @@ export class Network {
         Effect.suspend(() => {
           const slice = this.resolve("RIOSendEx", buf)
           if (slice instanceof Error) return Effect.fail(slice)
-          // A frozen address came from a driver (a datagram's sender): it was checked then.
-          const peer = Object.isFrozen(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
+          // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
+          const peer = senders.has(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
           if (peer instanceof Error) return Effect.fail(peer)
           return state.operate<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
         }),
@@ -303,7 +301,11 @@ export class Network {
         Effect.suspend(() => {
           const slice = this.resolve("RIOReceiveEx", buf)
           if (slice instanceof Error) return Effect.fail(slice)
-          return state.operate<Datagram>(state.receives, slice, (done) => net.receiveFrom(socket, slice, done))
+          return state.operate<Datagram>(state.receives, slice, (done) =>
+            net.receiveFrom(socket, slice, (result) => {
+              if (!(result instanceof Error)) senders.add(result.address)
+              done(result)
+            }))
         })
     }
   }
