@@ -32,6 +32,7 @@ interface Live {
 
 class RawEntry implements Live {
   constructor(
+    readonly id: BufferId,
     readonly address: bigint,
     readonly byteLength: number,
     readonly pages: number,
@@ -131,10 +132,8 @@ export class ServiceImpl implements Service {
       address = this.driver.addressOf(checked)
       byteLength = checked.byteLength
     }
-    const id = this.driver.register(address, byteLength)
-    if (typeof id !== "number") return id
-    this.add(id, new RawEntry(address, byteLength, pagesCovered(address, byteLength, this.pageSize), bytes))
-    return id
+    const entry = this.commit(address, byteLength, (id, pages) => new RawEntry(id, address, byteLength, pages, bytes))
+    return entry instanceof RawEntry ? entry.id : entry
   }
 
   private unsafeRegistration(
@@ -145,18 +144,24 @@ export class ServiceImpl implements Service {
     const bytes = region(memory, length, "RIORegisterBuffer", this.maxBufferLength, this.limitNote)
     if (!(bytes instanceof Uint8Array)) return bytes
     const address = this.driver.addressOf(bytes)
-    const id = this.driver.register(address, bytes.byteLength)
-    if (typeof id !== "number") return id
-    const registration = new RegistrationImpl(
-      this,
-      id,
+    return this.commit(
       address,
-      bytes,
-      pagesCovered(address, bytes.byteLength, this.pageSize),
-      policy
+      bytes.byteLength,
+      (id, pages) => new RegistrationImpl(this, id, address, bytes, pages, policy)
     )
-    this.add(id, registration)
-    return registration
+  }
+
+  /** The one native registration path: RIORegisterBuffer, then the bookkeeping of its entry. */
+  private commit<L extends Live>(
+    address: bigint,
+    byteLength: number,
+    entry: (id: BufferId, pages: number) => L
+  ): L | RioError.RegisterError {
+    const id = this.driver.register(address, byteLength)
+    if (typeof id !== "number") return id
+    const live = entry(id, pagesCovered(address, byteLength, this.pageSize))
+    this.add(id, live)
+    return live
   }
 
   private unsafeAllocate(byteLength: number): NativeMemory | AllocateError {
