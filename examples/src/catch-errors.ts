@@ -4,10 +4,9 @@
  *   npx pnpm@10 --filter @effect-rio/examples exec tsx src/catch-errors.ts
  */
 import { RegisteredIo } from "@effect-rio/core"
-import { KoffiRio } from "@effect-rio/koffi"
-import { RioTest } from "@effect-rio/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { runMain } from "./main.js"
 
 /** Registers `data` and reports what happened instead of failing. */
 const tryRegister = (label: string, data: Uint8Array | ArrayBuffer, length?: number) =>
@@ -46,9 +45,4 @@ export const program = Effect.gen(function*() {
   )
 })
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  Effect.runPromise(program.pipe(Effect.provide(KoffiRio.layerConfig({ test: RioTest.layer() })))).catch((error) => {
-    console.error(error)
-    process.exitCode = 1
-  })
-}
+if (import.meta.url === `file://${process.argv[1]}`) runMain(program)

@@ -6,12 +6,11 @@
  * EFFECT_RIO_BACKEND=test runs the same program on the in-memory double.
  */
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
-import { KoffiRio } from "@effect-rio/koffi"
-import { RioTest } from "@effect-rio/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
 import { program as catchErrors } from "./catch-errors.js"
+import { runMain } from "./main.js"
 
 /** Pages the kernel has pinned for this process, from /proc (Linux only). */
 const vmPin = (): string => {
@@ -89,7 +88,4 @@ const program = Effect.gen(function*() {
   yield* footprint
 })
 
-Effect.runPromise(program.pipe(Effect.provide(KoffiRio.layerConfig({ test: RioTest.layer() })))).catch((error) => {
-  console.error(error)
-  process.exitCode = 1
-})
+runMain(program)

@@ -1,14 +1,9 @@
 /**
- * What the echo examples share: their command line, the backend chosen by
- * `EFFECT_RIO_BACKEND`, and how a failure is told (its typed message, no stack trace).
+ * The echo examples' command line.
  */
 import type { RegisteredIo } from "@effect-rio/core"
-import { KoffiRio } from "@effect-rio/koffi"
-import { RioTest } from "@effect-rio/testing"
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import type * as Layer from "effect/Layer"
+import type * as Effect from "effect/Effect"
+import { runMain } from "./main.js"
 
 export interface Command {
   readonly mode: "server" | "client" | "both"
@@ -37,9 +32,7 @@ export const parse = (name: string, argv: ReadonlyArray<string>): Command => {
   return { mode, host: "127.0.0.1", port, count: flag("--count", 1000) }
 }
 
-export const layer: Layer.Layer<RegisteredIo.RegisteredIo, unknown> = KoffiRio.layerConfig({ test: RioTest.layer() })
-
-/** Runs `program`, printing a typed failure's message (and no stack) and exiting non-zero. */
+/** Parses the command line (the usage and exit 2 when it is wrong), then runs `program` with `runMain`. */
 export const main = (
   name: string,
   program: (command: Command) => Effect.Effect<void, unknown, RegisteredIo.RegisteredIo>
@@ -51,13 +44,5 @@ export const main = (
     console.error((error as Error).message)
     process.exit(2)
   }
-  Effect.runPromiseExit(Effect.provide(program(command), layer)).then((exit) => {
-    if (Exit.isSuccess(exit)) return
-    const failure = Cause.failureOption(exit.cause)
-    const error = failure._tag === "Some" ? failure.value as { _tag?: string; message?: string } : undefined
-    console.error(
-      error?.message !== undefined ? `${error._tag ?? "Error"}: ${error.message}` : Cause.pretty(exit.cause)
-    )
-    process.exitCode = 1
-  })
+  runMain(program(command))
 }

@@ -1,11 +1,11 @@
 /**
  * The README's quick start, kept compiling and runnable:
  *
- *   npx pnpm@10 --filter @effect-rio/examples exec tsx src/quick-start.ts
+ *   npx -y pnpm@10 --filter @effect-rio/examples exec tsx src/quick-start.ts
  */
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
-import { KoffiRio } from "@effect-rio/koffi"
-import { Effect } from "effect"
+import { Console, Effect } from "effect"
+import { runMain } from "./main.js"
 
 const program = Effect.scoped(Effect.gen(function*() {
   // One registration for the life of the scope; released after in-flight I/O.
@@ -13,11 +13,10 @@ const program = Effect.scoped(Effect.gen(function*() {
   const slice = yield* registration.slice(0, 1500) // a RIO_BUF; out of range is WSAEINVAL
   // Many small buffers: one page-aligned allocation, one registration, leased slots.
   const pool = yield* BufferPool.make({ slotSize: 2048, slots: 1024, zeroOnRelease: true })
-  yield* pool.withLease((lease) => Effect.sync(() => lease.bytes.set(new Uint8Array([1, 2, 3]))))
-  return slice
-})).pipe(
-  Effect.catchTag("WSAENOBUFS", (e) => Effect.logError(e.message)), // e.g. RLIMIT_MEMLOCK
-  Effect.provide(KoffiRio.layer) // or RioTest.layer()
-)
+  yield* pool.withLease((lease) => Effect.sync(() => lease.bytes.set([1, 2, 3])))
+  yield* Console.log("a RIO_BUF of the registration:", { ...slice }) // { bufferId: 0, offset: 0, length: 1500 }
+}))
 
-Effect.runPromise(program).then(console.log) // { bufferId: 0, offset: 0, length: 1500 }
+// On KoffiRio.layer, or RioTest.layer() with EFFECT_RIO_BACKEND=test. A typed failure (for
+// example WSAENOBUFS when `ulimit -l` is too small) prints its message and exits 1.
+runMain(program)

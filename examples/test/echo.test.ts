@@ -53,7 +53,7 @@ describe("echo examples", () => {
     const backend = process.platform === "linux" ? "koffi" : "test"
     const refused = run("tcp-echo.ts", ["client", "--port", "9"], backend)
     assert.strictEqual(refused.status, 1)
-    assert.match(refused.stderr, /^WSAECONNREFUSED: /)
+    assert.match(refused.stderr, /^WSAECONNREFUSED \(10061\): /)
     assert.notMatch(refused.stderr, /\n\s+at /)
   })
 })

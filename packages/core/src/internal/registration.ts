@@ -222,11 +222,16 @@ export class RegistrationImpl {
  * released registration, and hand the driver the memory without a lookup.
  */
 export class SliceImpl implements RioBuf.RioBuf {
+  // Declared in RIO_BUF's order, so that a slice prints and spreads as { bufferId, offset, length }.
   readonly bufferId: BufferId
+  readonly offset: number
+  readonly length: number
   readonly #registration: RegistrationImpl
 
-  constructor(registration: RegistrationImpl, readonly offset: number, readonly length: number) {
+  constructor(registration: RegistrationImpl, offset: number, length: number) {
     this.bufferId = registration.id
+    this.offset = offset
+    this.length = length
     this.#registration = registration
   }
 
