@@ -2,7 +2,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/build/**", "**/node_modules/**", ".wine-cache/**", "**/*.js", "**/*.mjs", "**/*.cjs"] },
+  { ignores: ["**/build/**", "**/dist/**", "**/node_modules/**", ".wine-cache/**", "**/*.js", "**/*.mjs", "**/*.cjs"] },
   ...tseslint.configs.recommended,
   {
     plugins: { "@effect": effect },
