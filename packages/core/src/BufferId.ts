@@ -7,6 +7,8 @@
 import type * as Brand from "effect/Brand"
 
 /**
+ * A registration's id: a small integer, unique among the live registrations of a backend.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -27,12 +27,16 @@ import type * as RioError from "./RioError.js"
 export type Lease = internal.Lease
 
 /**
+ * A pool's state now: `size`, `leased`, `waiting` and the `lockedPages` of its registration.
+ *
  * @since 0.1.0
  * @category models
  */
 export type Stats = internal.PoolStats
 
 /**
+ * The shape of a pool: slot size, slot count, zeroing, and how long closing may wait.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -57,6 +61,8 @@ export interface Options {
 }
 
 /**
+ * A live pool: its one registration, the ways to lease a slot, and its statistics.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -23,11 +23,15 @@ import type * as RioError from "./RioError.js"
 
 export type {
   /**
+   * A registration's id (see the `BufferId` module).
+   *
    * @since 0.1.0
    * @category models
    */
   BufferId,
   /**
+   * Native memory named only by its address, for the raw `registerBuffer` primitive.
+   *
    * @since 0.1.0
    * @category models
    */

@@ -20,6 +20,8 @@ import type * as RioError from "./RioError.js"
 
 export type {
   /**
+   * An IP endpoint: a numeric IPv4 or IPv6 host (or `"localhost"`) and a port.
+   *
    * @since 0.2.0
    * @category models
    */

@@ -8,6 +8,8 @@ import type { BufferId } from "./BufferId.js"
 import * as RioError from "./RioError.js"
 
 /**
+ * A slice of a registration: the registration's id, an offset into it and a length.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -1,34 +1,54 @@
 /**
+ * Registered I/O for Effect: the contract, the scoped registration, BufferPool and RegisteredSocket.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A registration's id.
+ *
  * @since 0.1.0
  */
 export * as BufferId from "./BufferId.js"
 
 /**
+ * What a backend implements: synchronous native calls, including its sockets.
+ *
  * @since 0.1.0
  */
 export * as Driver from "./Driver.js"
 
 /**
+ * The backend service and the scoped registration.
+ *
  * @since 0.1.0
  */
 export * as RegisteredIo from "./RegisteredIo.js"
 
 /**
+ * Validated slices of a registration (RIO_BUF).
+ *
  * @since 0.1.0
  */
 export * as RioBuf from "./RioBuf.js"
 
 /**
+ * Typed errors, one per Winsock code.
+ *
  * @since 0.1.0
  */
 export * as RioError from "./RioError.js"
 
 /**
+ * One registration cut into leased slots.
+ *
  * @since 0.1.0
  */
 export * as BufferPool from "./BufferPool.js"
 
 /**
+ * UDP and TCP sockets that send and receive from registered slices.
+ *
  * @since 0.2.0
  */
 export * as RegisteredSocket from "./RegisteredSocket.js"

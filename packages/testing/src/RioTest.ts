@@ -25,11 +25,15 @@ export type {
    */
   ConnectionBytes,
   /**
+   * One native call the double saw, with its outcome.
+   *
    * @since 0.1.0
    * @category models
    */
   HistoryEntry,
   /**
+   * A registration the simulated kernel holds: id, address, length, pages.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -52,6 +56,8 @@ export type {
    */
   Options,
   /**
+   * Misuse the double detected, such as a deregistration with I/O outstanding.
+   *
    * @since 0.1.0
    * @category models
    */
@@ -102,6 +108,8 @@ export interface ControlService {
 }
 
 /**
+ * The tag of the double's fault injection and inspection, provided by {@link layer}.
+ *
  * @since 0.1.0
  * @category tags
  */
