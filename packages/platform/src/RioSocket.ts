@@ -1,0 +1,52 @@
+/**
+ * `@effect/platform`'s `Socket` over a registered TCP stream: code written against
+ * `Socket.Socket` (for example `@effect/rpc`'s socket protocol) runs on RIO / io_uring
+ * unchanged. Received bytes land in a registered slot and are copied out once for the
+ * handler; written bytes are copied once into a registered slot, and writes queued together
+ * go out in one send.
+ *
+ * @since 0.2.0
+ */
+import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as Socket from "@effect/platform/Socket"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as internal from "./internal/socket.js"
+
+/**
+ * Where to connect, how long opening may take, and the size of the connection's two
+ * registered slots (one receives, one stages sends; default 16 KiB, at least 4 bytes).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TcpOptions {
+  /** Default `"localhost"`. */
+  readonly host?: string | undefined
+  readonly port: number
+  /** Opening that takes longer fails with a `SocketGenericError` of reason `"Open"`, like NodeSocket. */
+  readonly openTimeout?: Duration.DurationInput | undefined
+  /** Bytes per registered slot (default 16384). */
+  readonly bufferSize?: number | undefined
+}
+
+/**
+ * A TCP client `Socket`, like `NodeSocket.makeNet`: each `run` connects, and the connection
+ * (with its registered slots) lives as long as that `run`. Connecting fails `run` with a
+ * `SocketGenericError` of reason `"Open"`; a peer's end of stream ends `run` successfully.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeTcp: (options: TcpOptions) => Effect.Effect<Socket.Socket, never, RegisteredIo.RegisteredIo> =
+  internal.makeTcp
+
+/**
+ * {@link makeTcp} as a layer of `Socket.Socket`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerTcp: (options: TcpOptions) => Layer.Layer<Socket.Socket, never, RegisteredIo.RegisteredIo> =
+  internal.layerTcp
