@@ -8,21 +8,12 @@ import { RioTest } from "@effect-rio/testing"
 import * as Effect from "effect/Effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
-import { micros, ratio } from "./measure.js"
+import { micros, ratio, table } from "./measure.js"
 import { footprint, pool } from "./pool.js"
 import { registration } from "./registration.js"
 
 const quick = process.argv.includes("--quick")
 const plan = quick ? { rounds: 3, iterations: 2_000 } : { rounds: 15, iterations: 20_000 }
-
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")
-  console.log(line(header))
-  console.log(widths.map((width) => "-".repeat(width)).join("-|-"))
-  rows.forEach((row) => console.log(line(row)))
-  console.log()
-}
 
 const program = Effect.gen(function*() {
   console.log(`node ${process.version}, ${cpus().length} cores, ${plan.rounds} rounds of ${plan.iterations}\n`)

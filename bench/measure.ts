@@ -80,3 +80,13 @@ export const timeEffects = <K extends string, E, R>(
 
 export const micros = (ns: number): string => (ns / 1000).toFixed(3)
 export const ratio = (value: number, base: number): string => (value / base).toFixed(2)
+
+/** Prints a plain-text table: a header, a rule, the rows, a blank line. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)))
+  const line = (cells: ReadonlyArray<string>) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")
+  console.log(line(header))
+  console.log(widths.map((width) => "-".repeat(width)).join("-|-"))
+  rows.forEach((row) => console.log(line(row)))
+  console.log()
+}

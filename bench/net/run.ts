@@ -20,6 +20,7 @@ import { cpus } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
+import { table } from "../measure.js"
 
 // ---- What is measured: edit these two tables to add or change servers ------------------
 
@@ -378,16 +379,6 @@ const measure = async (
 }
 
 // ---- Reporting ---------------------------------------------------------------------------
-
-/** Same layout as the tables of bench/index.ts. */
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")
-  console.log(line(header))
-  console.log(widths.map((width) => "-".repeat(width)).join("-|-"))
-  rows.forEach((row) => console.log(line(row)))
-  console.log()
-}
 
 const format = (metric: Metric, value: number): string =>
   metric === "gbps" ? value.toFixed(3) : Math.round(value).toLocaleString("en-US")
