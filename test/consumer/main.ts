@@ -6,9 +6,10 @@
 import type { RioBuf } from "@effect-rio/core"
 import { BufferPool, RegisteredIo, RegisteredSocket, RioError } from "@effect-rio/core"
 import { KoffiRio } from "@effect-rio/koffi"
+import { RioSocket, RioSocketServer } from "@effect-rio/platform"
 import { RioTest } from "@effect-rio/testing"
 import type { Layer } from "effect"
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 
 const program = Effect.scoped(Effect.gen(function*() {
   const io = yield* RegisteredIo.RegisteredIo
@@ -59,6 +60,20 @@ const program = Effect.scoped(Effect.gen(function*() {
       return new TextDecoder().decode(lease.bytes.subarray(0, 8))
     })
   )
+  // @effect/platform's Socket and SocketServer on registered I/O: one message echoed.
+  const platformServer = yield* RioSocketServer.make({ port: 0 })
+  yield* Effect.forkScoped(
+    platformServer.run((socket) =>
+      Effect.scoped(Effect.flatMap(socket.writer, (write) => socket.run((chunk) => write(chunk))))
+    )
+  )
+  const port = platformServer.address._tag === "TcpAddress" ? platformServer.address.port : 0
+  const platformSocket = yield* RioSocket.makeTcp({ host: "127.0.0.1", port })
+  const echoedBack = yield* Deferred.make<string>()
+  yield* Effect.forkScoped(platformSocket.run((chunk) => Deferred.succeed(echoedBack, new TextDecoder().decode(chunk))))
+  yield* Effect.scoped(Effect.flatMap(platformSocket.writer, (write) => write("via @effect/platform")))
+  const platform = yield* Deferred.await(echoedBack)
+
   const closedPort = yield* Effect.scoped(Effect.map(RegisteredSocket.listen({ port: 0 }), (l) => l.address.port))
   const connectError = yield* Effect.flip(
     Effect.scoped(RegisteredSocket.connect({ host: "127.0.0.1", port: closedPort }))
@@ -71,6 +86,7 @@ const program = Effect.scoped(Effect.gen(function*() {
     echoed,
     tcp,
     connectError: connectError._tag,
+    platform,
     codes: RioError.Codes.WSAECONNREFUSED
   }
 }))
@@ -82,7 +98,8 @@ Effect.runPromise(Effect.provide(program, layer)).then(
     // What is internal stays internal: the package exports no internal/ path.
     const internal = await import("@effect-rio/core/internal/service" as string).then(() => "exposed", () => "hidden")
     const ok = result.slice.length === 100 && result.refused === "WSAEINVAL" && result.echoed === 100 &&
-      result.tcp === "over tcp" && result.connectError === "WSAECONNREFUSED" && internal === "hidden"
+      result.tcp === "over tcp" && result.connectError === "WSAECONNREFUSED" &&
+      result.platform === "via @effect/platform" && internal === "hidden"
     console.log(JSON.stringify({ ...result, internal, ok }))
     process.exitCode = ok ? 0 : 1
   },

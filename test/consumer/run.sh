@@ -14,7 +14,7 @@ npx -y pnpm@10 -r --filter "./packages/*" build
 
 echo "==> pack"
 mkdir -p "$work/packs" "$work/app"
-for package in core koffi testing; do
+for package in core koffi testing platform; do
   (cd "packages/$package" && npx -y pnpm@10 pack --pack-destination "$work/packs" >/dev/null)
 done
 ls "$work/packs"
@@ -23,7 +23,7 @@ echo "==> a fresh project in $work/app: npm install of the tarballs"
 cp test/consumer/main.ts test/consumer/tsconfig.json "$work/app/"
 cd "$work/app"
 printf '{ "name": "consumer", "private": true, "type": "module" }\n' >package.json
-npm install --no-audit --no-fund --loglevel=error "$work"/packs/*.tgz effect@3.22.4 typescript@5.9.3 @types/node@20 >/dev/null
+npm install --no-audit --no-fund --loglevel=error "$work"/packs/*.tgz effect@3.22.4 @effect/platform@0.97.2 typescript@5.9.3 @types/node@20 >/dev/null
 
 echo "==> tsc --strict"
 npx tsc -p tsconfig.json
