@@ -260,6 +260,21 @@ export const make = (libc: Libc.Libc, ring: Ring, queues: Queues): LinuxNet | nu
     return fd
   }
 
+  /** READ_FIXED / WRITE_FIXED over a region: the kernel uses the registration's pinned pages. */
+  const fixed = (opcode: number, fd: number, region: Region, complete: (result: number) => void): Pending =>
+    start(
+      (_, userData) => ({
+        opcode,
+        fd,
+        userData,
+        addr: region.base + region.offset,
+        len: region.length,
+        off: 0,
+        bufIndex: region.bufferId
+      }),
+      complete
+    )
+
   /** A byte count, or the typed error of a negative result. */
   const count = (operation: string, done: Done<number>) => (result: number) =>
     done(result >= 0 ? result : fromErrno(-result, operation))
@@ -356,33 +371,9 @@ export const make = (libc: Libc.Libc, ring: Ring, queues: Queues): LinuxNet | nu
         }
       ),
 
-    send: (socket, region, done) =>
-      start(
-        (_, userData) => ({
-          opcode: Opcode.WRITE_FIXED,
-          fd: socket.handle,
-          userData,
-          addr: region.base + region.offset,
-          len: region.length,
-          off: 0,
-          bufIndex: region.bufferId
-        }),
-        count("RIOSend", done)
-      ),
+    send: (socket, region, done) => fixed(Opcode.WRITE_FIXED, socket.handle, region, count("RIOSend", done)),
 
-    receive: (socket, region, done) =>
-      start(
-        (_, userData) => ({
-          opcode: Opcode.READ_FIXED,
-          fd: socket.handle,
-          userData,
-          addr: region.base + region.offset,
-          len: region.length,
-          off: 0,
-          bufIndex: region.bufferId
-        }),
-        count("RIOReceive", done)
-      ),
+    receive: (socket, region, done) => fixed(Opcode.READ_FIXED, socket.handle, region, count("RIOReceive", done)),
 
     sendTo: (socket, region, peer, done) =>
       start(
