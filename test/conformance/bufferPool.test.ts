@@ -296,20 +296,17 @@ describeBackends("BufferPool conformance", (it) => {
   )
 })
 
-/** A lease held in a scope of its own, returned when `release` runs (as often as it likes). */
-const hold = (pool: BufferPool.BufferPool) =>
+/** What `acquire` gives, held in a scope of its own, closed when `release` runs (as often as it likes). */
+const inOwnScope = <A, E, R>(acquire: Effect.Effect<A, E, R | Scope.Scope>) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const lease = yield* Scope.extend(pool.lease, scope)
+    const lease = yield* Scope.extend(acquire, scope)
     return { lease, release: Scope.close(scope, Exit.void) }
   })
 
-const holdTry = (pool: BufferPool.BufferPool) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const lease = yield* Scope.extend(pool.tryLease, scope)
-    return { lease, release: Scope.close(scope, Exit.void) }
-  })
+const hold = (pool: BufferPool.BufferPool) => inOwnScope(pool.lease)
+
+const holdTry = (pool: BufferPool.BufferPool) => inOwnScope(pool.tryLease)
 
 /** Runs `effect` with a logger that appends `LEVEL: message` lines to `lines`. */
 const withLogs = (lines: Array<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
