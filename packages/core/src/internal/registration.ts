@@ -134,11 +134,6 @@ export class RegistrationImpl {
     return this.finish()
   }
 
-  /** `releaseNow` as an effect, for finalizers. */
-  get release(): Effect.Effect<void, RioError.WSAETIMEDOUT> {
-    return Effect.suspend(() => this.releaseNow() ?? Effect.void)
-  }
-
   private finish(): Effect.Effect<void> | undefined {
     this.state = RELEASED
     const error = this.ownerRef.deregisterOwned(this)

@@ -207,11 +207,6 @@ export class Queues {
     return (Atomics.load(this.sq, this.sqFlags) & IORING_SQ_TASKRUN) !== 0
   }
 
-  /** Whether a completion is waiting. */
-  get hasCompletions(): boolean {
-    return Atomics.load(this.cq, this.cqHead) !== Atomics.load(this.cq, this.cqTail)
-  }
-
   /** Waits on a worker thread for at least one completion, then calls `woken`. */
   wait(woken: (result: number) => void): void {
     this.libc.ioUringEnterAsync(this.ring.fd, 0, 1, IORING_ENTER_GETEVENTS, woken)
