@@ -16,6 +16,8 @@ export interface Backend {
   /** For a backend with sockets: the same backend with a completion queue of `size` entries. */
   readonly sockets?: {
     readonly withCompletionQueue: (size: number) => Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable>
+    /** Why a stream closed with unread data cannot reach its peer as a reset here, if it cannot. */
+    readonly cannotReset?: string
   }
 }
 

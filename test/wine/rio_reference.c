@@ -23,9 +23,15 @@
  *     outstanding sends/receives in their CQs at creation (WSAENOBUFS when they do not
  *     fit). A request keeps its buffer registrations "in use" until its completion is
  *     dequeued, as the RIODequeueCompletion documentation says.
- *   - Data moves in a loopback model: a send is delivered to the request queue's peer
- *     (itself unless RioReferenceConnect paired two queues) — into the oldest posted
- *     receive, or queued as a datagram until one is posted — and completes at once.
+ *   - A request queue over a bound UDP or connected TCP socket moves real bytes: each
+ *     committed request is one overlapped WSASend/WSARecv (WSASendTo/WSARecvFrom) on its
+ *     own slice, completed through an I/O completion port drained by a worker thread, so
+ *     requests complete in order, as the network allows, and closesocket aborts the rest
+ *     (see "Real sockets").
+ *   - A queue over an unbound socket moves data in a loopback model: a send is delivered to
+ *     the request queue's peer (itself unless RioReferenceConnect paired two queues) — into
+ *     the oldest posted receive, or queued as a datagram until one is posted — and
+ *     completes at once.
  *     RIO_MSG_DEFER holds requests until a later non-deferred call or RIO_MSG_COMMIT_ONLY.
  *   - RIONotify arms the CQ's event or IOCP notification, which fires once for the next
  *     completion without RIO_MSG_DONT_NOTIFY (at once if one is already queued).
@@ -40,6 +46,9 @@
  *
  * Build: x86_64-w64-mingw32-gcc -shared -o build/rio_reference.dll rio_reference.c -lws2_32
  */
+/* GetQueuedCompletionStatusEx is declared for Vista and later. */
+#define _WIN32_WINNT 0x0602
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +77,17 @@ typedef struct ref_buffer {
 
 struct ref_rq;
 
+/* A real socket's request in flight as one overlapped operation (see "Real sockets"). */
+typedef struct ref_overlapped_request {
+    OVERLAPPED overlapped;
+    WSABUF data;
+    struct sockaddr_storage from;
+    INT from_length;
+    DWORD receive_flags;
+} ref_overlapped_request;
+
 typedef struct ref_request {
+    ref_overlapped_request io;  /* first: the completion port hands back &io.overlapped */
     struct ref_request *next;
     struct ref_rq *rq;
     BOOL is_send;
@@ -120,6 +139,10 @@ typedef struct ref_rq {
     ref_request *deferred_receive_head, *deferred_receive_tail;
     ref_datagram *inbound_head, *inbound_tail;
     DWORD inbound_count;
+    /* A queue over a real (bound or connected) socket moves data with Winsock instead. */
+    BOOL real;
+    struct sockaddr_storage local, remote; /* what identifies the socket behind the handle */
+    int local_length, remote_length;
 } ref_rq;
 
 static CRITICAL_SECTION lock;
@@ -352,8 +375,8 @@ static char *slice_pointer(ref_request *request, int index)
     return request->buffers[index]->base + request->slices[index].Offset;
 }
 
-/* Writes a SOCKADDR_INET for 127.0.0.1:0 into a receive's address slice. */
-static void write_loopback_address(ref_request *request, int index)
+/* Writes `address` as a zero-padded SOCKADDR_INET into a receive's address slice. */
+static void write_address(ref_request *request, int index, const struct sockaddr *address, int length)
 {
     if (request->buffers[index] == NULL || !request->buffers[index]->live)
         return;
@@ -361,11 +384,35 @@ static void write_loopback_address(ref_request *request, int index)
     if (!range_ok(p, SOCKADDR_INET_SIZE, TRUE))
         return;
     memset(p, 0, SOCKADDR_INET_SIZE);
+    if (length > SOCKADDR_INET_SIZE)
+        length = SOCKADDR_INET_SIZE;
+    if (length > 0)
+        memcpy(p, address, (size_t)length);
+}
+
+/* Writes a SOCKADDR_INET for 127.0.0.1:0 into a receive's address slice. */
+static void write_loopback_address(ref_request *request, int index)
+{
     struct sockaddr_in address;
     memset(&address, 0, sizeof address);
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    memcpy(p, &address, sizeof address);
+    write_address(request, index, (const struct sockaddr *)&address, (int)sizeof address);
+}
+
+/* What a receive reports besides its data: no flags, an empty control buffer. */
+static void write_receive_extras(ref_request *receive)
+{
+    if (receive->buffers[SLICE_FLAGS] != NULL && receive->buffers[SLICE_FLAGS]->live) {
+        char *flags = slice_pointer(receive, SLICE_FLAGS);
+        if (range_ok(flags, sizeof(ULONG), TRUE))
+            memset(flags, 0, sizeof(ULONG));
+    }
+    if (receive->buffers[SLICE_CONTROL] != NULL && receive->buffers[SLICE_CONTROL]->live) {
+        char *control = slice_pointer(receive, SLICE_CONTROL);
+        if (range_ok(control, sizeof(RIO_CMSG_BUFFER), TRUE))
+            ((RIO_CMSG_BUFFER *)control)->TotalLength = sizeof(RIO_CMSG_BUFFER);
+    }
 }
 
 static void deliver(ref_request *receive, const char *data, DWORD length)
@@ -390,21 +437,18 @@ static void deliver(ref_request *receive, const char *data, DWORD length)
     }
     write_loopback_address(receive, SLICE_LOCAL);
     write_loopback_address(receive, SLICE_REMOTE);
-    if (receive->buffers[SLICE_FLAGS] != NULL && receive->buffers[SLICE_FLAGS]->live) {
-        char *flags = slice_pointer(receive, SLICE_FLAGS);
-        if (range_ok(flags, sizeof(ULONG), TRUE))
-            memset(flags, 0, sizeof(ULONG));
-    }
-    if (receive->buffers[SLICE_CONTROL] != NULL && receive->buffers[SLICE_CONTROL]->live) {
-        char *control = slice_pointer(receive, SLICE_CONTROL);
-        if (range_ok(control, sizeof(RIO_CMSG_BUFFER), TRUE))
-            ((RIO_CMSG_BUFFER *)control)->TotalLength = sizeof(RIO_CMSG_BUFFER);
-    }
+    write_receive_extras(receive);
     complete(receive, status, copied);
 }
 
+static void real_post(ref_request *request);
+
 static void execute_send(ref_request *send)
 {
+    if (send->rq->real) {
+        real_post(send);
+        return;
+    }
     const char *data = NULL;
     DWORD length = 0;
     if (send->buffers[SLICE_DATA] != NULL) {
@@ -447,6 +491,10 @@ static void execute_send(ref_request *send)
 static void execute_receive(ref_request *receive)
 {
     ref_rq *rq = receive->rq;
+    if (rq->real) {
+        real_post(receive);
+        return;
+    }
     if (rq->inbound_head != NULL) {
         ref_datagram *datagram = rq->inbound_head;
         rq->inbound_head = datagram->next;
@@ -525,12 +573,206 @@ static BOOL socket_alive(SOCKET s, int *type)
     return alive;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Real sockets                                                                       */
+/* ---------------------------------------------------------------------------------- */
+
+/*
+ * A queue whose socket is bound or connected when the queue is created moves data with
+ * Winsock on that socket: each committed request becomes one overlapped WSASend/WSARecv
+ * (WSASendTo/WSARecvFrom for datagrams) on the request's own slice, and the socket is tied
+ * to one I/O completion port that a worker thread drains, turning each packet into the
+ * request's RIORESULT. That is how RIO itself behaves: the kernel queues a request queue's
+ * requests in order, completes them as the network allows, and closesocket aborts what is
+ * still pending (WSA_OPERATION_ABORTED). Nothing polls, so a request costs the same however
+ * many sockets are open.
+ */
+
+static HANDLE completion_port;
+static HANDLE worker;
+
+static BOOL same_address(SOCKET s, BOOL peer, const struct sockaddr_storage *expected, int length, BOOL *known)
+{
+    struct sockaddr_storage now;
+    int n = sizeof now;
+    memset(&now, 0, sizeof now);
+    *known = (peer ? getpeername(s, (struct sockaddr *)&now, &n) : getsockname(s, (struct sockaddr *)&now, &n)) == 0;
+    return *known && n == length && memcmp(&now, expected, (size_t)length) == 0;
+}
+
+/* The handle still names the socket the queue was created for: a closed handle may be
+   reused at once by a new socket, which must not inherit the queue. A connected socket
+   whose peer reset it may have no peer name any more; that is still the same socket. */
+static BOOL rq_alive(ref_rq *rq)
+{
+    int type = 0;
+    DWORD saved = GetLastError();
+    BOOL alive = socket_alive(rq->socket, &type);
+    if (alive && rq->real) {
+        BOOL known;
+        alive = type == rq->socket_type && same_address(rq->socket, FALSE, &rq->local, rq->local_length, &known);
+        if (alive && rq->socket_type == SOCK_STREAM &&
+            !same_address(rq->socket, TRUE, &rq->remote, rq->remote_length, &known) && known)
+            alive = FALSE;
+    }
+    SetLastError(saved);
+    return alive;
+}
+
+/* What a finished receive writes besides its data: the addresses and the extras. */
+static void finish_receive(ref_request *request)
+{
+    ref_rq *rq = request->rq;
+    if (rq->socket_type == SOCK_STREAM)
+        write_address(request, SLICE_REMOTE, (const struct sockaddr *)&rq->remote, rq->remote_length);
+    else
+        write_address(request, SLICE_REMOTE, (const struct sockaddr *)&request->io.from, request->io.from_length);
+    write_address(request, SLICE_LOCAL, (const struct sockaddr *)&rq->local, rq->local_length);
+    write_receive_extras(request);
+}
+
+/* Issues a request as one overlapped operation; its completion comes through the port,
+   even when the call succeeds at once. A call that fails at once queues no packet, so it
+   completes here. */
+static void real_post(ref_request *request)
+{
+    ref_rq *rq = request->rq;
+    ref_overlapped_request *io = &request->io;
+    memset(&io->overlapped, 0, sizeof io->overlapped);
+    io->data.buf = NULL;
+    io->data.len = 0;
+    if (request->buffers[SLICE_DATA] != NULL) {
+        io->data.buf = slice_pointer(request, SLICE_DATA);
+        io->data.len = request->slices[SLICE_DATA].Length;
+        if (!request->buffers[SLICE_DATA]->live || !range_ok(io->data.buf, io->data.len, !request->is_send)) {
+            complete(request, WSAEFAULT, 0);
+            return;
+        }
+    }
+    DWORD saved = GetLastError();
+    int rc;
+    if (request->is_send) {
+        const struct sockaddr *to = NULL;
+        int to_length = 0;
+        if (rq->socket_type == SOCK_DGRAM && request->buffers[SLICE_REMOTE] != NULL) {
+            to = (const struct sockaddr *)slice_pointer(request, SLICE_REMOTE);
+            if (request->buffers[SLICE_REMOTE]->live && range_ok(to, sizeof(ADDRESS_FAMILY), FALSE))
+                to_length = to->sa_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+                            : to->sa_family == AF_INET ? (int)sizeof(struct sockaddr_in) : 0;
+            if (to_length == 0 || (ULONG)to_length > request->slices[SLICE_REMOTE].Length) {
+                complete(request, to_length == 0 ? WSAEAFNOSUPPORT : WSAEFAULT, 0);
+                SetLastError(saved);
+                return;
+            }
+        }
+        rc = to != NULL ? WSASendTo(rq->socket, &io->data, 1, NULL, 0, to, to_length, &io->overlapped, NULL)
+                        : WSASend(rq->socket, &io->data, 1, NULL, 0, &io->overlapped, NULL);
+    } else {
+        io->receive_flags = 0;
+        io->from_length = sizeof io->from;
+        memset(&io->from, 0, sizeof io->from);
+        rc = rq->socket_type == SOCK_DGRAM
+            ? WSARecvFrom(rq->socket, &io->data, 1, NULL, &io->receive_flags, (struct sockaddr *)&io->from,
+                          &io->from_length, &io->overlapped, NULL)
+            : WSARecv(rq->socket, &io->data, 1, NULL, &io->receive_flags, &io->overlapped, NULL);
+    }
+    if (rc == SOCKET_ERROR) {
+        int error = WSAGetLastError();
+        /* A truncated datagram (WSAEMSGSIZE) is a warning status, not an error: like a
+           success, it still queues a packet on the port, which completes the request. */
+        if (error != WSA_IO_PENDING && error != WSAEMSGSIZE)
+            complete(request, error, 0);
+    }
+    SetLastError(saved);
+}
+
+/* The Winsock error of a finished overlapped operation. The socket may be closed by now
+   (its pending operations then end aborted), so the packet's own status is read. */
+static LONG overlapped_status(ref_request *request, DWORD *bytes)
+{
+    DWORD flags = 0;
+    DWORD saved = GetLastError();
+    LONG status = NO_ERROR;
+    if (!WSAGetOverlappedResult(request->rq->socket, &request->io.overlapped, bytes, FALSE, &flags)) {
+        status = WSAGetLastError();
+        if (status == WSAENOTSOCK)
+            status = WSA_OPERATION_ABORTED;
+    }
+    SetLastError(saved);
+    return status;
+}
+
+static DWORD WINAPI worker_main(LPVOID unused)
+{
+    (void)unused;
+    OVERLAPPED_ENTRY entries[64];
+    for (;;) {
+        ULONG count = 0;
+        if (!GetQueuedCompletionStatusEx(completion_port, entries, 64, &count, INFINITE, FALSE))
+            continue;
+        EnterCriticalSection(&lock);
+        for (ULONG i = 0; i < count; i++) {
+            ref_request *request = (ref_request *)entries[i].lpOverlapped;
+            DWORD bytes = (DWORD)entries[i].dwNumberOfBytesTransferred;
+            LONG status = overlapped_status(request, &bytes);
+            if (!request->is_send && (status == NO_ERROR || status == WSAEMSGSIZE))
+                finish_receive(request);
+            complete(request, status, bytes);
+        }
+        LeaveCriticalSection(&lock);
+    }
+    return 0;
+}
+
+/* Starts the completion port and its worker once. */
+static BOOL start_worker(void)
+{
+    if (worker != NULL)
+        return TRUE;
+    completion_port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    if (completion_port == NULL)
+        return FALSE;
+    /* The worker runs this DLL's code until the process ends: a FreeLibrary at exit must
+       not unmap it under the thread. */
+    HMODULE self;
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_PIN | GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                       (LPCWSTR)(void *)start_worker, &self);
+    worker = CreateThread(NULL, 0, worker_main, NULL, 0, NULL);
+    if (worker == NULL) {
+        CloseHandle(completion_port);
+        completion_port = NULL;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* A bound UDP socket or a connected TCP socket gets a real queue: records what identifies
+   it and ties it to the completion port. An unbound socket keeps the loopback model. */
+static BOOL make_real(ref_rq *rq)
+{
+    DWORD saved = GetLastError();
+    rq->local_length = sizeof rq->local;
+    BOOL real = getsockname(rq->socket, (struct sockaddr *)&rq->local, &rq->local_length) == 0;
+    if (real && rq->socket_type == SOCK_STREAM) {
+        rq->remote_length = sizeof rq->remote;
+        real = getpeername(rq->socket, (struct sockaddr *)&rq->remote, &rq->remote_length) == 0;
+    }
+    SetLastError(saved);
+    if (!real)
+        return TRUE;
+    if (!start_worker() || CreateIoCompletionPort((HANDLE)rq->socket, completion_port, 0, 0) == NULL)
+        return FALSE;
+    SetLastError(saved);
+    rq->real = TRUE;
+    return TRUE;
+}
+
 static void sweep_closed_sockets(void)
 {
     ref_rq *rq = rqs;
     while (rq != NULL) {
         ref_rq *next = rq->next;
-        if (!socket_alive(rq->socket, NULL))
+        if (!rq_alive(rq))
             close_rq(rq);
         rq = next;
     }
@@ -812,6 +1054,11 @@ static RIO_RQ PASCAL ref_RIOCreateRequestQueue(SOCKET s, ULONG max_receive, ULON
     }
     rq->socket = s;
     rq->socket_type = type;
+    if (!make_real(rq)) {
+        free(rq);
+        fail(WSAENOBUFS);
+        goto done;
+    }
     rq->max_receive = max_receive;
     rq->max_send = max_send;
     rq->receive_cq = rcq;

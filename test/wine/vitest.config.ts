@@ -29,8 +29,10 @@ export default defineConfig({
     include: ["packages/koffi/test/windows/**/*.test.ts", "test/conformance/**/*.test.ts"],
     pool: "forks",
     poolOptions: { forks: { execArgv: ["--expose-gc"] } },
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    // A hang guard, not a speed check: under Wine every socket call is a wineserver round
+    // trip, so 64 connections × 1,000 round trips take 20 s to 2 min depending on the box.
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     reporters: ["default", "json"],
     outputFile: { json: "test/wine/build/vitest-wine.json" }
   }

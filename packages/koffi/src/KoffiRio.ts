@@ -51,11 +51,17 @@ export const layerLinux = (
  */
 export interface WindowsOptions {
   readonly provider?: string
+  /**
+   * Initial entries of the completion queue that the layer's sockets share (default 1024).
+   * It grows as sockets are added, so no completion is ever lost.
+   */
+  readonly completionQueueSize?: number
 }
 
 /**
  * Windows: Winsock Registered I/O (RIORegisterBuffer / RIODeregisterBuffer from the
- * extension function table). Fails with `RioUnavailable` carrying the Winsock code where
+ * extension function table; sockets over RIO request queues and one shared completion
+ * queue). Fails with `RioUnavailable` carrying the Winsock code where
  * the provider has no RIO (WSAEOPNOTSUPP 10045 under Wine).
  *
  * @since 0.1.0

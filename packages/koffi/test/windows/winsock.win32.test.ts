@@ -7,17 +7,22 @@
  * runs it under Wine, and the Windows workflow on a real runner.
  */
 import type * as BufferId from "@effect-rio/core/BufferId"
+import * as BufferPool from "@effect-rio/core/BufferPool"
 import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
+import type * as RioBuf from "@effect-rio/core/RioBuf"
 import type * as RioError from "@effect-rio/core/RioError"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import koffi from "koffi"
 import * as Abi from "../../src/internal/windows/abi.js"
 import * as WindowsDriver from "../../src/internal/windows/driver.js"
 import * as Winsock from "../../src/internal/windows/winsock.js"
+import * as KoffiRio from "../../src/KoffiRio.js"
 import { isWine, MEM_COMMIT, MEM_FREE, provider, providerAvailable, providerPath, win32 } from "./reference.js"
 
 const withProvider = WindowsDriver.make({ provider: providerPath })
@@ -343,4 +348,36 @@ describe("Winsock RIO driver through the reference provider", () => {
       assert.strictEqual(after.TotalRegistrations, before.TotalRegistrations + 1)
       assert.strictEqual(after.DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
     }))
+
+  // RIO has no per-request cancel: the driver closes the stream (closesocket), which ends
+  // every request of its queue. io_uring and the double keep the stream usable.
+  it.live("a cancelled TCP receive closes its stream: it comes back with its completion, later operations are WSAECONNABORTED, other sockets go on", () =>
+    Effect.gen(function*() {
+      const before = provider().stats()
+      const pool = yield* BufferPool.make({ slotSize: 64, slots: 2 })
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const accepting = yield* Effect.fork(listener.accept)
+      const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      const server = yield* Fiber.join(accepting)
+      const registration = pool.registration
+      const slice = registration.unsafeSlice(0, 64) as RioBuf.RioBuf
+      const pending = yield* Effect.fork(client.receive(slice))
+      while (registration.inFlight === 0) yield* Effect.sleep("5 millis")
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(pending)))
+      assert.strictEqual(registration.inFlight, 0)
+      assert.strictEqual((yield* Effect.flip(client.receive(slice)))._tag, "WSAECONNABORTED")
+      assert.strictEqual((yield* Effect.flip(client.send(slice)))._tag, "WSAECONNABORTED")
+      // The peer sees the stream end.
+      const ended = yield* Effect.either(server.receive(registration.unsafeSlice(0, 64) as RioBuf.RioBuf))
+      assert.isTrue(ended._tag === "Left" ? ended.left._tag === "WSAECONNRESET" : ended.right === 0)
+      // The listener still accepts, and a new stream echoes.
+      const accepting2 = yield* Effect.fork(listener.accept)
+      const again = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      const peer = yield* Fiber.join(accepting2)
+      registration.bytes.set([1, 2, 3])
+      yield* again.sendAll(registration.unsafeSlice(0, 3) as RioBuf.RioBuf)
+      const got = yield* peer.receive(registration.unsafeSlice(8, 8) as RioBuf.RioBuf)
+      assert.deepStrictEqual([...registration.bytes.subarray(8, 8 + got)], [1, 2, 3].slice(0, got))
+      assert.strictEqual(provider().stats().DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
+    }).pipe(Effect.scoped, Effect.provide(KoffiRio.layerWindows({ provider: providerPath }))))
 })

@@ -32,6 +32,7 @@ import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as Abi from "./abi.js"
 import * as Memory from "./memory.js"
+import * as Net from "./net.js"
 import * as Winsock from "./winsock.js"
 
 /** Options of {@link make}. */
@@ -42,6 +43,11 @@ export interface Options {
    * leaves it unset.
    */
   readonly provider?: string
+  /**
+   * Initial size of the completion queue shared by the layer's sockets (default 1024). It
+   * grows as request queues are added, so that it never overflows.
+   */
+  readonly completionQueueSize?: number
 }
 
 /**
@@ -202,7 +208,8 @@ const makeDriver = (
   functions: Winsock.RioFunctions,
   socket: bigint,
   source: string,
-  pageSize: number
+  pageSize: number,
+  completionQueueSize: number | undefined
 ): WinsockDriver => {
   const ids = new IdTable()
   const allocator = Memory.make(ws, pageSize)
@@ -237,6 +244,15 @@ const makeDriver = (
     })
   }
 
+  const nativeBufferId = (id: BufferId.BufferId) => ids.get(id)
+  const net = Net.make({
+    ws,
+    rio: functions,
+    allocator,
+    nativeBufferId,
+    ...(completionQueueSize === undefined ? {} : { completionQueueSize })
+  })
+
   const driver: WinsockDriver = {
     backend: "winsock",
     pageSize,
@@ -253,13 +269,15 @@ const makeDriver = (
     allocate: allocator.allocate,
     free: allocator.free,
     close: () => {
+      net.shutdownAll()
       // The core deregisters everything first; this only guards against a caller that did not.
       for (const [id] of ids.entries()) deregister(BufferId.unsafeMake(id))
     },
     functions,
     winsock: ws,
     socket,
-    nativeBufferId: (id) => ids.get(id)
+    nativeBufferId,
+    net
   }
   diagnosticsOf.set(driver, { source, liveAllocations: allocator.live })
   return driver
@@ -302,5 +320,12 @@ export const make = (options?: Options): Effect.Effect<WinsockDriver, RioError.R
       (socket) => Effect.sync(() => ws.closesocket(socket))
     )
     const functions = yield* Effect.suspend(() => fromFailure(Winsock.loadFunctionTable(ws, socket, options?.provider)))
-    return makeDriver(ws, functions, socket, options?.provider ?? "WSAIoctl", Winsock.pageSize(ws))
+    return makeDriver(
+      ws,
+      functions,
+      socket,
+      options?.provider ?? "WSAIoctl",
+      Winsock.pageSize(ws),
+      options?.completionQueueSize
+    )
   })
