@@ -1,7 +1,9 @@
 /**
- * `pnpm bench:net`: echo servers measured by one C load generator (bench/net/loadgen.c),
- * all in this one run, so that every server pays the same client cost and the ratios
- * compare like with like. Prints the tables and writes bench/results/net.json.
+ * `pnpm bench:net`: servers measured by one load generator per scenario — the C program
+ * bench/net/loadgen.c for the echo servers, an `@effect/rpc` client (bench/net/rpc-load.ts)
+ * for the rpc servers — all in this one run, so that every server of a scenario pays the same
+ * client cost and the ratios compare like with like. Prints the tables and writes
+ * bench/results/net.json.
  *
  * Each figure is the median of ROUNDS runs; within a scenario all servers are up at once and
  * their runs are interleaved (A B C A B C ...), so a slow spell of the machine falls on all of
@@ -17,12 +19,12 @@ import dgram from "node:dgram"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import { cpus } from "node:os"
-import { dirname, join, resolve } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { table } from "../measure.js"
 
-// ---- What is measured: edit these two tables to add or change servers ------------------
+// ---- What is measured: edit these tables to add or change servers ----------------------
 
 type Role = "ours" | "node" | "c"
 
@@ -71,15 +73,74 @@ const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
   }
 ]
 
+/** The same handler on `@effect/platform`'s SocketServer: ours (registered I/O) and Node's. */
+const SOCKET_SERVERS: ReadonlyArray<ServerSpec> = [
+  {
+    name: "ours (RioSocketServer)",
+    role: "ours",
+    requires: "bench/build/socket-echo.mjs",
+    command: (port) => ["node", "bench/build/socket-echo.mjs", "rio", String(port)]
+  },
+  {
+    name: "NodeSocketServer",
+    role: "node",
+    requires: "bench/build/socket-echo.mjs",
+    command: (port) => ["node", "bench/build/socket-echo.mjs", "node", String(port)]
+  },
+  {
+    name: "node:net",
+    role: "node",
+    requires: "bench/net/net-echo.mjs",
+    command: (port) => ["node", "bench/net/net-echo.mjs", String(port)]
+  }
+]
+
+/** The rpc example's server (examples/src/rpcApi.ts) on RioSocketServer and on NodeSocketServer. */
+const RPC_SERVERS: ReadonlyArray<ServerSpec> = [
+  {
+    name: "ours (RioSocketServer)",
+    role: "ours",
+    requires: "bench/build/rpc-server.mjs",
+    command: (port) => ["node", "bench/build/rpc-server.mjs", "server", "--port", String(port)]
+  },
+  {
+    name: "NodeSocketServer",
+    role: "node",
+    requires: "bench/build/rpc-server-node.mjs",
+    command: (port) => ["node", "bench/build/rpc-server-node.mjs", String(port)]
+  }
+]
+
 type Metric = "rate" | "gbps"
 
+/** A load generator: run once per measured run, it prints one JSON line (a `LoadRun`). */
+interface LoadClient {
+  /** Path (from the repo root) that must exist, else every row of the scenario reads "skipped". */
+  readonly requires: string
+  /** argv, run from the repo root; `node` means this very Node binary. */
+  readonly command: (port: number, seconds: number) => ReadonlyArray<string>
+}
+
+/** The C load generator: `loadgen <protocol> <port> <load…> <seconds>`. */
+const loadgen = (protocol: "udp" | "tcp", ...load: ReadonlyArray<string>): LoadClient => ({
+  requires: "bench/net/build/loadgen",
+  command: (port, seconds) => ["bench/net/build/loadgen", protocol, String(port), ...load, String(seconds)]
+})
+
+/** One NodeSocket `@effect/rpc` client with `concurrency` calls in flight. */
+const rpcLoad = (concurrency: number): LoadClient => ({
+  requires: "bench/build/rpc-load.mjs",
+  command: (port, seconds) => ["node", "bench/build/rpc-load.mjs", String(port), String(concurrency), String(seconds)]
+})
+
+type ScenarioKey = "udp" | "tcpPingPong" | "tcpBulk" | "socketPingPong" | "rpc"
+
 interface Scenario {
-  readonly key: "udp" | "tcpPingPong" | "tcpBulk"
+  readonly key: ScenarioKey
   readonly title: string
   readonly protocol: "udp" | "tcp"
   readonly servers: ReadonlyArray<ServerSpec>
-  /** loadgen arguments after the port, before the seconds. */
-  readonly load: ReadonlyArray<string>
+  readonly client: LoadClient
   readonly metric: Metric
   readonly unit: string
 }
@@ -90,7 +151,7 @@ const SCENARIOS: ReadonlyArray<Scenario> = [
     title: "UDP echo, 64-byte datagrams, 64 in flight",
     protocol: "udp",
     servers: UDP_SERVERS,
-    load: ["64"],
+    client: loadgen("udp", "64"),
     metric: "rate",
     unit: "round trips/s"
   },
@@ -99,7 +160,7 @@ const SCENARIOS: ReadonlyArray<Scenario> = [
     title: "TCP echo, 16 connections ping-pong 64-byte messages",
     protocol: "tcp",
     servers: TCP_SERVERS,
-    load: ["16", "64"],
+    client: loadgen("tcp", "16", "64"),
     metric: "rate",
     unit: "msgs/s"
   },
@@ -108,15 +169,33 @@ const SCENARIOS: ReadonlyArray<Scenario> = [
     title: "TCP echo, 4 connections ping-pong 64 KiB blocks",
     protocol: "tcp",
     servers: TCP_SERVERS,
-    load: ["4", "65536"],
+    client: loadgen("tcp", "4", "65536"),
     metric: "gbps",
     unit: "GB/s echoed"
+  },
+  {
+    key: "socketPingPong",
+    title: "@effect/platform Socket echo, 16 connections ping-pong 64-byte messages",
+    protocol: "tcp",
+    servers: SOCKET_SERVERS,
+    client: loadgen("tcp", "16", "64"),
+    metric: "rate",
+    unit: "msgs/s"
+  },
+  {
+    key: "rpc",
+    title: "@effect/rpc unary calls (MessagePack), one NodeSocket client, 32 in flight",
+    protocol: "tcp",
+    servers: RPC_SERVERS,
+    client: rpcLoad(32),
+    metric: "rate",
+    unit: "requests/s"
   }
 ]
 
 // ---- Results -----------------------------------------------------------------------------
 
-/** One loadgen run, as printed by loadgen (udp runs have roundTrips, tcp runs messages). */
+/** One load generator run, as it printed it (udp runs have roundTrips, tcp runs messages, rpc runs requests). */
 export interface LoadRun {
   readonly rate: number
   readonly gbps?: number
@@ -125,6 +204,7 @@ export interface LoadRun {
   readonly seconds: number
   readonly roundTrips?: number
   readonly messages?: number
+  readonly requests?: number
   readonly bytes?: number
 }
 
@@ -155,10 +235,12 @@ export interface NetResults {
   readonly udp: NetScenario
   readonly tcpPingPong: NetScenario
   readonly tcpBulk: NetScenario
+  readonly socketPingPong: NetScenario
+  readonly rpc: NetScenario
 }
 
 export interface NetPlan {
-  /** Measured seconds per loadgen run (after its 0.5 s warm-up). */
+  /** Measured seconds per load generator run (after its 0.5 s warm-up). */
   readonly seconds: number
   readonly rounds: number
 }
@@ -196,37 +278,51 @@ const run = (file: string, args: ReadonlyArray<string>, cwd: string, timeoutMs: 
 
 const firstLine = (text: string): string => text.trim().split("\n")[0] ?? ""
 
-/** Builds the C programs; returns why each one is unusable, if it is. */
-const build = async (root: string): Promise<{ loadgen: string | null; uring: string | null }> => {
+/** Why a built file cannot be used (its build failed), by its path from the repo root. */
+type Built = ReadonlyMap<string, string>
+
+/** Builds the C programs and bundles the JS servers and clients; returns why each unusable one is. */
+const build = async (root: string): Promise<Built> => {
   mkdirSync(join(root, "bench/net/build"), { recursive: true })
   const gcc = (out: string, src: string, libs: ReadonlyArray<string>) =>
     run("gcc", ["-O2", "-Wall", "-o", `bench/net/build/${out}`, `bench/net/${src}`, ...libs], root, 60_000).then((
       result
-    ) => result.ok ? null : `gcc ${src} failed: ${firstLine(result.stderr)}`)
+    ) => [`bench/net/build/${out}`, result.ok ? null : `gcc ${src} failed: ${firstLine(result.stderr)}`] as const)
   // Our servers run as compiled JS, as a user ships them: bundled like bench/index.ts, so
-  // that no TypeScript loader sits in the measured process.
-  const bundle = (name: string) =>
-    run(
+  // that no TypeScript loader sits in the measured process. So do the JS baselines and clients
+  // written in TypeScript, so that both sides of a ratio are built the same way.
+  const bundle = (source: string) => {
+    const out = `bench/build/${basename(source, ".ts")}.mjs`
+    return run(
       join(root, "node_modules/.bin/esbuild"),
       [
-        `examples/src/${name}.ts`,
+        source,
         "--bundle",
         "--platform=node",
         "--format=esm",
-        `--outfile=bench/build/${name}.mjs`,
+        `--outfile=${out}`,
         "--external:koffi",
+        // CommonJS dependencies (ws, under NodeSocketServer) require Node's built-ins: give the
+        // ES module bundle a `require` to do it with.
+        "--banner:js=import { createRequire as bannerRequire } from \"node:module\"; " +
+        "const require = bannerRequire(import.meta.url);",
         "--log-level=warning"
       ],
       root,
       60_000
-    ).then((result) => result.ok ? null : `esbuild ${name} failed: ${firstLine(result.stderr)}`)
-  const [loadgen, uring] = await Promise.all([
+    ).then((result) => [out, result.ok ? null : `esbuild ${source} failed: ${firstLine(result.stderr)}`] as const)
+  }
+  const results = await Promise.all([
     gcc("loadgen", "loadgen.c", []),
     gcc("uring_udp_echo", "uring_udp_echo.c", ["-luring"]),
-    bundle("udp-echo"),
-    bundle("tcp-echo")
+    bundle("examples/src/udp-echo.ts"),
+    bundle("examples/src/tcp-echo.ts"),
+    bundle("examples/src/rpc-server.ts"),
+    bundle("bench/net/socket-echo.ts"),
+    bundle("bench/net/rpc-server-node.ts"),
+    bundle("bench/net/rpc-load.ts")
   ])
-  return { loadgen, uring }
+  return new Map(results.flatMap(([path, reason]) => reason === null ? [] : [[path, reason] as const]))
 }
 
 /** A port nobody holds right now (the kernel picks it; the server binds it right after). */
@@ -315,7 +411,7 @@ const measure = async (
   root: string,
   scenario: Scenario,
   plan: NetPlan,
-  built: { loadgen: string | null; uring: string | null }
+  built: Built
 ): Promise<NetScenario> => {
   interface Slot {
     spec: ServerSpec
@@ -329,9 +425,10 @@ const measure = async (
   for (const spec of scenario.servers) {
     const slot: Slot = { spec, live: null, reason: null, failed: false, runs: [] }
     slots.push(slot)
-    if (built.loadgen !== null) slot.reason = built.loadgen
-    else if (spec.role === "c" && built.uring !== null) slot.reason = built.uring
-    else if (!existsSync(join(root, spec.requires))) slot.reason = `${spec.requires} not found`
+    const unusable = [scenario.client.requires, spec.requires].map((path) =>
+      built.get(path) ?? (existsSync(join(root, path)) ? undefined : `${path} not found`)
+    ).find((reason) => reason !== undefined)
+    if (unusable !== undefined) slot.reason = unusable
     else {
       const started = await start(root, spec, await freePort(scenario.protocol))
       if (typeof started === "string") {
@@ -340,7 +437,6 @@ const measure = async (
       } else slot.live = started
     }
   }
-  const loadgen = join(root, "bench/net/build/loadgen")
   for (let round = 0; round < plan.rounds; round++) {
     for (const slot of slots) {
       if (slot.live === null || slot.failed) continue
@@ -349,14 +445,15 @@ const measure = async (
         slot.reason = `server exited: ${slot.live.stderr()}`
         continue
       }
-      const args = [scenario.protocol, String(slot.live.port), ...scenario.load, String(plan.seconds)]
-      const result = await run(loadgen, args, root, (plan.seconds + 15) * 1000)
+      const [file, ...args] = scenario.client.command(slot.live.port, plan.seconds)
+      const client = file === "node" ? process.execPath : join(root, file!)
+      const result = await run(client, args, root, (plan.seconds + 15) * 1000)
       try {
         if (!result.ok) throw new Error(firstLine(result.stderr))
         slot.runs.push(JSON.parse(result.stdout) as LoadRun)
       } catch (error) {
         slot.failed = true
-        slot.reason = `loadgen failed: ${error instanceof Error ? error.message : String(error)}`
+        slot.reason = `load generator failed: ${error instanceof Error ? error.message : String(error)}`
       }
     }
   }
@@ -429,7 +526,7 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
   const root = findRoot()
   const began = Date.now()
   console.log(
-    `node ${process.version}, ${cpus().length} cores; loadgen: ${plan.rounds} runs of 0.5 s warm-up + ${plan.seconds} s ` +
+    `node ${process.version}, ${cpus().length} cores; ${plan.rounds} runs of 0.5 s warm-up + ${plan.seconds} s ` +
       "per server, 127.0.0.1, load generator and server share the cores\n"
   )
   const built = await build(root)
@@ -445,7 +542,9 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     plan,
     udp: measured.udp!,
     tcpPingPong: measured.tcpPingPong!,
-    tcpBulk: measured.tcpBulk!
+    tcpBulk: measured.tcpBulk!,
+    socketPingPong: measured.socketPingPong!,
+    rpc: measured.rpc!
   }
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(join(root, "bench/results/net.json"), JSON.stringify(results, null, 2) + "\n")

@@ -33,11 +33,19 @@ export const describe = (cause: Cause.Cause<unknown>): string | undefined => {
   return `${_tag}${code === undefined ? "" : ` (${code})`}: ${message}`
 }
 
+/** Ends the process the way every example does: quietly on success, else the message and exit 1. */
+const finish = <A, E>(exit: Exit.Exit<A, E>): void => {
+  if (Exit.isSuccess(exit)) return
+  console.error(describe(exit.cause) ?? Cause.pretty(exit.cause))
+  process.exitCode = 1
+}
+
 /** Runs `program` on the configured backend, as the last line of an example. */
 export const runMain = <A, E>(program: Effect.Effect<A, E, RegisteredIo.RegisteredIo>): void => {
-  Effect.runPromiseExit(Effect.provide(program, layer)).then((exit) => {
-    if (Exit.isSuccess(exit)) return
-    console.error(describe(exit.cause) ?? Cause.pretty(exit.cause))
-    process.exitCode = 1
-  })
+  Effect.runPromiseExit(Effect.provide(program, layer)).then(finish)
+}
+
+/** Runs a program that needs no registered I/O (a plain `@effect/platform` client), ending as `runMain` does. */
+export const runPlain = <A, E>(program: Effect.Effect<A, E>): void => {
+  Effect.runPromiseExit(program).then(finish)
 }

@@ -3,19 +3,7 @@
  * one process (`both`) and as a separate server and client.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
-
-const examples = fileURLToPath(new URL("../src/", import.meta.url))
-
-const run = (file: string, args: ReadonlyArray<string>, backend: string) =>
-  spawnSync(process.execPath, ["--import", "tsx", `${examples}${file}`, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, EFFECT_RIO_BACKEND: backend },
-    timeout: 60_000
-  })
-
-const backends = process.platform === "linux" ? ["test", "koffi"] : ["test"]
+import { backends, run, startServer } from "./processes.js"
 
 describe("echo examples", () => {
   for (const backend of backends) {
@@ -30,22 +18,14 @@ describe("echo examples", () => {
   }
 
   it.runIf(process.platform === "linux")("tcp-echo as two processes: a server and a client on io_uring", async () => {
-    const server = spawn(process.execPath, ["--import", "tsx", `${examples}tcp-echo.ts`, "server", "--port", "0"], {
-      env: { ...process.env, EFFECT_RIO_BACKEND: "koffi" }
-    })
+    const server = startServer("tcp-echo.ts", ["server", "--port", "0"], "koffi")
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        server.stdout.on("data", (chunk: Buffer) => {
-          const match = /listening (\d+)/.exec(chunk.toString())
-          if (match !== null) resolve(Number(match[1]))
-        })
-        server.on("exit", (code) => reject(new Error(`server exited with ${code}`)))
-      })
+      const port = await server.port
       const client = run("tcp-echo.ts", ["client", "--port", String(port), "--count", "500"], "koffi")
       assert.strictEqual(client.status, 0, client.stderr)
       assert.match(client.stdout, /500 messages echoed and checked/)
     } finally {
-      server.kill()
+      server.stop()
     }
   })
 

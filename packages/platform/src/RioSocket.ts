@@ -35,6 +35,8 @@ export interface TcpOptions {
  * A TCP client `Socket`, like `NodeSocket.makeNet`: each `run` connects, and the connection
  * (with its registered slots) lives as long as that `run`. Connecting fails `run` with a
  * `SocketGenericError` of reason `"Open"`; a peer's end of stream ends `run` successfully.
+ * When `run` ends the connection closes: a write still in flight fails with reason `"Write"`
+ * (NodeSocket's `destroySoon` would keep flushing it instead).
  *
  * @since 0.2.0
  * @category constructors

@@ -32,7 +32,8 @@ export interface Options {
 /**
  * A listening server for the life of the scope, like `NodeSocketServer.make`: a port in use
  * fails with a `SocketServerError` of reason `"Open"`. Connections wait in the backlog until
- * `run` accepts them; closing the scope closes every connection, then the listener.
+ * `run` accepts them; closing the scope closes every connection (aborting sends in flight:
+ * the peer gets what was sent, then the end of the stream), then the listener.
  *
  * @since 0.2.0
  * @category constructors

@@ -9,9 +9,11 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import type * as Socket from "@effect/platform/Socket"
 import type * as SocketServer from "@effect/platform/SocketServer"
+import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { RioSocket, RioSocketServer } from "../src/index.js"
 
@@ -100,5 +102,16 @@ export const collector = (expected: number) =>
 export const registeredBuffers = Effect.flatMap(RegisteredIo.RegisteredIo, (io) => io.stats).pipe(
   Effect.map((stats) => stats.registeredBuffers)
 )
+
+/** Everything given back: registrations as at `start`; on the double, no operation pending and no violation. */
+export const nothingHeld = (start: number) =>
+  Effect.gen(function*() {
+    assert.strictEqual(yield* registeredBuffers, start)
+    const control = yield* Effect.serviceOption(RioTest.Control)
+    if (Option.isSome(control)) {
+      assert.strictEqual(yield* control.value.outstandingOperations, 0)
+      assert.deepStrictEqual(yield* control.value.violations, [])
+    }
+  })
 
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)

@@ -6,13 +6,12 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
+import * as SendQueue from "./sendQueue.js"
 
 /** Bytes per pool slot: one slot receives, one stages sends. */
 export const defaultBufferSize = 16 * 1024
@@ -33,10 +32,9 @@ export interface Connection {
 /** Marks the writer's release: half-close after everything queued before it. */
 const End: unique symbol = Symbol.for("@effect-rio/platform/RioSocket/End")
 
-interface Item {
-  readonly chunk: Uint8Array | string | Socket.CloseEvent | typeof End
-  readonly deferred: Deferred.Deferred<void, Socket.SocketError>
-}
+type Chunk = Uint8Array | string | Socket.CloseEvent | typeof End
+
+type Item = SendQueue.Item<Chunk, Socket.SocketError>
 
 const encoder = new TextEncoder()
 
@@ -50,7 +48,7 @@ export const makePool = (bufferSize: number | undefined) =>
  * side was ended (by the writer's release or a `CloseEvent`).
  */
 interface Current {
-  readonly queue: Queue.Queue<Item>
+  readonly queue: SendQueue.SendQueue<Chunk, Socket.SocketError>
   ended: boolean
 }
 
@@ -103,33 +101,39 @@ export const fromConnection = <RO>(
 
         const capacity = yield* FiberRef.get(Socket.currentSendQueueCapacity)
         // Bounded by `Socket.currentSendQueueCapacity`: with the queue full, writers wait.
-        const queue = yield* Queue.bounded<Item>(Math.max(1, capacity))
-        yield* Scope.addFinalizer(
-          scope,
-          Effect.flatMap(Queue.takeAll(queue), (items) => {
-            for (const item of items) Deferred.unsafeDone(item.deferred, Effect.fail(closedWriteError()))
-            return Queue.shutdown(queue)
-          })
-        )
+        const queue = new SendQueue.SendQueue<Chunk, Socket.SocketError>(Math.max(1, capacity))
+        yield* Scope.addFinalizer(scope, Effect.sync(() => queue.close(closedWriteError())))
+        /** Sends one batch and tells each of its writers how it went. */
+        const sendAndSettle = (lease: BufferPool.Lease, items: ReadonlyArray<Item>) =>
+          Effect.matchEffect(sendBatch(stream, lease, items, done), {
+            onFailure: (cause) =>
+              Effect.sync(() => {
+                const error = Effect.fail(new Socket.SocketGenericError({ reason: "Write", cause }))
+                for (const item of items) item.settle(error)
+                // Node emits one "error" for a failed write, and that ends `run` as a read error.
+                done(Effect.fail(readError(cause)))
+              }),
+            onSuccess: (handled) =>
+              Effect.sync(() => {
+                for (let i = 0; i < items.length; i++) {
+                  items[i].settle(i < handled ? Effect.void : Effect.fail(closedWriteError()))
+                }
+              })
+          }).pipe(
+            // `run` ended with this batch in flight: closing aborts its send, so these writes can
+            // never complete — they fail rather than leave their writers waiting forever.
+            Effect.onInterrupt(() =>
+              Effect.sync(() => {
+                for (const item of items) item.settle(Effect.fail(closedWriteError()))
+              })
+            )
+          )
         const sending = pool.withLease((lease) =>
-          Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, Number.MAX_SAFE_INTEGER), (batch) => {
-            const items = Array.from(batch)
-            return Effect.matchEffect(sendBatch(stream, lease, items, done), {
-              onFailure: (cause) =>
-                Effect.sync(() => {
-                  const error = new Socket.SocketGenericError({ reason: "Write", cause })
-                  for (const item of items) Deferred.unsafeDone(item.deferred, Effect.fail(error))
-                  // Node emits one "error" for a failed write, and that ends `run` as a read error.
-                  done(Effect.fail(readError(cause)))
-                }),
-              onSuccess: (handled) =>
-                Effect.sync(() => {
-                  for (let i = 0; i < items.length; i++) {
-                    Deferred.unsafeDone(items[i].deferred, i < handled ? Effect.void : Effect.fail(closedWriteError()))
-                  }
-                })
-            })
-          }))
+          // A loop, not `Effect.forever`, which yields once per round: `takeAll` suspends anyway
+          // when there is nothing to send, and a round per message is the hot path.
+          Effect.suspend(function loop(): Effect.Effect<never> {
+            return Effect.flatMap(Effect.flatMap(queue.takeAll, (items) => sendAndSettle(lease, items)), loop)
+          })
         ).pipe(Effect.catchAll((error) => Effect.sync(() => done(Effect.fail(readError(error))))))
 
         runFork(receiving as Effect.Effect<void, never, R>)
@@ -152,18 +156,7 @@ export const fromConnection = <RO>(
         const state = current
         if (state === undefined) return Effect.fail(closedWriteError())
         if (Socket.isCloseEvent(chunk)) state.ended = true
-        return Effect.flatMap(Deferred.make<void, Socket.SocketError>(), (deferred) =>
-          Queue.offer(state.queue, { chunk, deferred }).pipe(
-            // A queue shut down under a waiting writer: `run` ended.
-            Effect.catchAllCause((cause) =>
-              Effect.flatMap(
-                Queue.isShutdown(state.queue),
-                (shutdown) =>
-                  shutdown ? Effect.fail(closedWriteError()) : Effect.failCause(cause)
-              )
-            ),
-            Effect.zipRight(Deferred.await(deferred))
-          ))
+        return state.queue.offer(chunk)
       }))
 
     const writer = Effect.acquireRelease(
@@ -174,8 +167,7 @@ export const fromConnection = <RO>(
           if (state === undefined || state.ended) return
           state.ended = true
           // Like Node's `end()`: does not wait; the half-close follows what is already queued.
-          const item: Item = { chunk: End, deferred: Deferred.unsafeMake(FiberId.none) }
-          if (!state.queue.unsafeOffer(item)) Effect.runFork(Queue.offer(state.queue, item))
+          state.queue.unsafeOfferUnbounded(End)
         })
     )
 
