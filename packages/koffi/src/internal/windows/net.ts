@@ -194,7 +194,7 @@ export const make = (owner: Owner): WindowsNet => {
   }
 
   const createRequestQueue = (socket: WinSocket): NetDriverError | undefined => {
-    // A listener has no queue of its own: its first accepted stream may create the CQ.
+    // Made with the first socket that needs one (a listener has none; its streams do).
     const missing = ensureQueue()
     if (missing !== undefined) return missing
     const depth = socket.maxReceive + socket.maxSend
@@ -559,8 +559,6 @@ export const make = (owner: Owner): WindowsNet => {
 
   const net: WindowsNet = {
     udp: (bind) => {
-      const error = ensureQueue()
-      if (error !== undefined) return error
       const socket = open(Abi.SOCK_DGRAM, Abi.IPPROTO_UDP, bind, true, "RegisteredSocket.udp")
       if (typeof socket !== "bigint") return socket
       const state = adopt(socket, "udp", undefined)
@@ -584,8 +582,6 @@ export const make = (owner: Owner): WindowsNet => {
 
     connect: (peer, done) => {
       const operation = `RegisteredSocket.connect (${peer.host}:${peer.port})`
-      const error = ensureQueue()
-      if (error !== undefined) return later(done, error)
       const socket = open(Sockets.SOCK_STREAM, Sockets.IPPROTO_TCP, peer, false, operation)
       if (typeof socket !== "bigint") return later(done, socket)
       const name = new Uint8Array(Sockets.SOCKADDR_BYTES)
