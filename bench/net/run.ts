@@ -58,6 +58,14 @@ const UDP_SERVERS: ReadonlyArray<ServerSpec> = [
   }
 ]
 
+/** The raw node:net echo: the TCP reference, and context for the Socket echo. */
+const NODE_NET: ServerSpec = {
+  name: "node:net",
+  role: "node",
+  requires: "bench/net/net-echo.mjs",
+  command: (port) => ["node", "bench/net/net-echo.mjs", String(port)]
+}
+
 const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
   {
     name: "ours (RegisteredSocket)",
@@ -65,12 +73,7 @@ const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
     requires: "bench/build/tcp-echo.mjs",
     command: (port) => ["node", "bench/build/tcp-echo.mjs", "server", "--port", String(port)]
   },
-  {
-    name: "node:net",
-    role: "node",
-    requires: "bench/net/net-echo.mjs",
-    command: (port) => ["node", "bench/net/net-echo.mjs", String(port)]
-  }
+  NODE_NET
 ]
 
 /** The same handler on `@effect/platform`'s SocketServer: ours (registered I/O) and Node's. */
@@ -87,12 +90,7 @@ const SOCKET_SERVERS: ReadonlyArray<ServerSpec> = [
     requires: "bench/build/socket-echo.mjs",
     command: (port) => ["node", "bench/build/socket-echo.mjs", "node", String(port)]
   },
-  {
-    name: "node:net",
-    role: "node",
-    requires: "bench/net/net-echo.mjs",
-    command: (port) => ["node", "bench/net/net-echo.mjs", String(port)]
-  }
+  NODE_NET
 ]
 
 /** The rpc example's server (examples/src/rpcApi.ts) on RioSocketServer and on NodeSocketServer. */

@@ -20,6 +20,7 @@
 import type { Done, NetDriver, NetDriverError, Pending, Region, SocketAddress } from "@effect-rio/core/Driver"
 import * as RioError from "@effect-rio/core/RioError"
 import koffi from "koffi"
+import { OperationTable } from "../operations.js"
 import * as Libc from "./libc.js"
 import { fromErrno } from "./netErrors.js"
 import type { Queues, Submission } from "./queues.js"
@@ -42,70 +43,31 @@ const SOCKADDR = 72
 const SOCKLEN = 100
 const CHUNK_SLOTS = 256
 
-// user_data: the slot in the low 20 bits and a generation above them, so that a late
-// ASYNC_CANCEL can never hit an operation that reused the slot. 0 is never a slot: its
-// completions (the cancels themselves) are ignored.
-const SLOT_BITS = 20
-const SLOT_MASK = (1 << SLOT_BITS) - 1
-const GENERATIONS = 1 << (32 - SLOT_BITS)
-
 interface InFlight {
   readonly complete: (result: number) => void
   readonly userData: number
   cancelled: boolean
 }
 
-/** The operation table and its scratch memory. */
-class Slots {
-  private readonly live: Array<InFlight | undefined> = [undefined]
-  private readonly generation: Array<number> = [0]
-  private readonly free: Array<number> = []
+/** The operation table (user_data is its tag) and each slot's scratch memory. */
+class Slots extends OperationTable<InFlight> {
   private readonly chunks: Array<
     { readonly view: DataView; readonly bytes: Uint8Array; readonly words: Uint32Array; readonly address: number }
   > = []
-  count = 0
 
-  take(): number {
-    let slot = this.free.pop()
-    if (slot === undefined) {
-      slot = this.live.length
-      this.live.push(undefined)
-      this.generation.push(0)
-      if (slot >= this.chunks.length * CHUNK_SLOTS) {
-        // A fresh ArrayBuffer's backing store never moves while it is referenced (it is, here).
-        const buffer = new ArrayBuffer(CHUNK_SLOTS * SLOT_BYTES)
-        this.chunks.push({
-          view: new DataView(buffer),
-          bytes: new Uint8Array(buffer),
-          words: new Uint32Array(buffer),
-          address: Number(koffi.address(buffer))
-        })
-      }
+  override take(): number {
+    const slot = super.take()
+    if (slot >= this.chunks.length * CHUNK_SLOTS) {
+      // A fresh ArrayBuffer's backing store never moves while it is referenced (it is, here).
+      const buffer = new ArrayBuffer(CHUNK_SLOTS * SLOT_BYTES)
+      this.chunks.push({
+        view: new DataView(buffer),
+        bytes: new Uint8Array(buffer),
+        words: new Uint32Array(buffer),
+        address: Number(koffi.address(buffer))
+      })
     }
-    this.generation[slot] = (this.generation[slot]! + 1) % GENERATIONS
-    this.count++
     return slot
-  }
-
-  userData(slot: number): number {
-    return (this.generation[slot]! << SLOT_BITS | slot) >>> 0
-  }
-
-  set(slot: number, operation: InFlight): void {
-    this.live[slot] = operation
-  }
-
-  /** The operation of a completion's user_data, if it is still the one that was submitted. */
-  get(userData: number): InFlight | undefined {
-    const operation = this.live[userData & SLOT_MASK]
-    return operation !== undefined && operation.userData === userData ? operation : undefined
-  }
-
-  release(userData: number): void {
-    const slot = userData & SLOT_MASK
-    this.live[slot] = undefined
-    this.free.push(slot)
-    this.count--
   }
 
   view(slot: number): DataView {

@@ -42,6 +42,7 @@ import type {
 } from "@effect-rio/core/Driver"
 import * as RioError from "@effect-rio/core/RioError"
 import * as LinuxSockaddr from "../linux/sockaddr.js"
+import { OperationTable } from "../operations.js"
 import * as Abi from "./abi.js"
 import type { Allocator } from "./memory.js"
 import { fromCode } from "./netErrors.js"
@@ -60,12 +61,6 @@ const WSAEMSGSIZE = 10040
 // Scratch for UDP addresses: one SOCKADDR_INET (28 bytes) per operation slot.
 const SCRATCH_SLOT = 32
 const SCRATCH_SLOTS = 2048
-
-// RequestContext: the slot in the low 20 bits and a generation above, so that a completion
-// can never be taken for a later operation in the same slot.
-const SLOT_BITS = 20
-const SLOT_MASK = (1 << SLOT_BITS) - 1
-const GENERATIONS = 1 << (32 - SLOT_BITS)
 
 /** A socket of this driver, with its request queue and what cancellation needs. */
 class WinSocket implements NetSocket {
@@ -138,10 +133,8 @@ export const make = (owner: Owner): WindowsNet => {
   // given to the next socket while the core still holds the old one.
   const sockets = new Map<number, WinSocket>()
   let nextHandle = 1
-  const live: Array<Operation | undefined> = []
-  const generation: Array<number> = []
-  const freeSlots: Array<number> = []
-  let outstanding = 0
+  // RequestContext is the table's tag: a completion is never taken for a later operation.
+  const operations = new OperationTable<Operation>()
   const scratch: Array<{ readonly memory: NativeMemory; readonly id: bigint; readonly view: DataView }> = []
   const results = new Uint8Array(RESULT_BYTES * BATCH)
   const resultView = new DataView(results.buffer)
@@ -236,23 +229,8 @@ export const make = (owner: Owner): WindowsNet => {
 
   // --- operations ------------------------------------------------------------------------
 
-  const takeSlot = (): number => {
-    let slot = freeSlots.pop()
-    if (slot === undefined) {
-      slot = live.length
-      live.push(undefined)
-      generation.push(0)
-    }
-    generation[slot] = (generation[slot]! + 1) % GENERATIONS
-    return slot
-  }
-
-  const userDataOf = (slot: number): number => (generation[slot]! << SLOT_BITS | slot) >>> 0
-
   const releaseSlot = (operation: Operation): void => {
-    live[operation.slot] = undefined
-    freeSlots.push(operation.slot)
-    outstanding--
+    operations.release(operation.userData)
     if (operation.send) operation.socket.sends--
     else operation.socket.receives--
   }
@@ -286,16 +264,15 @@ export const make = (owner: Owner): WindowsNet => {
   })
 
   const failAll = (error: NetDriverError): void => {
-    for (const operation of live) {
-      if (operation === undefined) continue
+    for (const operation of operations.operations()) {
       releaseSlot(operation)
       operation.fail(error)
     }
   }
 
   const dispatch = (status: number, bytes: number, userData: number): void => {
-    const operation = live[userData & SLOT_MASK]
-    if (operation === undefined || operation.userData !== userData) return
+    const operation = operations.get(userData)
+    if (operation === undefined) return
     if (operation.absorb !== undefined && operation.absorb(status)) return
     releaseSlot(operation)
     operation.complete(status, bytes)
@@ -325,7 +302,7 @@ export const make = (owner: Owner): WindowsNet => {
 
   /** Waits for the completion event on a worker thread while anything is outstanding. */
   const settleWait = (): void => {
-    if (closed || waiting || outstanding === 0 || broken !== undefined) return
+    if (closed || waiting || operations.count === 0 || broken !== undefined) return
     if (!armed) {
       const code = rio.RIONotify(cq)
       if (code !== 0 && code !== WSAEALREADY) {
@@ -401,11 +378,11 @@ export const make = (owner: Owner): WindowsNet => {
       const error = grow(socket, send)
       if (error !== undefined) return later(done, error)
     }
-    const slot = takeSlot()
-    const userData = userDataOf(slot)
+    const slot = operations.take()
+    const userData = operations.userData(slot)
     const issued = issue(slot, userData)
     if (issued !== true) {
-      freeSlots.push(slot)
+      operations.release(userData)
       return later(done, issued === false ? lastError(send ? "RIOSend" : "RIOReceive") : issued)
     }
     const operation: Operation = {
@@ -418,14 +395,13 @@ export const make = (owner: Owner): WindowsNet => {
       complete: (status, bytes) => done(complete(status, bytes, operation)),
       fail: (error) => done(error)
     }
-    live[slot] = operation
-    outstanding++
+    operations.set(slot, operation)
     if (send) socket.sends++
     else socket.receives++
     deferred(socket, send)
     return {
       cancel: () => {
-        if (operation.cancelled || live[slot] !== operation) return
+        if (operation.cancelled || operations.get(userData) !== operation) return
         operation.cancelled = true
         options.cancel(operation)
       }
