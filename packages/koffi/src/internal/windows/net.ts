@@ -93,7 +93,7 @@ interface Operation {
   readonly send: boolean
   cancelled: boolean
   /** A poke for a receive that was not cancelled: re-posted, not completed. */
-  readonly absorb?: (status: number) => boolean
+  readonly absorb: ((operation: Operation, status: number) => boolean) | undefined
   readonly complete: (status: number, bytes: number) => void
   readonly fail: (error: NetDriverError) => void
 }
@@ -273,7 +273,7 @@ export const make = (owner: Owner): WindowsNet => {
   const dispatch = (status: number, bytes: number, userData: number): void => {
     const operation = operations.get(userData)
     if (operation === undefined) return
-    if (operation.absorb !== undefined && operation.absorb(status)) return
+    if (operation.absorb !== undefined && operation.absorb(operation, status)) return
     releaseSlot(operation)
     operation.complete(status, bytes)
   }
@@ -391,7 +391,7 @@ export const make = (owner: Owner): WindowsNet => {
       socket,
       send,
       cancelled: false,
-      ...(options.absorb === undefined ? {} : { absorb: (status: number) => options.absorb!(operation, status) }),
+      absorb: options.absorb,
       complete: (status, bytes) => done(complete(status, bytes, operation)),
       fail: (error) => done(error)
     }

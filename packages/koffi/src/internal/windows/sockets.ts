@@ -23,9 +23,8 @@ export const SD = { read: 0, write: 1, both: 2 } as const
 export const WSAEWOULDBLOCK = 10035
 export const WSA_OPERATION_ABORTED = 995
 export const WAIT_OBJECT_0 = 0
-export const WAIT_TIMEOUT = 0x102
 /** `SOCKADDR_INET`: large enough for either family. */
-export const SOCKADDR_BYTES = 28
+export const SOCKADDR_BYTES = Sockaddr.SOCKADDR_BYTES
 
 /** A Koffi async call: the arguments, then a callback run on the event loop. */
 type Async<A extends Array<unknown>, R> = (...args: [...A, (error: unknown, result: R) => void]) => void
