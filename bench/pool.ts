@@ -50,8 +50,8 @@ export const footprint: Effect.Effect<Footprint, unknown, RegisteredIo.Registere
     return (yield* io.stats).lockedPages - base
   }))
   const separatePages = yield* Effect.scoped(Effect.gen(function*() {
-    const memory = yield* io.allocate(1000 * io.pageSize)
-    yield* Effect.addFinalizer(() => Effect.orDie(io.free(memory)))
+    const memory = yield* io.rawAllocate(1000 * io.pageSize)
+    yield* Effect.addFinalizer(() => Effect.orDie(io.rawFree(memory)))
     for (let i = 0; i < 1000; i++) {
       yield* RegisteredIo.registerBuffer(memory.subarray(i * io.pageSize, i * io.pageSize + 512))
     }

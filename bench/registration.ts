@@ -29,7 +29,7 @@ export const registration = (plan: Plan): Effect.Effect<ReadonlyArray<Registrati
     const direct = new DirectUring(16384)
     try {
       for (const [size, bytes] of [["4 KiB", 4096], ["64 KiB", 65536]] as const) {
-        const memory = yield* io.allocate(bytes)
+        const memory = yield* io.rawAllocate(bytes)
         const address = yield* Effect.scoped(Effect.map(RegisteredIo.registerBuffer(memory), (r) => r.address))
         const use = () => Effect.void
         const timed = yield* timeEffects(plan, {
@@ -43,7 +43,7 @@ export const registration = (plan: Plan): Effect.Effect<ReadonlyArray<Registrati
           direct: timeSync("(a) direct Koffi", plan, () => direct.registerDeregister(address, bytes)),
           ...timed
         })
-        yield* io.free(memory)
+        yield* io.rawFree(memory)
       }
     } finally {
       direct.close()

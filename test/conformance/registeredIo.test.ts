@@ -84,7 +84,7 @@ describeBackends("conformance", (it) => {
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
         const error = yield* Effect.flip(
-          io.registerBuffer(RegisteredIo.nativeAddress(0x1000n, io.maxBufferLength + 1), io.maxBufferLength + 1)
+          io.rawRegisterBuffer(RegisteredIo.nativeAddress(0x1000n, io.maxBufferLength + 1), io.maxBufferLength + 1)
         )
         assert.strictEqual(error._tag, "WSAEINVAL")
         assert.strictEqual(error.code, 10022)
@@ -96,7 +96,7 @@ describeBackends("conformance", (it) => {
     it.effect("a null address through the raw primitive is WSAEFAULT", () =>
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
-        const error = yield* Effect.flip(io.registerBuffer(RegisteredIo.nativeAddress(0n, 4096)))
+        const error = yield* Effect.flip(io.rawRegisterBuffer(RegisteredIo.nativeAddress(0n, 4096)))
         assert.strictEqual(error._tag, "WSAEFAULT")
         assert.strictEqual(error.code, 10014)
       }))
@@ -106,7 +106,7 @@ describeBackends("conformance", (it) => {
         const io = yield* RegisteredIo.RegisteredIo
         const before = yield* io.stats
         // The second page of the address space is never mapped (Linux mmap_min_addr, Windows' null region).
-        const error = yield* Effect.flip(io.registerBuffer(RegisteredIo.nativeAddress(0x1000n, 4096)))
+        const error = yield* Effect.flip(io.rawRegisterBuffer(RegisteredIo.nativeAddress(0x1000n, 4096)))
         assert.strictEqual(error._tag, "WSAEFAULT")
         assert.deepStrictEqual(yield* io.stats, before)
       }))
@@ -114,18 +114,18 @@ describeBackends("conformance", (it) => {
     it.effect("deregistering an unknown or already released id is WSAEINVAL", () =>
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
-        const id = yield* io.registerBuffer(new Uint8Array(128))
-        yield* io.deregisterBuffer(id)
-        assert.strictEqual((yield* Effect.flip(io.deregisterBuffer(id)))._tag, "WSAEINVAL")
+        const id = yield* io.rawRegisterBuffer(new Uint8Array(128))
+        yield* io.rawDeregisterBuffer(id)
+        assert.strictEqual((yield* Effect.flip(io.rawDeregisterBuffer(id)))._tag, "WSAEINVAL")
         const unknown = RegisteredIo.nativeAddress(0n, 1) && (123_456 as RegisteredIo.BufferId)
-        assert.strictEqual((yield* Effect.flip(io.deregisterBuffer(unknown)))._tag, "WSAEINVAL")
+        assert.strictEqual((yield* Effect.flip(io.rawDeregisterBuffer(unknown)))._tag, "WSAEINVAL")
       }))
 
     it.scoped("a scope-owned id cannot be deregistered through the raw primitive", () =>
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
         const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
-        const error = yield* Effect.flip(io.deregisterBuffer(registration.id))
+        const error = yield* Effect.flip(io.rawDeregisterBuffer(registration.id))
         assert.strictEqual(error._tag, "WSAEINVAL")
         assert.isFalse(registration.isReleased)
       }))
@@ -158,9 +158,9 @@ describeBackends("conformance", (it) => {
         assert.strictEqual(new Set(ids).size, 64)
         const io = yield* RegisteredIo.RegisteredIo
         const live = new Set<number>()
-        for (let i = 0; i < 32; i++) live.add(yield* io.registerBuffer(new Uint8Array(32)))
+        for (let i = 0; i < 32; i++) live.add(yield* io.rawRegisterBuffer(new Uint8Array(32)))
         assert.strictEqual(live.size, 32)
-        for (const id of live) yield* io.deregisterBuffer(id as RegisteredIo.BufferId)
+        for (const id of live) yield* io.rawDeregisterBuffer(id as RegisteredIo.BufferId)
       }))
 
     it.effect("stats count buffers, bytes and whole pages, and return after the scope", () =>
@@ -182,7 +182,7 @@ describeBackends("conformance", (it) => {
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
         const before = yield* io.stats
-        const memory = yield* io.allocate(io.pageSize * 2)
+        const memory = yield* io.rawAllocate(io.pageSize * 2)
         yield* Effect.scoped(Effect.gen(function*() {
           yield* RegisteredIo.registerBuffer(memory.subarray(0, 100))
           yield* RegisteredIo.registerBuffer(memory.subarray(io.pageSize, io.pageSize + 100))
@@ -192,7 +192,7 @@ describeBackends("conformance", (it) => {
           yield* RegisteredIo.registerBuffer(memory.subarray(io.pageSize - 50, io.pageSize + 50))
           assert.strictEqual((yield* io.stats).lockedPages, before.lockedPages + 2)
         }))
-        yield* io.free(memory)
+        yield* io.rawFree(memory)
         assert.deepStrictEqual(yield* io.stats, before)
       }))
 
@@ -229,16 +229,16 @@ describeBackends("conformance", (it) => {
     it.effect("raw memory: free of unknown, twice-freed or registered memory is WSAEINVAL", () =>
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
-        assert.strictEqual(yield* outcome(io.free(new Uint8Array(10))), "WSAEINVAL")
-        const memory = yield* io.allocate(100)
-        const id = yield* io.registerBuffer(memory)
-        assert.strictEqual(yield* outcome(io.free(memory)), "WSAEINVAL")
-        yield* io.deregisterBuffer(id)
-        yield* io.free(memory)
-        assert.strictEqual(yield* outcome(io.free(memory)), "WSAEINVAL")
+        assert.strictEqual(yield* outcome(io.rawFree(new Uint8Array(10))), "WSAEINVAL")
+        const memory = yield* io.rawAllocate(100)
+        const id = yield* io.rawRegisterBuffer(memory)
+        assert.strictEqual(yield* outcome(io.rawFree(memory)), "WSAEINVAL")
+        yield* io.rawDeregisterBuffer(id)
+        yield* io.rawFree(memory)
+        assert.strictEqual(yield* outcome(io.rawFree(memory)), "WSAEINVAL")
         // A stale view is safe to touch.
         memory[0] = 1
-        assert.strictEqual(yield* outcome(io.allocate(0)), "WSAEINVAL")
+        assert.strictEqual(yield* outcome(io.rawAllocate(0)), "WSAEINVAL")
       }))
   })
 

@@ -388,7 +388,7 @@ describeSocketBackends("RegisteredSocket", (it, backend) => {
       )
       assert.strictEqual((yield* Effect.flip(socket.sendTo(stale, socket.address)))._tag, "WSAEINVAL")
       const other = Context.get(yield* Layer.build(RioTest.layer()), RegisteredIo.RegisteredIo)
-      const foreign = yield* other.register(new Uint8Array(64))
+      const foreign = yield* other.registerBuffer(new Uint8Array(64))
       const error = yield* Effect.flip(socket.sendTo(foreign.unsafeSlice(0, 8) as RioBuf.RioBuf, socket.address))
       assert.strictEqual(error._tag, "WSAEINVAL")
       assert.include(error.message, "another backend")

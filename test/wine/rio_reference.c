@@ -41,8 +41,10 @@
  *
  * Not Winsock: RioReferenceGetFunctionTable (the entry point the driver's provider seam
  * calls instead of WSAIoctl), RioReferenceGetStats (leak checks), RioReferenceSetLimits
- * (to provoke WSAENOBUFS), RioReferenceFailNextRegistration (any other error code) and
- * RioReferenceConnect (pairs two request queues).
+ * (to provoke WSAENOBUFS), RioReferenceFailNextRegistration (any other error code),
+ * RioReferenceConnect (pairs two request queues), and for tests that check what a caller
+ * did: RioReferenceFunctionTableRequests (how often the table was handed out) and
+ * RioReferenceFindRegistration (the id of the registration at an address).
  *
  * Build: x86_64-w64-mingw32-gcc -shared -o build/rio_reference.dll rio_reference.c -lws2_32
  */
@@ -161,6 +163,7 @@ static ULONGLONG max_registered_bytes = ~0ULL;
 
 static RIO_REFERENCE_STATS stats;
 static int injected_registration_error;
+static LONG function_table_requests;
 
 /* ---------------------------------------------------------------------------------- */
 /* Helpers                                                                            */
@@ -1287,7 +1290,34 @@ REF_EXPORT int WINAPI RioReferenceGetFunctionTable(PRIO_EXTENSION_FUNCTION_TABLE
     table->RIOResizeRequestQueue = ref_RIOResizeRequestQueue;
     if (bytes_returned != NULL)
         *bytes_returned = sizeof *table;
+    InterlockedIncrement(&function_table_requests);
     return 0;
+}
+
+/* How many times RioReferenceGetFunctionTable filled a table: shows that a caller took its
+   table from this DLL. */
+REF_EXPORT ULONG WINAPI RioReferenceFunctionTableRequests(void)
+{
+    return (ULONG)InterlockedCompareExchange(&function_table_requests, 0, 0);
+}
+
+/* The id of the one live registration that starts at `data`; RIO_INVALID_BUFFERID when
+   there is none, or more than one (the answer would be a guess). Lets a test see the native
+   id behind a caller's own handle without asking the caller. */
+REF_EXPORT RIO_BUFFERID WINAPI RioReferenceFindRegistration(PCHAR data)
+{
+    RIO_BUFFERID found = RIO_INVALID_BUFFERID;
+    int matches = 0;
+    EnterCriticalSection(&lock);
+    for (SIZE_T i = 0; i < buffer_set_capacity; i++) {
+        ref_buffer *buffer = buffer_set[i];
+        if (buffer != NULL && buffer != TOMBSTONE && buffer->base == data) {
+            found = (RIO_BUFFERID)buffer;
+            matches++;
+        }
+    }
+    LeaveCriticalSection(&lock);
+    return matches == 1 ? found : RIO_INVALID_BUFFERID;
 }
 
 /* Counters for leak checks. Request queues whose socket was closed are noticed here too. */

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/pool.js"
 import { make as makePool } from "./internal/poolMake.js"
 import type * as RegisteredIo from "./RegisteredIo.js"
+import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
 
 /**
@@ -24,15 +25,29 @@ import type * as RioError from "./RioError.js"
  * @since 0.1.0
  * @category models
  */
-export type Lease = internal.Lease
+export interface Lease {
+  /** The slot's index in the pool. */
+  readonly slot: number
+  readonly buf: RioBuf.RioBuf
+  readonly bytes: Uint8Array
+}
 
 /**
- * A pool's state now: `size`, `leased`, `waiting` and the `lockedPages` of its registration.
+ * A pool's state now.
  *
  * @since 0.1.0
  * @category models
  */
-export type Stats = internal.PoolStats
+export interface Stats {
+  /** Slots in the pool. */
+  readonly size: number
+  /** Slots leased now. */
+  readonly leased: number
+  /** Fibers waiting for a slot. */
+  readonly waiting: number
+  /** Pages locked by the pool's registration. */
+  readonly lockedPages: number
+}
 
 /**
  * The shape of a pool: slot size, slot count, zeroing, and how long closing may wait.

@@ -16,7 +16,6 @@ import type * as Scope from "effect/Scope"
 import type { BufferId } from "./BufferId.js"
 import type { Driver } from "./Driver.js"
 import * as internal from "./internal/service.js"
-import type { NativeAddress } from "./internal/validate.js"
 import type * as RegisteredSocket from "./RegisteredSocket.js"
 import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
@@ -28,14 +27,20 @@ export type {
    * @since 0.1.0
    * @category models
    */
-  BufferId,
-  /**
-   * Native memory named only by its address, for the raw `registerBuffer` primitive.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  NativeAddress
+  BufferId
+}
+
+/**
+ * Native memory named only by its address, for {@link Service.rawRegisterBuffer} (for
+ * example memory from another library). Nothing can check it: the kernel decides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NativeAddress {
+  readonly _tag: "NativeAddress"
+  readonly address: bigint
+  readonly byteLength: number
 }
 
 /**
@@ -72,9 +77,10 @@ export interface RegisterOptions {
 }
 
 /**
- * The backend service: the raw OS calls (a thin, honest mirror of RIORegisterBuffer and
- * friends) and the scoped and bracket forms built on them. Validation is the same on every
- * backend and happens before any native call.
+ * The backend service: the scoped and bracket forms behind this module's functions (same
+ * names), the sockets behind `RegisteredSocket`, and the raw OS calls (`raw*`: a thin,
+ * honest mirror of RIORegisterBuffer and friends whose results the caller must give back).
+ * Validation is the same on every backend and happens before any native call.
  *
  * @since 0.1.0
  * @category models
@@ -86,26 +92,26 @@ export interface Service {
   /** The largest single registration the backend accepts. */
   readonly maxBufferLength: number
   /** Raw RIORegisterBuffer: the caller must deregister the id. Prefer {@link registerBuffer}. */
-  readonly registerBuffer: (
+  readonly rawRegisterBuffer: (
     memory: Uint8Array | ArrayBuffer | NativeAddress,
     length?: number
   ) => Effect.Effect<BufferId, RioError.RegisterError>
   /** Raw RIODeregisterBuffer: unknown, released or scope-owned ids are `WSAEINVAL`. */
-  readonly deregisterBuffer: (id: BufferId) => Effect.Effect<void, RioError.WSAEINVAL | RioError.RioSystemError>
+  readonly rawDeregisterBuffer: (id: BufferId) => Effect.Effect<void, RioError.WSAEINVAL | RioError.RioSystemError>
   /** Page-aligned, zeroed native memory of exactly `byteLength` bytes. Prefer {@link allocateBuffer}. */
-  readonly allocate: (
+  readonly rawAllocate: (
     byteLength: number
   ) => Effect.Effect<Uint8Array, RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError>
-  /** Gives back memory from `allocate`; refused while any part of it is registered. */
-  readonly free: (memory: Uint8Array) => Effect.Effect<void, RioError.WSAEINVAL>
+  /** Gives back memory from `rawAllocate`; refused while any part of it is registered. */
+  readonly rawFree: (memory: Uint8Array) => Effect.Effect<void, RioError.WSAEINVAL>
   readonly stats: Effect.Effect<Stats>
-  /** The scoped registration behind {@link registerBuffer}. */
-  readonly register: (
+  /** {@link registerBuffer}: the scoped registration. */
+  readonly registerBuffer: (
     data: Uint8Array | ArrayBuffer,
     options?: RegisterOptions
   ) => Effect.Effect<Registration, RioError.RegisterError, Scope.Scope>
-  /** The scoped allocation and registration behind {@link allocateBuffer}. */
-  readonly allocateRegistered: (
+  /** {@link allocateBuffer}: the scoped allocation and registration. */
+  readonly allocateBuffer: (
     byteLength: number,
     options?: Omit<RegisterOptions, "length">
   ) => Effect.Effect<
@@ -113,8 +119,8 @@ export interface Service {
     RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError,
     Scope.Scope
   >
-  /** The bracket behind {@link withBuffer}. */
-  readonly withRegistration: <A, E, R>(
+  /** {@link withBuffer}: the bracket. */
+  readonly withBuffer: <A, E, R>(
     data: Uint8Array | ArrayBuffer,
     use: (registration: Registration) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | RioError.RegisterError, R>
@@ -220,7 +226,7 @@ export const registerBuffer = (
   data: Uint8Array | ArrayBuffer,
   options?: number | RegisterOptions
 ): Effect.Effect<Registration, RioError.RegisterError, RegisteredIo | Scope.Scope> =>
-  withService((service) => service.register(data, typeof options === "number" ? { length: options } : options))
+  withService((service) => service.registerBuffer(data, typeof options === "number" ? { length: options } : options))
 
 /**
  * Allocates `byteLength` bytes of page-aligned native memory from the backend and
@@ -236,7 +242,7 @@ export const allocateBuffer = (
   Registration,
   RioError.WSAEINVAL | RioError.WSAENOBUFS | RioError.RioSystemError,
   RegisteredIo | Scope.Scope
-> => withService((service) => service.allocateRegistered(byteLength, options))
+> => withService((service) => service.allocateBuffer(byteLength, options))
 
 /**
  * The bracket form for hot paths: registers `data`, runs `use`, and deregisters when
@@ -249,10 +255,10 @@ export const withBuffer = <A, E, R>(
   data: Uint8Array | ArrayBuffer,
   use: (registration: Registration) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | RioError.RegisterError, R | RegisteredIo> =>
-  withService((service) => service.withRegistration(data, use))
+  withService((service) => service.withBuffer(data, use))
 
 /**
- * Names native memory by address, for the raw `registerBuffer` primitive (for example
+ * Names native memory by address, for {@link Service.rawRegisterBuffer} (for example
  * memory from another library). Nothing can check it: the kernel decides.
  *
  * @since 0.1.0

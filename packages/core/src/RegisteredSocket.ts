@@ -15,20 +15,21 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { SocketAddress } from "./Driver.js"
 import { withService } from "./internal/service.js"
 import type { RegisteredIo } from "./RegisteredIo.js"
 import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
 
-export type {
-  /**
-   * An IP endpoint: a numeric IPv4 or IPv6 host (or `"localhost"`) and a port.
-   *
-   * @since 0.2.0
-   * @category models
-   */
-  SocketAddress
+/**
+ * An IP endpoint: a numeric IPv4 or IPv6 host (`"127.0.0.1"`, `"::1"`) or `"localhost"`,
+ * and a port.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SocketAddress {
+  readonly host: string
+  readonly port: number
 }
 
 /**

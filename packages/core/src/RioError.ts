@@ -243,3 +243,39 @@ export const Codes = {
   WSAETIMEDOUT: 10060,
   WSAECONNREFUSED: 10061
 } as const
+
+/**
+ * The errors a native code can map to: every class with a Winsock code of its own, and
+ * `RioSystemError` for the rest.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type CodedError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | WSAETIMEDOUT | NetworkError | RioSystemError
+
+const byCode: ReadonlyMap<number, new(input: Input) => CodedError> = new Map<number, new(input: Input) => CodedError>([
+  [Codes.WSAEFAULT, WSAEFAULT],
+  [Codes.WSAEINVAL, WSAEINVAL],
+  [Codes.WSAEMSGSIZE, WSAEMSGSIZE],
+  [Codes.WSAEADDRINUSE, WSAEADDRINUSE],
+  [Codes.WSAEADDRNOTAVAIL, WSAEADDRNOTAVAIL],
+  [Codes.WSAECONNABORTED, WSAECONNABORTED],
+  [Codes.WSAECONNRESET, WSAECONNRESET],
+  [Codes.WSAENOBUFS, WSAENOBUFS],
+  [Codes.WSAESHUTDOWN, WSAESHUTDOWN],
+  [Codes.WSAETIMEDOUT, WSAETIMEDOUT],
+  [Codes.WSAECONNREFUSED, WSAECONNREFUSED]
+])
+
+/**
+ * The typed error of a Winsock code: its own class where there is one, `RioSystemError`
+ * otherwise. Lets a backend keep its native codes in a plain table (native code to Winsock
+ * code and what it means) instead of constructing classes itself.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromCode = (code: number, fields: Omit<RioErrorFields, "code">): CodedError => {
+  const Known = byCode.get(code)
+  return Known === undefined ? new RioSystemError({ ...fields, code }) : new Known({ ...fields, code })
+}

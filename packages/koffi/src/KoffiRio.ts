@@ -14,17 +14,22 @@ import * as linux from "./internal/linux/driver.js"
 import * as windows from "./internal/windows/driver.js"
 
 /**
- * Options of the Linux backend: `slots` is the size of the sparse registered-buffer
- * table (default 16384, io_uring's maximum); a full table is `WSAENOBUFS`.
+ * Options of the Linux backend.
  *
  * @since 0.1.0
  * @category models
  */
 export interface LinuxOptions {
+  /**
+   * Size of the sparse registered-buffer table, 1..16384 (default 16384, io_uring's
+   * maximum): at most this many registrations at once; one more is `WSAENOBUFS`.
+   */
   readonly slots?: number
   /**
-   * Completion-queue entries of the ring that carries the sockets' operations (default:
-   * twice the 256-entry submission queue). However small, no completion is lost.
+   * Completion-queue entries of the ring that carries the sockets' operations (rounded up to
+   * a power of two by the kernel; default twice the 256-entry submission queue). However
+   * small, no completion is lost: the kernel holds overflow (IORING_FEAT_NODROP) and the
+   * driver drains before submitting more.
    */
   readonly completionQueueSize?: number
 }
@@ -42,18 +47,15 @@ export const layerLinux = (
 ): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> => RegisteredIo.layerDriver(linux.make(options))
 
 /**
- * Options of the Windows backend. `provider` is a seam for ABI testing only: the path of
- * a DLL whose `RioReferenceGetFunctionTable` fills the RIO function table instead of
- * `WSAIoctl`, so that every call of the binding runs against a reference provider.
+ * Options of the Windows backend.
  *
  * @since 0.1.0
  * @category models
  */
 export interface WindowsOptions {
-  readonly provider?: string
   /**
    * Initial entries of the completion queue that the layer's sockets share (default 1024).
-   * It grows as sockets are added, so no completion is ever lost.
+   * It grows as request queues are added, so no completion is ever lost.
    */
   readonly completionQueueSize?: number
 }

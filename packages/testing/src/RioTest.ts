@@ -5,63 +5,101 @@
  *
  * @since 0.1.0
  */
+import type * as BufferId from "@effect-rio/core/BufferId"
 import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
 import type * as RioError from "@effect-rio/core/RioError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { HistoryEntry, LiveRegistration, Operation, Options, Violation } from "./internal/double.js"
 import { Double } from "./internal/double.js"
 import { faulty } from "./internal/faulty.js"
-import type { ConnectionBytes } from "./internal/network.js"
 
-export type {
+/**
+ * What one end of an open TCP connection of the simulated network has moved.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectionBytes {
+  readonly local: RegisteredSocket.SocketAddress
+  readonly remote: RegisteredSocket.SocketAddress
+  /** Bytes this end has sent. */
+  readonly sent: number
+  /** Bytes this end has received. */
+  readonly received: number
+}
+
+/**
+ * One native call the double saw, with its outcome.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HistoryEntry {
+  readonly operation: Operation
+  /** `"ok"`, `"injected"` (a fault from {@link ControlService}) or the tag of the error it returned. */
+  readonly outcome: "ok" | "injected" | RioError.RioError["_tag"]
+  readonly id?: BufferId.BufferId
+  readonly length?: number
+}
+
+/**
+ * A registration the simulated kernel holds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LiveRegistration {
+  readonly id: BufferId.BufferId
+  readonly address: bigint
+  readonly length: number
+  /** Pages it locks (every page the range touches). */
+  readonly pages: number
+}
+
+/**
+ * The native calls that faults and latency attach to.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Operation = "registerBuffer" | "deregisterBuffer" | "allocate" | "free"
+
+/**
+ * Options of the double.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default 4096. */
+  readonly pageSize?: number
+  /** The largest registration (default a DWORD, 0xFFFFFFFF bytes); longer is `WSAEINVAL`. */
+  readonly maxBufferLength?: number
+  /** Registrations at once (default 16384); one more is `WSAENOBUFS`. */
+  readonly maxRegistrations?: number
+  /** Bytes that registrations may lock, like RLIMIT_MEMLOCK (default unlimited); past it `WSAENOBUFS`. */
+  readonly lockedMemoryLimit?: number
   /**
-   * What one end of an open TCP connection of the simulated network has moved.
-   *
-   * @since 0.2.0
-   * @category models
+   * How many network completions one reap delivers before the next is scheduled (default
+   * unlimited), like a real completion queue's size.
    */
-  ConnectionBytes,
-  /**
-   * One native call the double saw, with its outcome.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  HistoryEntry,
-  /**
-   * A registration the simulated kernel holds: id, address, length, pages.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  LiveRegistration,
-  /**
-   * The native calls that faults and latency attach to.
-   *
-   * @since 0.2.0
-   * @category models
-   */
-  Operation,
-  /**
-   * Options of the double: `pageSize` (4096), `maxBufferLength` (a DWORD),
-   * `maxRegistrations` (16384, then WSAENOBUFS) and `lockedMemoryLimit` in bytes
-   * (unlimited; models RLIMIT_MEMLOCK), `completionQueueSize` (unlimited: how many network
-   * completions one reap delivers before the next is scheduled).
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  Options,
-  /**
-   * Misuse the double detected, such as a deregistration with I/O outstanding.
-   *
-   * @since 0.1.0
-   * @category models
-   */
-  Violation
+  readonly completionQueueSize?: number
+}
+
+/**
+ * Misuse the double detected, such as a deregistration with I/O outstanding.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Violation {
+  readonly _tag: "DeregisteredWithIoOutstanding"
+  readonly id: BufferId.BufferId
+  /** Tokens outstanding when it was deregistered. */
+  readonly inFlight: number
 }
 
 /**

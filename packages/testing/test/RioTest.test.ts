@@ -53,7 +53,7 @@ describe("RioTest", () => {
       assert.strictEqual((yield* control.registrations).length, 0)
       yield* TestClock.adjust("500 millis")
       yield* Fiber.join(fiber)
-      const raw = yield* Effect.fork(io.registerBuffer(new Uint8Array(8)))
+      const raw = yield* Effect.fork(io.rawRegisterBuffer(new Uint8Array(8)))
       yield* TestClock.adjust("100 millis")
       yield* Fiber.interrupt(raw)
       assert.strictEqual((yield* io.stats).registeredBuffers, 0)
@@ -71,16 +71,16 @@ describe("RioTest", () => {
     withDouble(
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo
-        const ids = [yield* io.registerBuffer(new Uint8Array(10)), yield* io.registerBuffer(new Uint8Array(10))]
-        const full = yield* Effect.flip(io.registerBuffer(new Uint8Array(10)))
+        const ids = [yield* io.rawRegisterBuffer(new Uint8Array(10)), yield* io.rawRegisterBuffer(new Uint8Array(10))]
+        const full = yield* Effect.flip(io.rawRegisterBuffer(new Uint8Array(10)))
         assert.strictEqual(full._tag, "WSAENOBUFS")
         assert.include(full.message, "slots")
-        yield* io.deregisterBuffer(ids[0]!)
-        const tooMuch = yield* Effect.flip(io.registerBuffer(new Uint8Array(200)))
+        yield* io.rawDeregisterBuffer(ids[0]!)
+        const tooMuch = yield* Effect.flip(io.rawRegisterBuffer(new Uint8Array(200)))
         assert.strictEqual(tooMuch._tag, "WSAENOBUFS")
         assert.include(tooMuch.message, "locked-memory limit")
         assert.strictEqual((yield* io.stats).registeredBuffers, 1)
-        yield* io.registerBuffer(new Uint8Array(90))
+        yield* io.rawRegisterBuffer(new Uint8Array(90))
       }),
       { maxRegistrations: 2, lockedMemoryLimit: 100 }
     ))

@@ -1,12 +1,5 @@
-import type {
-  Done,
-  NetDriver,
-  NetDriverError,
-  NetSocket,
-  Pending,
-  Region,
-  SocketAddress
-} from "@effect-rio/core/Driver"
+import type { Done, NetDriver, NetDriverError, NetSocket, Pending, Region } from "@effect-rio/core/Driver"
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import { RioTest } from "@effect-rio/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -158,6 +151,20 @@ describe("RioTest network", () => {
     assert.strictEqual(tagOf(net.udp({ host: "::1", port: 5000 })), undefined)
     net.close(first)
     assert.strictEqual(udp(net, { host: "127.0.0.1", port: 5000 }).local.port, 5000)
+  })
+
+  it("frees a TCP client's own port on close, and a listener's, but not for the server end", async () => {
+    const net = new Double({}).driver.net!
+    const { client, listener, server } = await connected(net)
+    const taken = { host: "127.0.0.1", port: client.local.port }
+    assert.strictEqual(tagOf(net.listen(taken, 1)), "WSAEADDRINUSE")
+    net.close(client)
+    net.close(server)
+    // The server end shares the listener's port: closing it must not free that.
+    assert.strictEqual(tagOf(net.listen(listener.local, 1)), "WSAEADDRINUSE")
+    assert.strictEqual(tagOf(net.listen(taken, 1)), undefined)
+    net.close(listener)
+    assert.strictEqual(tagOf(net.listen(listener.local, 1)), undefined)
   })
 
   it("refuses a connection where nothing listens, and once the backlog is full", async () => {
@@ -391,6 +398,13 @@ describe("RioTest network", () => {
     assert.strictEqual(double.network.outstandingOperations, 0)
     // Receives waiting on one socket are served in the order they were posted.
     assert.deepStrictEqual(order, Array.from({ length: 128 }, (_, i) => i))
+  })
+
+  it("refuses a completion queue size that is not a positive integer", () => {
+    for (const completionQueueSize of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(() => new Double({ completionQueueSize }), RangeError)
+    }
+    assert.doesNotThrow(() => new Double({ completionQueueSize: Infinity }))
   })
 
   it.effect("exposes the network faults and inspection through Control", () =>

@@ -3,22 +3,10 @@ import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import type { Lease, Stats as PoolStats } from "../BufferPool.js"
 import type { Registration } from "../RegisteredIo.js"
 import type * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
-
-export interface Lease {
-  readonly slot: number
-  readonly buf: RioBuf.RioBuf
-  readonly bytes: Uint8Array
-}
-
-export interface PoolStats {
-  readonly size: number
-  readonly leased: number
-  readonly waiting: number
-  readonly lockedPages: number
-}
 
 export const metrics = {
   leasesInUse: Metric.gauge("effect_rio_pool_leases_in_use", {

@@ -30,7 +30,7 @@ export const make = (
           `(at most ${limit} bytes). Use fewer or smaller slots, or several pools.`
       )
     }
-    const registration = yield* io.allocateRegistered(total, {
+    const registration = yield* io.allocateBuffer(total, {
       label: `BufferPool (${slots} slots of ${slotSize} bytes)`,
       ...(options.releaseTimeout === undefined ? {} : { releaseTimeout: options.releaseTimeout })
     })

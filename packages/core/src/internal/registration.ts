@@ -2,6 +2,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { BufferId } from "../BufferId.js"
+import type { Region } from "../Driver.js"
 import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
 
@@ -214,9 +215,10 @@ export class RegistrationImpl {
 /**
  * A `RioBuf` made by a registration: the plain fields, plus (privately) the registration it
  * belongs to, so that a socket can take its token, reject a slice of another backend or of a
- * released registration, and hand the driver the memory without a lookup.
+ * released registration, and hand it to the driver as its `Region` (base address and memory)
+ * without a lookup.
  */
-export class SliceImpl implements RioBuf.RioBuf {
+export class SliceImpl implements RioBuf.RioBuf, Region {
   // Declared in RIO_BUF's order, so that a slice prints and spreads as { bufferId, offset, length }.
   readonly bufferId: BufferId
   readonly offset: number

@@ -6,7 +6,7 @@ import * as Scope from "effect/Scope"
 import type { BufferId } from "../BufferId.js"
 import type { Driver, NativeMemory } from "../Driver.js"
 import { pagesCovered } from "../Driver.js"
-import type { RegisteredIo, RegisterOptions, Registration, Service, Stats } from "../RegisteredIo.js"
+import type { NativeAddress, RegisteredIo, RegisterOptions, Registration, Service, Stats } from "../RegisteredIo.js"
 import type {
   ConnectOptions,
   ListenOptions,
@@ -19,8 +19,7 @@ import type {
 import * as RioError from "../RioError.js"
 import type { ReleasePolicy } from "./registration.js"
 import { defaultPolicy, RegistrationImpl } from "./registration.js"
-import { Network, unavailable } from "./socket.js"
-import type { NativeAddress } from "./validate.js"
+import { Sockets, unavailable } from "./socket.js"
 import { checkLength, isNativeAddress, region } from "./validate.js"
 
 /** What the service knows of a live registration: a `RegistrationImpl`, or this for raw ones. */
@@ -71,14 +70,14 @@ export class ServiceImpl implements Service {
   private registeredBytes = 0
   private lockedPages = 0
 
-  private readonly network: Network | undefined
+  private readonly sockets: Sockets | undefined
 
   constructor(readonly driver: Driver) {
     this.backend = driver.backend
     this.pageSize = driver.pageSize
     this.maxBufferLength = driver.maxBufferLength
     this.limitNote = driver.maxBufferLengthReason === undefined ? "" : ` (${driver.maxBufferLengthReason})`
-    this.network = driver.net === undefined ? undefined : new Network(driver.net, this)
+    this.sockets = driver.net === undefined ? undefined : new Sockets(driver.net, this)
   }
 
   /** The open scoped registration with this id, if any: what a plain `RioBuf` may name. */
@@ -202,7 +201,7 @@ export class ServiceImpl implements Service {
 
   // --- the raw primitives ---------------------------------------------------------------
 
-  readonly registerBuffer = (
+  readonly rawRegisterBuffer = (
     memory: Uint8Array | ArrayBuffer | NativeAddress,
     length?: number
   ): Effect.Effect<BufferId, RioError.RegisterError> =>
@@ -211,7 +210,7 @@ export class ServiceImpl implements Service {
       return typeof id === "number" ? Effect.succeed(id) : Effect.fail(id)
     })
 
-  readonly deregisterBuffer = (id: BufferId): Effect.Effect<void, RioError.WSAEINVAL | RioError.RioSystemError> =>
+  readonly rawDeregisterBuffer = (id: BufferId): Effect.Effect<void, RioError.WSAEINVAL | RioError.RioSystemError> =>
     Effect.suspend(() => {
       const entry = typeof id === "number" ? this.live[id] : undefined
       if (entry === undefined) {
@@ -234,13 +233,13 @@ export class ServiceImpl implements Service {
       return error === undefined ? Effect.void : Effect.fail(error)
     })
 
-  readonly allocate = (byteLength: number): Effect.Effect<Uint8Array, AllocateError> =>
+  readonly rawAllocate = (byteLength: number): Effect.Effect<Uint8Array, AllocateError> =>
     Effect.suspend(() => {
       const memory = this.unsafeAllocate(byteLength)
       return "address" in memory ? Effect.succeed(memory.bytes) : Effect.fail(memory)
     })
 
-  readonly free = (bytes: Uint8Array): Effect.Effect<void, RioError.WSAEINVAL> =>
+  readonly rawFree = (bytes: Uint8Array): Effect.Effect<void, RioError.WSAEINVAL> =>
     Effect.suspend(() => {
       const error = this.unsafeFree(bytes)
       return error === undefined ? Effect.void : Effect.fail(error)
@@ -256,7 +255,7 @@ export class ServiceImpl implements Service {
 
   // Uninterruptible from the native call until the finalizer is armed: no interruption can
   // leave a registration without its release.
-  readonly register = (
+  readonly registerBuffer = (
     data: Uint8Array | ArrayBuffer,
     options?: RegisterOptions
   ): Effect.Effect<Registration, RioError.RegisterError, Scope.Scope> =>
@@ -269,7 +268,7 @@ export class ServiceImpl implements Service {
       )
     }))
 
-  readonly allocateRegistered = (
+  readonly allocateBuffer = (
     byteLength: number,
     options?: Omit<RegisterOptions, "length">
   ): Effect.Effect<Registration, AllocateError, Scope.Scope> =>
@@ -291,7 +290,7 @@ export class ServiceImpl implements Service {
       return Effect.as(Scope.addFinalizer(currentScope(fiber), finalizer), registration as Registration)
     }))
 
-  readonly withRegistration = <A, E, R>(
+  readonly withBuffer = <A, E, R>(
     data: Uint8Array | ArrayBuffer,
     use: (registration: Registration) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | RioError.RegisterError, R> =>
@@ -315,13 +314,13 @@ export class ServiceImpl implements Service {
   // --- sockets ------------------------------------------------------------------------------
 
   readonly udp = (options?: UdpOptions): Effect.Effect<UdpSocket, SocketError, Scope.Scope> =>
-    this.network === undefined ? Effect.fail(unavailable(this.backend)) : this.network.udp(options ?? {})
+    this.sockets === undefined ? Effect.fail(unavailable(this.backend)) : this.sockets.udp(options ?? {})
 
   readonly connect = (options: ConnectOptions): Effect.Effect<TcpStream, SocketError, Scope.Scope> =>
-    this.network === undefined ? Effect.fail(unavailable(this.backend)) : this.network.connect(options)
+    this.sockets === undefined ? Effect.fail(unavailable(this.backend)) : this.sockets.connect(options)
 
   readonly listen = (options: ListenOptions): Effect.Effect<TcpListener, SocketError, Scope.Scope> =>
-    this.network === undefined ? Effect.fail(unavailable(this.backend)) : this.network.listen(options)
+    this.sockets === undefined ? Effect.fail(unavailable(this.backend)) : this.sockets.listen(options)
 
   private freeOwned(bytes: Uint8Array): Effect.Effect<void> {
     const error = this.unsafeFree(bytes)

@@ -1,14 +1,8 @@
+import type { NativeAddress } from "../RegisteredIo.js"
 import * as RioError from "../RioError.js"
 
 /** The C type of RIORegisterBuffer's DataLength: a DWORD. */
 export const MAX_DWORD = 0xFFFFFFFF
-
-/** Native memory named only by its address (raw primitive only: nothing to check it against). */
-export interface NativeAddress {
-  readonly _tag: "NativeAddress"
-  readonly address: bigint
-  readonly byteLength: number
-}
 
 export const isNativeAddress = (u: unknown): u is NativeAddress =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "NativeAddress"

@@ -71,7 +71,7 @@ const pagesCovered = (offset: number, length: number, pageSize: number): number 
 const rawMemory = (byteLength: number) =>
   Effect.flatMap(
     RegisteredIo.RegisteredIo,
-    (io) => Effect.acquireRelease(io.allocate(byteLength), (memory) => Effect.orDie(io.free(memory)))
+    (io) => Effect.acquireRelease(io.rawAllocate(byteLength), (memory) => Effect.orDie(io.rawFree(memory)))
   )
 
 type Gc = (options?: { readonly type: "minor" | "major" }) => void
@@ -226,8 +226,8 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
         const vmPinBefore = readVmPinKiB()
         const scope = yield* Scope.make()
         const io = Context.get(yield* Layer.buildWithScope(KoffiRio.layerLinux(), scope), RegisteredIo.RegisteredIo)
-        const memory = yield* io.allocate(16 * io.pageSize)
-        yield* io.registerBuffer(memory)
+        const memory = yield* io.rawAllocate(16 * io.pageSize)
+        yield* io.rawRegisterBuffer(memory)
         assert.strictEqual(readVmPinKiB() - vmPinBefore, 16 * (io.pageSize / KiB))
         yield* Scope.close(scope, Exit.void)
         assert.strictEqual(readVmPinKiB(), vmPinBefore)

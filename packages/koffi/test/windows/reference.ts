@@ -1,11 +1,22 @@
 /**
- * Test helpers for the Windows backend: the reference RIO provider's own exports (leak
- * counters, limits, error injection) and a few kernel32 calls to look at memory and events.
- * Only loadable on Windows (or Windows Node under Wine).
+ * Test helpers for the Windows backend around the reference RIO provider
+ * (test/wine/rio_reference.c): its path, its own exports (leak counters, limits, error
+ * injection, and what a caller did with it), the driver's layer over it, and its function
+ * table decoded by the driver's binding for tests that call RIO themselves. Only loadable on
+ * Windows (or Windows Node under Wine).
  */
+import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as RioError from "@effect-rio/core/RioError"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
+import * as Abi from "../../src/internal/windows/abi.js"
+import * as WindowsDriver from "../../src/internal/windows/driver.js"
+import * as FunctionTable from "../../src/internal/windows/functionTable.js"
+import * as Winsock from "../../src/internal/windows/winsock.js"
 
 /** The reference provider DLL built by test/wine/run.sh (or named by EFFECT_RIO_WINDOWS_PROVIDER). */
 export const providerPath: string = process.env.EFFECT_RIO_WINDOWS_PROVIDER ??
@@ -13,6 +24,16 @@ export const providerPath: string = process.env.EFFECT_RIO_WINDOWS_PROVIDER ??
 
 /** True where the provider tests can run: Windows Node with the DLL built. */
 export const providerAvailable: boolean = process.platform === "win32" && fs.existsSync(providerPath)
+
+/** The Winsock driver over the reference provider, through the driver's ABI-test seam. */
+export const providerDriver = (
+  options: Omit<WindowsDriver.Options, "provider"> = {}
+): ReturnType<typeof WindowsDriver.make> => WindowsDriver.make({ ...options, provider: providerPath })
+
+/** The `RegisteredIo` layer of {@link providerDriver}. */
+export const providerLayer = (
+  options: Omit<WindowsDriver.Options, "provider"> = {}
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> => RegisteredIo.layerDriver(providerDriver(options))
 
 /** `RIO_REFERENCE_STATS` (test/wine/rio_abi.h). */
 export interface ReferenceStats {
@@ -43,27 +64,15 @@ const statsFields = [
 
 const STATS = koffi.struct(Object.fromEntries(statsFields.map((name) => [name, "uint64_t"])))
 
-/** `MEMORY_BASIC_INFORMATION` (x64, 48 bytes). */
-const MEMORY_BASIC_INFORMATION = koffi.struct({
-  BaseAddress: "void *",
-  AllocationBase: "void *",
-  AllocationProtect: "uint32_t",
-  PartitionId: "uint16_t",
-  RegionSize: "size_t",
-  State: "uint32_t",
-  Protect: "uint32_t",
-  Type: "uint32_t"
-})
-
-export const MEM_COMMIT = 0x1000
-export const MEM_RESERVE = 0x2000
-export const MEM_FREE = 0x10000
-
 interface Reference {
   readonly stats: () => ReferenceStats
   readonly setLimits: (registrations: number, registeredBytes: number) => void
   readonly failNextRegistration: (code: number) => void
   readonly connect: (a: bigint, b: bigint) => boolean
+  /** How many function tables the provider has handed out in this process. */
+  readonly functionTableRequests: () => number
+  /** The native id of the one live registration starting at `address`, if there is exactly one. */
+  readonly findRegistration: (address: bigint) => bigint | undefined
 }
 
 let reference: Reference | undefined
@@ -76,6 +85,8 @@ export const provider = (): Reference => {
   const setLimits = lib.func("__stdcall", "RioReferenceSetLimits", "void", ["uint32_t", "uint64_t"])
   const failNext = lib.func("__stdcall", "RioReferenceFailNextRegistration", "void", ["int32_t"])
   const connect = lib.func("__stdcall", "RioReferenceConnect", "int32_t", ["uintptr_t", "uintptr_t"])
+  const tableRequests = lib.func("__stdcall", "RioReferenceFunctionTableRequests", "uint32_t", [])
+  const findRegistration = lib.func("__stdcall", "RioReferenceFindRegistration", "uintptr_t", ["uintptr_t"])
   reference = {
     stats: () => {
       const out: Record<string, unknown> = {}
@@ -84,45 +95,36 @@ export const provider = (): Reference => {
     },
     setLimits: (registrations, registeredBytes) => setLimits(registrations, registeredBytes),
     failNextRegistration: (code) => failNext(code),
-    connect: (a, b) => connect(a, b) !== 0
+    connect: (a, b) => connect(a, b) !== 0,
+    functionTableRequests: () => tableRequests() as number,
+    findRegistration: (address) => {
+      const id = Abi.toBigInt(findRegistration(address))
+      return id === Abi.RIO_INVALID_BUFFERID ? undefined : id
+    }
   }
   return reference
 }
 
-interface Kernel32 {
-  readonly CreateEventW: () => bigint
-  readonly WaitForSingleObject: (handle: bigint, milliseconds: number) => number
-  readonly CloseHandle: (handle: bigint) => boolean
-  readonly query: (address: bigint) => { readonly State: number; readonly Protect: number; readonly RegionSize: number }
+/** The reference provider's RIO functions, and the Winsock entry points, for calling RIO directly. */
+export interface Rio {
+  readonly ws: Winsock.Native
+  readonly rio: FunctionTable.RioFunctions
 }
 
-let kernel32: Kernel32 | undefined
-
-/** kernel32 calls the tests use to observe events and memory state. */
-export const win32 = (): Kernel32 => {
-  if (kernel32 !== undefined) return kernel32
-  const lib = koffi.load("kernel32.dll")
-  const CreateEventW = lib.func("__stdcall", "CreateEventW", "void *", ["void *", "int32_t", "int32_t", "void *"])
-  const WaitForSingleObject = lib.func("__stdcall", "WaitForSingleObject", "uint32_t", ["void *", "uint32_t"])
-  const CloseHandle = lib.func("__stdcall", "CloseHandle", "int32_t", ["void *"])
-  const VirtualQuery = lib.func("__stdcall", "VirtualQuery", "size_t", [
-    "void *",
-    koffi.out(koffi.pointer(MEMORY_BASIC_INFORMATION)),
-    "size_t"
-  ])
-  kernel32 = {
-    // Manual reset, initially not signalled.
-    CreateEventW: () => BigInt(CreateEventW(null, 1, 0, null) as bigint),
-    WaitForSingleObject: (handle, milliseconds) => WaitForSingleObject(handle, milliseconds) as number,
-    CloseHandle: (handle) => CloseHandle(handle) !== 0,
-    query: (address) => {
-      const info: Record<string, unknown> = {}
-      VirtualQuery(address, info, koffi.sizeof(MEMORY_BASIC_INFORMATION))
-      return { State: Number(info.State), Protect: Number(info.Protect), RegionSize: Number(info.RegionSize) }
-    }
+/**
+ * The reference provider's function table, decoded by the driver's own binding (so a test
+ * through it still exercises that code), with Winsock started for the scope.
+ */
+export const providerRio: Effect.Effect<Rio, never, Scope.Scope> = Effect.gen(function*() {
+  const ws = Winsock.native()
+  const orDie = <A>(result: A | Winsock.Failure): A => {
+    if (Winsock.isFailure(result)) throw new Error(`${result.call} failed with ${result.code}`)
+    return result
   }
-  return kernel32
-}
-
-/** True under Wine, where the system Winsock has no RIO. */
-export { isWine } from "../../src/internal/windows/winsock.js"
+  yield* Effect.acquireRelease(Effect.sync(() => orDie(Winsock.startup(ws))), () => Effect.sync(() => ws.WSACleanup()))
+  const socket = yield* Effect.acquireRelease(
+    Effect.sync(() => orDie(Winsock.openSocket(ws))),
+    (socket) => Effect.sync(() => ws.closesocket(socket))
+  )
+  return { ws, rio: orDie(FunctionTable.load(ws, socket, providerPath)) }
+})

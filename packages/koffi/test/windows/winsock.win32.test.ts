@@ -3,6 +3,8 @@
  * has no RIO) and against the reference provider DLL through the driver's ABI-test seam.
  * The provider runs the 13 RIO functions for real, so these tests exercise the binding's
  * decoding, calling convention and WSAGetLastError protocol exactly as production does.
+ * They look only through the driver's contract, the provider's own exports, the OS, and a
+ * function table of their own decoded by the same binding (`reference.ts`).
  * Windows-only (`*.win32.test.ts`): the root vitest config leaves it out; test/wine/run.sh
  * runs it under Wine, and the Windows workflow on a real runner.
  */
@@ -21,11 +23,12 @@ import * as Option from "effect/Option"
 import koffi from "koffi"
 import * as Abi from "../../src/internal/windows/abi.js"
 import * as WindowsDriver from "../../src/internal/windows/driver.js"
+import type { RioFunctions } from "../../src/internal/windows/functionTable.js"
 import * as Winsock from "../../src/internal/windows/winsock.js"
-import * as KoffiRio from "../../src/KoffiRio.js"
-import { isWine, MEM_COMMIT, MEM_FREE, provider, providerAvailable, providerPath, win32 } from "./reference.js"
+import { provider, providerAvailable, providerDriver, providerLayer, providerPath, providerRio } from "./reference.js"
+import { isWine, MEM_COMMIT, MEM_FREE, win32 } from "./win32.js"
 
-const withProvider = WindowsDriver.make({ provider: providerPath })
+const withProvider = providerDriver()
 
 const isError = (value: unknown): value is RioError.RioError => value instanceof Error && "_tag" in value
 
@@ -37,10 +40,10 @@ const expectError = (value: unknown, tag: RioError.RioError["_tag"], code: numbe
   return error
 }
 
-const results = (driver: WindowsDriver.WinsockDriver, cq: bigint, max: number) => {
+const results = (rio: RioFunctions, cq: bigint, max: number) => {
   const size = koffi.sizeof(Abi.RIORESULT)
   const buffer = new Uint8Array(size * max)
-  const n = driver.functions.RIODequeueCompletion(cq, buffer, max)
+  const n = rio.RIODequeueCompletion(cq, buffer, max)
   if (n === Abi.RIO_CORRUPT_CQ) return "corrupt" as const
   return Array.from({ length: n }, (_, i) =>
     koffi.decode(buffer, i * size, Abi.RIORESULT) as {
@@ -54,7 +57,15 @@ const results = (driver: WindowsDriver.WinsockDriver, cq: bigint, max: number) =
 describe("Winsock RIO driver, system Winsock", () => {
   it.effect("Wine: RioUnavailable 10045 that says what it means; Windows: a working driver", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Effect.scoped(WindowsDriver.make()))
+      // On Windows, the system's table registers and deregisters a page for real.
+      const exit = yield* Effect.exit(Effect.scoped(Effect.map(WindowsDriver.make(), (driver) => {
+        const memory = driver.allocate(4096)
+        if (isError(memory)) return memory
+        const id = driver.register(memory.address, 4096)
+        const result = isError(id) ? id : driver.deregister(id)
+        driver.free(memory)
+        return result
+      })))
       if (isWine()) {
         assert.isTrue(Exit.isFailure(exit))
         const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
@@ -66,7 +77,7 @@ describe("Winsock RIO driver, system Winsock", () => {
         assert.include(message, "Windows 8 / Server 2012")
       } else {
         assert.isTrue(Exit.isSuccess(exit))
-        if (Exit.isSuccess(exit)) assert.strictEqual(WindowsDriver.diagnostics(exit.value).source, "WSAIoctl")
+        if (Exit.isSuccess(exit)) assert.isUndefined(exit.value)
       }
     }))
 })
@@ -76,13 +87,14 @@ describe("Winsock RIO driver through the reference provider", () => {
     assert.isTrue(providerAvailable, `missing ${providerPath}`)
   })
 
-  it.scoped("reports the Windows x64 facts and where the table came from", () =>
+  it.scoped("reports the Windows x64 facts and takes its table from the provider", () =>
     Effect.gen(function*() {
+      const before = provider().functionTableRequests()
       const driver = yield* withProvider
       assert.strictEqual(driver.backend, "winsock")
       assert.strictEqual(driver.pageSize, 4096)
       assert.strictEqual(driver.maxBufferLength, 0xFFFFFFFF)
-      assert.strictEqual(WindowsDriver.diagnostics(driver).source, providerPath)
+      assert.strictEqual(provider().functionTableRequests(), before + 1)
     }))
 
   it.scoped("allocate: page-aligned, zeroed, and addressOf honours byteOffset", () =>
@@ -109,10 +121,11 @@ describe("Winsock RIO driver through the reference provider", () => {
       if (isError(memory)) return assert.fail(String(memory))
       const ids = [0, 1, 2].map((i) => driver.register(memory.address + BigInt(i * 4096), 4096))
       assert.deepStrictEqual<unknown>(ids, [0, 1, 2])
-      for (const id of ids as Array<BufferId.BufferId>) {
-        const native = driver.nativeBufferId(id)!
-        assert.isTrue(native > 0xFFFFn, `native id 0x${native.toString(16)} is a small integer`)
-        assert.notStrictEqual(native, Abi.RIO_INVALID_BUFFERID)
+      // The provider's ids for the same registrations are opaque pointers.
+      for (const i of [0, 1, 2]) {
+        const native = provider().findRegistration(memory.address + BigInt(i * 4096))
+        assert.isDefined(native)
+        assert.isTrue(native! > 0xFFFFn, `native id 0x${native!.toString(16)} is a small integer`)
       }
       assert.strictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations + 3)
       assert.strictEqual(provider().stats().LockedPages, before.LockedPages + 3)
@@ -157,13 +170,14 @@ describe("Winsock RIO driver through the reference provider", () => {
   it.scoped("deregistering an id the provider no longer knows is WSAEINVAL, not silence", () =>
     Effect.gen(function*() {
       const driver = yield* withProvider
+      const { rio } = yield* providerRio
       const memory = driver.allocate(4096)
       if (isError(memory)) return assert.fail(String(memory))
       const id = driver.register(memory.address, 4096)
       if (isError(id)) return assert.fail(String(id))
       const before = provider().stats()
-      // Pull the registration out from under the driver, through the same table.
-      driver.functions.RIODeregisterBuffer(driver.nativeBufferId(id)!)
+      // Pull the registration out from under the driver, through a table of the same provider.
+      rio.RIODeregisterBuffer(provider().findRegistration(memory.address)!)
       const error = expectError(driver.deregister(id), "WSAEINVAL", 10022)
       assert.include(error.message, "did not know the native id")
       assert.strictEqual(provider().stats().InvalidDeregistrations, before.InvalidDeregistrations + 1)
@@ -178,9 +192,7 @@ describe("Winsock RIO driver through the reference provider", () => {
       const memory = driver.allocate(3 * 4096)
       if (isError(memory)) return assert.fail(String(memory))
       memory.bytes.fill(0xAB)
-      const live = WindowsDriver.diagnostics(driver).liveAllocations()
       driver.free(memory)
-      assert.strictEqual(WindowsDriver.diagnostics(driver).liveAllocations(), live - 1)
       assert.strictEqual(win32().query(memory.address).State, MEM_COMMIT)
       assert.isTrue(memory.bytes.every((byte) => byte === 0))
       memory.bytes[5000] = 7
@@ -213,16 +225,14 @@ describe("Winsock RIO driver through the reference provider", () => {
   it.scoped("all 13 functions through the decoded table: queues, send, receive, dequeue, notify, resize, close", () =>
     Effect.gen(function*() {
       const driver = yield* withProvider
-      const rio = driver.functions
-      const ws = driver.winsock
+      const { rio, ws } = yield* providerRio
       const k32 = win32()
       const before = provider().stats()
 
       const memory = driver.allocate(4096)
       if (isError(memory)) return assert.fail(String(memory))
-      const id = driver.register(memory.address, 4096)
-      if (isError(id)) return assert.fail(String(id))
-      const BufferId = driver.nativeBufferId(id)!
+      const BufferId = rio.RIORegisterBuffer(memory.address, 4096)
+      assert.notStrictEqual(BufferId, Abi.RIO_INVALID_BUFFERID)
 
       const event = k32.CreateEventW()
       const cq = rio.RIOCreateCompletionQueue(8, {
@@ -244,7 +254,7 @@ describe("Winsock RIO driver through the reference provider", () => {
       assert.strictEqual(k32.WaitForSingleObject(event, 0), 0x102) // WAIT_TIMEOUT: nothing yet
       assert.strictEqual(rio.RIOSend(rq, { BufferId, Offset: 0, Length: 5 }, 1, 0, 0x1234n), 1)
       assert.strictEqual(k32.WaitForSingleObject(event, 0), 0) // WAIT_OBJECT_0
-      const done = results(driver, cq, 8)
+      const done = results(rio, cq, 8)
       if (done === "corrupt") return assert.fail("corrupt CQ")
       assert.strictEqual(done.length, 2)
       const byContext = new Map(done.map((r) => [BigInt(r.RequestContext), r]))
@@ -276,9 +286,9 @@ describe("Winsock RIO driver through the reference provider", () => {
         rio.RIOSendEx(rq, { BufferId, Offset: 0, Length: 3 }, 1, null, null, null, null, Abi.RIO_MSG_DEFER, 2n),
         1
       )
-      assert.deepStrictEqual(results(driver, cq, 8), [])
+      assert.deepStrictEqual(results(rio, cq, 8), [])
       assert.strictEqual(rio.RIOSend(rq, null, 0, Abi.RIO_MSG_COMMIT_ONLY, null), 1)
-      const ex = results(driver, cq, 8)
+      const ex = results(rio, cq, 8)
       if (ex === "corrupt") return assert.fail("corrupt CQ")
       assert.deepStrictEqual(ex.map((r) => [Number(r.RequestContext), r.Status, r.BytesTransferred]).sort(), [
         [1, 0, 3],
@@ -320,7 +330,7 @@ describe("Winsock RIO driver through the reference provider", () => {
       // closesocket frees the request queue (its pending receive is aborted into the CQ).
       assert.strictEqual(ws.closesocket(socket), 0)
       assert.strictEqual(provider().stats().LiveRequestQueues, before.LiveRequestQueues)
-      const aborted = results(driver, cq, 8)
+      const aborted = results(rio, cq, 8)
       if (aborted === "corrupt") return assert.fail("corrupt CQ")
       assert.deepStrictEqual(aborted.map((r) => [Number(r.RequestContext), r.Status]), [[9, 995]])
       assert.strictEqual(provider().stats().OutstandingRequests, before.OutstandingRequests)
@@ -329,7 +339,9 @@ describe("Winsock RIO driver through the reference provider", () => {
       rio.RIOCloseCompletionQueue(cq) // unknown now: ignored, as documented
       assert.strictEqual(provider().stats().LiveCompletionQueues, before.LiveCompletionQueues)
       k32.CloseHandle(event)
-      assert.isUndefined(driver.deregister(id))
+      ws.WSASetLastError(0)
+      rio.RIODeregisterBuffer(BufferId)
+      assert.strictEqual(lastError(), 0)
       assert.strictEqual(provider().stats().DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
       driver.free(memory)
     }))
@@ -337,7 +349,7 @@ describe("Winsock RIO driver through the reference provider", () => {
   it.effect("the RegisteredIo service over the driver: registrations end with their scope", () =>
     Effect.gen(function*() {
       const before = provider().stats()
-      const layer = RegisteredIo.layerDriver(withProvider)
+      const layer = providerLayer()
       yield* Effect.gen(function*() {
         const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(10_000))
         assert.strictEqual(provider().stats().LiveRegistrations, before.LiveRegistrations + 1)
@@ -379,5 +391,5 @@ describe("Winsock RIO driver through the reference provider", () => {
       const got = yield* peer.receive(registration.unsafeSlice(8, 8) as RioBuf.RioBuf)
       assert.deepStrictEqual([...registration.bytes.subarray(8, 8 + got)], [1, 2, 3].slice(0, got))
       assert.strictEqual(provider().stats().DeregistrationsWithIoOutstanding, before.DeregistrationsWithIoOutstanding)
-    }).pipe(Effect.scoped, Effect.provide(KoffiRio.layerWindows({ provider: providerPath }))))
+    }).pipe(Effect.scoped, Effect.provide(providerLayer())))
 })

@@ -10,14 +10,8 @@ import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import type { Options as ServerOptions } from "../RioSocketServer.js"
 import { fromConnection, makePool } from "./socket.js"
-
-export interface ServerOptions {
-  readonly host?: string | undefined
-  readonly port: number
-  readonly backlog?: number | undefined
-  readonly bufferSize?: number | undefined
-}
 
 export const make = (
   options: ServerOptions

@@ -11,17 +11,11 @@ import * as FiberSet from "effect/FiberSet"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import type { TcpOptions } from "../RioSocket.js"
 import * as SendQueue from "./sendQueue.js"
 
 /** Bytes per pool slot: one slot receives, one stages sends. */
 export const defaultBufferSize = 16 * 1024
-
-export interface TcpOptions {
-  readonly host?: string | undefined
-  readonly port: number
-  readonly openTimeout?: Duration.DurationInput | undefined
-  readonly bufferSize?: number | undefined
-}
 
 /** An open connection: its stream and the pool whose slots carry its bytes. */
 export interface Connection {

@@ -1,14 +1,18 @@
+/**
+ * The double's simulated kernel: buffer registration under the same limits as the real
+ * backends (ids lowest free first, a registration cap, a locked-memory limit), the faults
+ * and latency attached to those native calls, and what tests inspect (live registrations,
+ * history, violations). Its sockets are the simulated network of `network.ts`.
+ */
 import * as BufferId from "@effect-rio/core/BufferId"
 import type { Driver } from "@effect-rio/core/Driver"
-import { pagesCovered } from "@effect-rio/core/Driver"
+import { IdAllocator, pagesCovered } from "@effect-rio/core/Driver"
 import * as RioError from "@effect-rio/core/RioError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type { HistoryEntry, LiveRegistration, Operation, Options, Violation } from "../RioTest.js"
 import { AddressSpace } from "./addressSpace.js"
 import { Network } from "./network.js"
-
-/** The native calls faults and latency can be attached to. */
-export type Operation = "registerBuffer" | "deregisterBuffer" | "allocate" | "free"
 
 /**
  * A hook run before each operation: an effect to run first (latency, an injected failure)
@@ -22,34 +26,6 @@ export type Intercept = (
 
 /** What the double needs to see of a scoped registration: its id and its tokens. */
 export interface Tracked {
-  readonly id: BufferId.BufferId
-  readonly inFlight: number
-}
-
-export interface Options {
-  readonly pageSize?: number
-  readonly maxBufferLength?: number
-  readonly maxRegistrations?: number
-  readonly lockedMemoryLimit?: number
-  readonly completionQueueSize?: number
-}
-
-export interface LiveRegistration {
-  readonly id: BufferId.BufferId
-  readonly address: bigint
-  readonly length: number
-  readonly pages: number
-}
-
-export interface HistoryEntry {
-  readonly operation: Operation
-  readonly outcome: "ok" | "injected" | RioError.RioError["_tag"]
-  readonly id?: BufferId.BufferId
-  readonly length?: number
-}
-
-export interface Violation {
-  readonly _tag: "DeregisteredWithIoOutstanding"
   readonly id: BufferId.BufferId
   readonly inFlight: number
 }
@@ -76,6 +52,8 @@ export class Double {
   private readonly nextFault = new Map<Operation, RioError.RioError>()
   private readonly everyFault = new Map<Operation, Fault>()
   private readonly latency = new Map<Operation, Duration.Duration>()
+  /** The ids of `live`, lowest free first like RIO and io_uring, so tests can predict them. */
+  private readonly ids: IdAllocator
   private lockedBytes = 0
 
   get lockedPages(): number {
@@ -128,13 +106,6 @@ export class Double {
     return undefined
   }
 
-  private lowestFreeId(): BufferId.BufferId | undefined {
-    for (let id = 0; id < this.maxRegistrations; id++) {
-      if (!this.live.has(BufferId.unsafeMake(id))) return BufferId.unsafeMake(id)
-    }
-    return undefined
-  }
-
   readonly driver: Driver
 
   constructor(options: Options) {
@@ -142,12 +113,9 @@ export class Double {
     this.maxBufferLength = options.maxBufferLength ?? 0xFFFFFFFF
     this.maxRegistrations = options.maxRegistrations ?? 16384
     this.lockedMemoryLimit = options.lockedMemoryLimit ?? Number.POSITIVE_INFINITY
+    this.ids = new IdAllocator(this.maxRegistrations)
     this.space = new AddressSpace(this.pageSize)
-    const completionQueueSize = options.completionQueueSize ?? Number.POSITIVE_INFINITY
-    if (!(completionQueueSize >= 1 && (Number.isInteger(completionQueueSize) || completionQueueSize === Infinity))) {
-      throw new RangeError(`completionQueueSize must be a positive integer, got ${completionQueueSize}`)
-    }
-    this.network = new Network(completionQueueSize)
+    this.network = new Network(options.completionQueueSize ?? Number.POSITIVE_INFINITY)
     this.driver = this.makeDriver()
   }
 
@@ -180,8 +148,8 @@ export class Double {
             })
           )
         }
-        const id = this.lowestFreeId()
-        if (id === undefined) {
+        const taken = this.ids.take()
+        if (taken === -1) {
           return fail(
             new RioError.WSAENOBUFS({
               operation: "RIORegisterBuffer",
@@ -190,6 +158,7 @@ export class Double {
             })
           )
         }
+        const id = BufferId.unsafeMake(taken)
         this.live.set(id, { id, address, length, pages: pagesCovered(address, length, this.pageSize) })
         this.lockedBytes += length
         this.history.push({ operation: "registerBuffer", outcome: "ok", id, length })
@@ -208,6 +177,7 @@ export class Double {
         this.tracked.delete(id)
         if (inFlight > 0) this.violations.push({ _tag: "DeregisteredWithIoOutstanding", id, inFlight })
         this.live.delete(id)
+        this.ids.release(id)
         this.lockedBytes -= registration.length
         this.history.push({ operation: "deregisterBuffer", outcome: "ok", id })
         return undefined

@@ -1,7 +1,8 @@
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
-import type { Double, Operation } from "./double.js"
+import type { Operation } from "../RioTest.js"
+import type { Double } from "./double.js"
 
 /**
  * Wraps a service so that the double's faults and latency run before each operation, and
@@ -27,41 +28,36 @@ export const faulty = (inner: RegisteredIo.Service, double: Double): RegisteredI
       return Scope.addFinalizer(scope, releaseLatency(operations))
     })
 
+  // Only what a fault can hit is wrapped; the rest (sizes, stats, and the sockets, whose
+  // faults live in the simulated network itself: RioTest.Control) is the inner service's.
   return {
-    backend: inner.backend,
-    pageSize: inner.pageSize,
-    maxBufferLength: inner.maxBufferLength,
-    registerBuffer: (memory, length) => guard("registerBuffer", inner.registerBuffer(memory, length)),
-    deregisterBuffer: (id) => guard("deregisterBuffer", inner.deregisterBuffer(id)),
-    allocate: (byteLength) => guard("allocate", inner.allocate(byteLength)),
-    free: (memory) => guard("free", inner.free(memory)),
-    stats: inner.stats,
-    register: (data, options) =>
+    ...inner,
+    rawRegisterBuffer: (memory, length) => guard("registerBuffer", inner.rawRegisterBuffer(memory, length)),
+    rawDeregisterBuffer: (id) => guard("deregisterBuffer", inner.rawDeregisterBuffer(id)),
+    rawAllocate: (byteLength) => guard("allocate", inner.rawAllocate(byteLength)),
+    rawFree: (memory) => guard("free", inner.rawFree(memory)),
+    registerBuffer: (data, options) =>
       guard(
         "registerBuffer",
-        Effect.uninterruptible(Effect.tap(inner.register(data, options), watched(["deregisterBuffer"])))
+        Effect.uninterruptible(Effect.tap(inner.registerBuffer(data, options), watched(["deregisterBuffer"])))
       ),
-    allocateRegistered: (byteLength, options) =>
+    allocateBuffer: (byteLength, options) =>
       guard(
         "allocate",
         guard(
           "registerBuffer",
           Effect.uninterruptible(
-            Effect.tap(inner.allocateRegistered(byteLength, options), watched(["deregisterBuffer", "free"]))
+            Effect.tap(inner.allocateBuffer(byteLength, options), watched(["deregisterBuffer", "free"]))
           )
         )
       ),
-    withRegistration: (data, use) =>
+    withBuffer: (data, use) =>
       guard(
         "registerBuffer",
-        inner.withRegistration(data, (registration) => {
+        inner.withBuffer(data, (registration) => {
           double.track(registration)
           return Effect.ensuring(use(registration), releaseLatency(["deregisterBuffer"]))
         })
-      ),
-    // The network's faults live in the simulated network itself (RioTest.Control).
-    udp: inner.udp,
-    connect: inner.connect,
-    listen: inner.listen
+      )
   }
 }

@@ -4,6 +4,7 @@
  * kernel is entered once per batch. Layouts are from `linux/io_uring.h`.
  */
 import koffi from "koffi"
+import { setU64 } from "../native.js"
 import * as Libc from "./libc.js"
 import type { Ring } from "./uring.js"
 import { IORING_FEAT_SINGLE_MMAP, IORING_SQ_TASKRUN, IoUringParams } from "./uring.js"
@@ -28,7 +29,6 @@ export const Opcode = {
 const SQE_BYTES = 64
 const SQE_WORDS = SQE_BYTES / 4
 const CQE_WORDS = 4
-const TWO_32 = 0x1_0000_0000
 
 /** What a submission carries; unset fields are zero. Addresses are numbers (they fit a double exactly). */
 export interface Submission {
@@ -212,13 +212,8 @@ export class Queues {
     this.libc.ioUringEnterAsync(this.ring.fd, 0, 1, IORING_ENTER_GETEVENTS, woken)
   }
 
+  /** Unmaps the queues; whoever mapped them calls it, once, after the last use. */
   unmap(): void {
     for (const { address, length } of this.mappings) this.libc.munmap(address, length)
   }
-}
-
-const setU64 = (words: Uint32Array, at: number, value: number): void => {
-  const high = Math.floor(value / TWO_32)
-  words[at] = (value - high * TWO_32) >>> 0
-  words[at + 1] = high >>> 0
 }

@@ -1,7 +1,7 @@
 /**
  * io_uring's registered-buffer table: a ring that owns a sparse table, with a per-slot update
  * that registers or clears one buffer. The same ring carries the network operations that use
- * the table (see `queues.ts`, which maps its submission and completion queues).
+ * the table (see `ring.ts`, which maps its submission and completion queues and runs them).
  *
  * Layouts and constants are from `linux/io_uring.h` and io_uring_register(2).
  */

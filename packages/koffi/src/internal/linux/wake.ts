@@ -12,13 +12,14 @@
  *   thread hand-off per wake-up.
  */
 import type * as Libc from "./libc.js"
+import { Errno } from "./libc.js"
 import type { Queues } from "./queues.js"
 import { Opcode } from "./queues.js"
 import type { Ring } from "./uring.js"
 import { IORING_REGISTER_EVENTFD } from "./uring.js"
 
+/** How the loop learns that completions wait. */
 export interface Wake {
-  readonly kind: "eventfd" | "thread"
   /** Something is outstanding: a wake-up must come when a completion does. */
   readonly arm: () => void
   /** Nothing is outstanding: nothing should keep the process alive. */
@@ -57,13 +58,13 @@ export const eventfdAvailable = (): boolean => pipeHandle() !== undefined
 /** The eventfd wake-up for a DEFER_TASKRUN ring; the errno if the eventfd cannot be set up. */
 export const eventfd = (libc: Libc.Libc, ring: Ring, woken: () => void): Wake | number => {
   const handle = pipeHandle()
-  if (handle === undefined) return 95 // EOPNOTSUPP
+  if (handle === undefined) return Errno.EOPNOTSUPP
   const fd = libc.eventfd()
-  if (fd < 0) return libc.errno() || 24
+  if (fd < 0) return libc.errno() || Errno.EMFILE
   if (libc.ioUringRegister(ring.fd, IORING_REGISTER_EVENTFD, Int32Array.of(fd), 1) < 0) {
     const errno = libc.errno()
     libc.close(fd)
-    return errno || 22
+    return errno || Errno.EINVAL
   }
   const pipe = new handle.Pipe(handle.type)
   pipe.open(fd)
@@ -73,7 +74,6 @@ export const eventfd = (libc: Libc.Libc, ring: Ring, woken: () => void): Wake | 
   pipe.unref()
   let armed = false
   return {
-    kind: "eventfd",
     arm: () => {
       if (armed) return
       armed = true
@@ -94,7 +94,6 @@ export const thread = (queues: Queues, woken: () => void): Wake => {
   let waiting = false
   let closed = false
   return {
-    kind: "thread",
     arm: () => {
       if (waiting || closed) return
       waiting = true

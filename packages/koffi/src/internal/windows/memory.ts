@@ -15,17 +15,19 @@
  * The cost is commit charge (not physical memory) held by freed-but-still-referenced
  * ranges until the collector runs. Recommitting a range we just decommitted can only fail
  * if the system commit limit is reached between the two calls; we retry once and, should it
- * still fail, keep the region marked so that nothing else is done to it.
+ * still fail, keep the allocation marked so that nothing else is done to it.
  *
  * @internal
  */
 import type { NativeMemory } from "@effect-rio/core/Driver"
-import * as RioError from "@effect-rio/core/RioError"
+import type * as RioError from "@effect-rio/core/RioError"
 import koffi from "koffi"
 import * as Abi from "./abi.js"
+import { allocationFailed, noExternalBuffers } from "./errors.js"
 import type { Native } from "./winsock.js"
 
-interface Region {
+/** One VirtualAlloc reservation and what has been done to it. */
+interface Allocation {
   readonly address: bigint
   readonly size: number
   state: "live" | "freed" | "uncommitted" | "released"
@@ -35,82 +37,52 @@ interface Region {
 export interface Allocator {
   readonly allocate: (byteLength: number) => NativeMemory | RioError.WSAENOBUFS | RioError.RioSystemError
   readonly free: (memory: NativeMemory) => void
-  /** Regions handed out and not yet given back with `free`. */
-  readonly live: () => number
 }
 
 /** An allocator rounding every allocation up to whole pages. */
 export const make = (ws: Native, pageSize: number): Allocator => {
-  const regions = new Map<bigint, Region>()
+  const allocations = new Map<bigint, Allocation>()
 
-  const release = (region: Region): void => {
-    if (region.state === "released") return
+  const release = (allocation: Allocation): void => {
+    if (allocation.state === "released") return
     // Nothing may throw out of a finalization callback; a failed release only leaks
     // address space, which the process gets back at exit.
     try {
-      ws.VirtualFree(region.address, 0, Abi.MEM_RELEASE)
+      ws.VirtualFree(allocation.address, 0, Abi.MEM_RELEASE)
     } catch {
       // ignored, see above
     }
-    region.state = "released"
-    regions.delete(region.address)
+    allocation.state = "released"
+    allocations.delete(allocation.address)
   }
 
-  const registry = new FinalizationRegistry<Region>(release)
+  const registry = new FinalizationRegistry<Allocation>(release)
 
   const allocate = (byteLength: number): NativeMemory | RioError.WSAENOBUFS | RioError.RioSystemError => {
     const size = Math.ceil(byteLength / pageSize) * pageSize
     const address = ws.VirtualAlloc(null, size, Abi.MEM_COMMIT | Abi.MEM_RESERVE, Abi.PAGE_READWRITE)
-    if (address === 0n) {
-      const lastError = ws.GetLastError()
-      if (lastError === Abi.ERROR_NOT_ENOUGH_MEMORY || lastError === Abi.ERROR_COMMITMENT_LIMIT) {
-        return new RioError.WSAENOBUFS({
-          operation: "VirtualAlloc",
-          message:
-            `VirtualAlloc could not commit ${size} bytes (Win32 error ${lastError}): the system commit limit is reached. ` +
-            "Free unused buffers or allocate fewer, smaller ones.",
-          cause: { lastError }
-        })
-      }
-      return new RioError.RioSystemError({
-        code: lastError,
-        operation: "VirtualAlloc",
-        message: `VirtualAlloc of ${size} bytes failed with Win32 error ${lastError}.`,
-        cause: { lastError }
-      })
-    }
+    if (address === 0n) return allocationFailed(size, ws.GetLastError())
     let buffer: ArrayBuffer
     try {
       buffer = koffi.view(address, byteLength)
     } catch (error) {
       ws.VirtualFree(address, 0, Abi.MEM_RELEASE)
-      return new RioError.RioSystemError({
-        code: 0,
-        operation: "koffi.view",
-        message: "This runtime refuses external ArrayBuffers, so native memory cannot be exposed to JS.",
-        cause: error
-      })
+      return noExternalBuffers(error)
     }
-    const region: Region = { address, size, state: "live" }
-    regions.set(address, region)
-    registry.register(buffer, region)
+    const allocation: Allocation = { address, size, state: "live" }
+    allocations.set(address, allocation)
+    registry.register(buffer, allocation)
     return { address, bytes: new Uint8Array(buffer) }
   }
 
   const free = (memory: NativeMemory): void => {
-    const region = regions.get(memory.address)
-    if (region === undefined || region.state !== "live") return
-    ws.VirtualFree(region.address, region.size, Abi.MEM_DECOMMIT)
+    const allocation = allocations.get(memory.address)
+    if (allocation === undefined || allocation.state !== "live") return
+    ws.VirtualFree(allocation.address, allocation.size, Abi.MEM_DECOMMIT)
     const recommit = () =>
-      ws.VirtualAlloc(region.address, region.size, Abi.MEM_COMMIT, Abi.PAGE_READWRITE) === region.address
-    region.state = recommit() || recommit() ? "freed" : "uncommitted"
+      ws.VirtualAlloc(allocation.address, allocation.size, Abi.MEM_COMMIT, Abi.PAGE_READWRITE) === allocation.address
+    allocation.state = recommit() || recommit() ? "freed" : "uncommitted"
   }
 
-  const live = () => {
-    let count = 0
-    for (const region of regions.values()) if (region.state === "live") count++
-    return count
-  }
-
-  return { allocate, free, live }
+  return { allocate, free }
 }

@@ -1,126 +1,163 @@
 /**
- * The Winsock and kernel32 calls of the Windows sockets (`net.ts`) that are not RIO: socket
- * set-up (bind, listen, connect, accept), `select` for connect and accept on a worker
- * thread, and the event that RIONotify signals. Loaded once per process, on first use.
+ * The driver's sockets outside RIO: the record it keeps per socket, the table from its own
+ * handles to them, and set-up through plain Winsock — WSASocketW and bind, the local
+ * address, a non-blocking connect and accept that wait with `select` on a worker thread.
  *
  * @internal
  */
-import type { SocketAddress } from "@effect-rio/core/Driver"
-import koffi from "koffi"
-import { isIPv4 } from "node:net"
-import * as Sockaddr from "../linux/sockaddr.js"
+import type { NetDriverError } from "@effect-rio/core/Driver"
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import * as Sockaddr from "../sockaddr.js"
 import * as Abi from "./abi.js"
+import { lastError } from "./errors.js"
+import type { Native } from "./winsock.js"
 
-export const AF_INET6 = 23
+const AF_INET6 = 23
+const SOL_SOCKET = 0xFFFF
+const SO_ERROR = 0x1007
+const TCP_NODELAY = 1
+/** `_IOW('f', 126, u_long)`, as the unsigned 32-bit value ioctlsocket takes. */
+const FIONBIO = 0x8004667E
+const WSAECONNREFUSED = 10061
+/** How long one `select` waits, so that a cancelled connect or accept is noticed soon. */
+const SELECT_MS = 50
+/** What the request queues of a new socket start with; they grow on demand. */
+const INITIAL_DEPTH = 16
+
 export const SOCK_STREAM = 1
 export const IPPROTO_TCP = 6
-export const SOL_SOCKET = 0xFFFF
-export const SO_ERROR = 0x1007
-export const TCP_NODELAY = 1
-/** `_IOW('f', 126, u_long)`, as the unsigned 32-bit value ioctlsocket takes. */
-export const FIONBIO = 0x8004667E
+/** `shutdown`'s `how`. */
 export const SD = { read: 0, write: 1, both: 2 } as const
 export const WSAEWOULDBLOCK = 10035
+/** The Win32 code closesocket ends a socket's outstanding requests with. */
 export const WSA_OPERATION_ABORTED = 995
-export const WAIT_OBJECT_0 = 0
 /** `SOCKADDR_INET`: large enough for either family. */
 export const SOCKADDR_BYTES = Sockaddr.SOCKADDR_BYTES
 
-/** A Koffi async call: the arguments, then a callback run on the event loop. */
-type Async<A extends Array<unknown>, R> = (...args: [...A, (error: unknown, result: R) => void]) => void
+/** SOCKADDR_INET as Winsock lays it out: Linux's layout with Windows' AF_INET6 (23). */
+export const sockaddr = new Sockaddr.Codec({ inet: Abi.AF_INET, inet6: AF_INET6 })
 
-export interface Sockets {
-  readonly bind: (socket: bigint, name: Uint8Array, length: number) => number
-  readonly listen: (socket: bigint, backlog: number) => number
-  readonly connect: (socket: bigint, name: Uint8Array, length: number) => number
-  readonly accept: (socket: bigint, name: Uint8Array, length: Int32Array) => bigint
-  readonly getsockname: (socket: bigint, name: Uint8Array, length: Int32Array) => number
-  readonly getsockopt: (socket: bigint, level: number, option: number, value: Int32Array, length: Int32Array) => number
-  readonly setsockopt: (socket: bigint, level: number, option: number, value: Int32Array, length: number) => number
-  readonly ioctlsocket: (socket: bigint, command: number, argument: Uint32Array) => number
-  readonly shutdown: (socket: bigint, how: number) => number
-  readonly sendto: (
-    socket: bigint,
-    data: Uint8Array,
-    length: number,
-    flags: number,
-    to: Uint8Array,
-    toLength: number
-  ) => number
-  /** `select` on a worker thread: the sets and the timeval are raw memory. */
-  readonly selectAsync: Async<[number, Uint8Array | null, Uint8Array | null, Uint8Array | null, Uint8Array], number>
-  readonly CreateEventW: (attributes: null, manualReset: number, initialState: number, name: null) => unknown
-  readonly SetEvent: (event: unknown) => number
-  readonly CloseHandle: (handle: unknown) => number
-  /** `WaitForSingleObject` on a worker thread, so that the event loop never blocks. */
-  readonly waitAsync: Async<[unknown, number], number>
+/** A socket of this driver: its request queue's state, and what cancellation needs. */
+export class WinSocket {
+  /** The request queue (RIO_RQ); 0n for a listener, which has none. */
+  rq = 0n
+  maxReceive = INITIAL_DEPTH
+  maxSend = INITIAL_DEPTH
+  /** Receives and sends outstanding in the request queue. */
+  receives = 0
+  sends = 0
+  /** Requests issued with RIO_MSG_DEFER and not yet committed. */
+  deferredSends = false
+  deferredReceives = false
+  closed = false
+  /** Cancelled receives not yet completed, and the pokes on their way to them (see `cancel.ts`). */
+  cancelledReceives = 0
+  pokes = 0
+  /** Closed by the cancellation of one of its stream operations (see `cancel.ts`). */
+  aborted = false
+
+  constructor(
+    readonly handle: number,
+    readonly native: bigint,
+    readonly kind: "udp" | "tcp" | "listener",
+    readonly local: SocketAddress,
+    readonly remote: SocketAddress | undefined
+  ) {}
 }
-
-let cached: Sockets | undefined
-
-/** Loads the entry points once per process (Windows only). */
-export const load = (): Sockets => {
-  if (cached !== undefined) return cached
-  const ws2 = koffi.load("ws2_32.dll")
-  const kernel32 = koffi.load("kernel32.dll")
-  const f = (lib: typeof ws2, result: string, name: string, parameters: Array<string>) =>
-    lib.func("__stdcall", name, result, parameters)
-  const P = Abi.PVOID
-  const S = Abi.SOCKET
-  const I = "int32_t"
-  const accept = f(ws2, S, "accept", [S, P, P])
-  const select = f(ws2, I, "select", [I, P, P, P, P])
-  const wait = f(kernel32, Abi.DWORD, "WaitForSingleObject", [Abi.HANDLE, Abi.DWORD])
-  cached = {
-    bind: f(ws2, I, "bind", [S, P, I]) as Sockets["bind"],
-    listen: f(ws2, I, "listen", [S, I]) as Sockets["listen"],
-    connect: f(ws2, I, "connect", [S, P, I]) as Sockets["connect"],
-    accept: (socket, name, length) => Abi.toBigInt(accept(socket, name, length)),
-    getsockname: f(ws2, I, "getsockname", [S, P, P]) as Sockets["getsockname"],
-    getsockopt: f(ws2, I, "getsockopt", [S, I, I, P, P]) as Sockets["getsockopt"],
-    setsockopt: f(ws2, I, "setsockopt", [S, I, I, P, I]) as Sockets["setsockopt"],
-    ioctlsocket: f(ws2, I, "ioctlsocket", [S, "uint32_t", P]) as Sockets["ioctlsocket"],
-    shutdown: f(ws2, I, "shutdown", [S, I]) as Sockets["shutdown"],
-    sendto: f(ws2, I, "sendto", [S, P, I, I, P, I]) as Sockets["sendto"],
-    // The sets and the timeval are written and read by a worker thread until the callback
-    // runs; Koffi does not hold them, so the callback does: a set collected mid-call would be
-    // freed heap memory that select then writes into.
-    selectAsync: (...args) => {
-      const callback = args[5]
-      ;(select.async as (...all: Array<unknown>) => void)(
-        ...args.slice(0, 5),
-        (error: unknown, result: number) => {
-          void args
-          callback(error, result)
-        }
-      )
-    },
-    CreateEventW: f(kernel32, Abi.HANDLE, "CreateEventW", [P, Abi.BOOL, Abi.BOOL, P]) as Sockets["CreateEventW"],
-    SetEvent: f(kernel32, Abi.BOOL, "SetEvent", [Abi.HANDLE]) as Sockets["SetEvent"],
-    CloseHandle: f(kernel32, Abi.BOOL, "CloseHandle", [Abi.HANDLE]) as Sockets["CloseHandle"],
-    waitAsync: wait.async as Sockets["waitAsync"]
-  }
-  return cached
-}
-
-/** The address family of `host` for WSASocketW. */
-export const family = (host: string): number => isIPv4(host) ? Abi.AF_INET : AF_INET6
 
 /**
- * Writes `address` as a SOCKADDR_INET at `view`'s offset `at` and returns its length. The
- * layouts are those of Linux; only AF_INET6 differs (23, not 10).
+ * The driver's sockets by handle. Handles are this driver's own numbers, never Winsock's: a
+ * closed SOCKET's value may be given to the next socket while the core still holds the old one.
  */
-export const write = (view: DataView, at: number, address: SocketAddress): number => {
-  const length = Sockaddr.write(view, at, address)
-  if (length === 28) view.setUint16(at, AF_INET6, true)
-  return length
+export class SocketTable {
+  private readonly sockets = new Map<number, WinSocket>()
+  private nextHandle = 1
+
+  /** A record for `native` under a new handle, not yet in the table. */
+  create(native: bigint, kind: WinSocket["kind"], local: SocketAddress, remote?: SocketAddress): WinSocket {
+    return new WinSocket(this.nextHandle++, native, kind, local, remote)
+  }
+
+  add(socket: WinSocket): void {
+    this.sockets.set(socket.handle, socket)
+  }
+
+  get(handle: number): WinSocket | undefined {
+    return this.sockets.get(handle)
+  }
+
+  delete(socket: WinSocket): void {
+    this.sockets.delete(socket.handle)
+  }
+
+  /** Closes every socket still open; one a cancellation closed is not touched again. */
+  closeAll(ws: Native): void {
+    for (const socket of this.sockets.values()) if (!socket.aborted) ws.closesocket(socket.native)
+    this.sockets.clear()
+  }
 }
 
-/** Reads the SOCKADDR_INET at `view`'s offset `at` (anything but AF_INET is IPv6, as on Linux). */
-export const read = (view: DataView, at: number): SocketAddress => Sockaddr.read(view, at)
+/** The SOCKADDR_INET of `address`, and its length. */
+export const encode = (address: SocketAddress): { readonly name: Uint8Array; readonly length: number } => {
+  const name = new Uint8Array(SOCKADDR_BYTES)
+  return { name, length: sockaddr.write(new DataView(name.buffer), 0, address) }
+}
 
-/** An `fd_set` of one socket (x64: a u_int count, padding, then SOCKETs). */
-export const fdSet = (socket: bigint): Uint8Array => {
+/** The address a socket is bound to (the port the system chose for port 0). */
+export const localAddress = (ws: Native, socket: bigint): SocketAddress => {
+  const name = new Uint8Array(SOCKADDR_BYTES)
+  ws.getsockname(socket, name, new Int32Array([SOCKADDR_BYTES]))
+  return sockaddr.read(new DataView(name.buffer), 0)
+}
+
+/** FIONBIO: connect and accept must return at once; `select` does the waiting. */
+export const nonBlocking = (ws: Native, socket: bigint): number => ws.ioctlsocket(socket, FIONBIO, new Uint32Array([1]))
+
+/** SO_ERROR: what a failed non-blocking connect left. */
+const socketError = (ws: Native, socket: bigint): number => {
+  const value = new Int32Array(1)
+  ws.getsockopt(socket, SOL_SOCKET, SO_ERROR, value, new Int32Array([4]))
+  return value[0]!
+}
+
+/** Keeps Nagle off a stream: the core already batches what it sends. */
+export const noDelay = (ws: Native, socket: bigint): void => {
+  ws.setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, new Int32Array([1]), 4)
+}
+
+/**
+ * A new socket opened for RIO, bound to `address` when `bind` (else `address` only picks the
+ * family). On failure the socket is closed again and the error names `call` and the step.
+ */
+export const open = (
+  ws: Native,
+  type: number,
+  protocol: number,
+  address: SocketAddress,
+  bind: boolean,
+  call: string
+): bigint | NetDriverError => {
+  const socket = ws.WSASocketW(
+    sockaddr.family(address.host),
+    type,
+    protocol,
+    null,
+    0,
+    Abi.WSA_FLAG_OVERLAPPED | Abi.WSA_FLAG_REGISTERED_IO
+  )
+  if (socket === Abi.INVALID_SOCKET) return lastError(ws, `${call} (WSASocketW)`)
+  if (!bind) return socket
+  const { length, name } = encode(address)
+  if (ws.bind(socket, name, length) !== 0) {
+    const error = lastError(ws, `${call} (bind ${address.host}:${address.port})`)
+    ws.closesocket(socket)
+    return error
+  }
+  return socket
+}
+
+/** fd_set of one socket (x64: a u_int count, padding, then SOCKETs). */
+const fdSet = (socket: bigint): Uint8Array => {
   const bytes = new Uint8Array(16)
   const view = new DataView(bytes.buffer)
   view.setUint32(0, 1, true)
@@ -129,13 +166,67 @@ export const fdSet = (socket: bigint): Uint8Array => {
 }
 
 /** Whether `select` left the socket in `set`. */
-export const isSet = (set: Uint8Array): boolean => new DataView(set.buffer).getUint32(0, true) > 0
+const isSet = (set: Uint8Array): boolean => new DataView(set.buffer).getUint32(0, true) > 0
 
 /** A `timeval` (two 32-bit LONGs). */
-export const timeval = (milliseconds: number): Uint8Array => {
+const timeval = (milliseconds: number): Uint8Array => {
   const bytes = new Uint8Array(8)
   const view = new DataView(bytes.buffer)
   view.setInt32(0, Math.floor(milliseconds / 1000), true)
   view.setInt32(4, (milliseconds % 1000) * 1000, true)
   return bytes
+}
+
+/** Starts connecting `socket` to `peer` without blocking: 0, WSAEWOULDBLOCK while under way, or the failure's code. */
+export const startConnect = (ws: Native, socket: bigint, peer: SocketAddress): number => {
+  const { length, name } = encode(peer)
+  return nonBlocking(ws, socket) === 0 && ws.connect(socket, name, length) === 0 ? 0 : ws.WSAGetLastError()
+}
+
+/**
+ * Waits for a connect under way (WSAEWOULDBLOCK) with `select` on a worker thread. `finish`
+ * runs on the event loop with 0 once connected (or once `stopped()`), or the failure's code.
+ */
+export const awaitConnect = (
+  ws: Native,
+  socket: bigint,
+  stopped: () => boolean,
+  finish: (code: number) => void
+): void => {
+  const poll = (): void => {
+    const writable = fdSet(socket)
+    const failed = fdSet(socket)
+    ws.selectAsync(0, null, writable, failed, timeval(SELECT_MS), (_error, n) => {
+      if (stopped()) return finish(0)
+      if (n === 0) return poll()
+      if (n < 0 || isSet(failed)) return finish(socketError(ws, socket) || WSAECONNREFUSED)
+      finish(isSet(writable) ? socketError(ws, socket) : 0)
+    })
+  }
+  poll()
+}
+
+/**
+ * Accepts one connection on a non-blocking `listener`, trying again whenever `select` on a
+ * worker thread sees it readable. `done` runs later on the event loop with the new socket and
+ * its peer, a Winsock code, or `undefined` once `stopped()`.
+ */
+export const accept = (
+  ws: Native,
+  listener: bigint,
+  stopped: () => boolean,
+  done: (result: { readonly socket: bigint; readonly peer: SocketAddress } | number | undefined) => void
+): void => {
+  const name = new Uint8Array(SOCKADDR_BYTES)
+  const size = new Int32Array(1)
+  const attempt = (): void => {
+    if (stopped()) return done(undefined)
+    size[0] = SOCKADDR_BYTES
+    const socket = ws.accept(listener, name, size)
+    if (socket !== Abi.INVALID_SOCKET) return done({ socket, peer: sockaddr.read(new DataView(name.buffer), 0) })
+    const code = ws.WSAGetLastError()
+    if (code !== WSAEWOULDBLOCK) return done(code)
+    ws.selectAsync(0, fdSet(listener), null, null, timeval(SELECT_MS), attempt)
+  }
+  setImmediate(attempt)
 }

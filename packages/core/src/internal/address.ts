@@ -1,0 +1,41 @@
+/**
+ * Checks of socket arguments, before anything reaches a driver: addresses as drivers take
+ * them (a numeric host, an integer port) and request-queue depths.
+ */
+import { isIP } from "node:net"
+import type { QueueOptions, SocketAddress } from "../RegisteredSocket.js"
+import * as RioError from "../RioError.js"
+
+export const invalid = (operation: string, message: string) => new RioError.WSAEINVAL({ operation, message })
+
+/** The address as the drivers take it: a numeric host, an integer port. */
+export const parseAddress = (
+  operation: string,
+  host: unknown,
+  port: unknown
+): SocketAddress | RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL => {
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    return invalid(operation, `Port ${String(port)} is not an integer in 0..65535.`)
+  }
+  const numeric = host === "localhost" ? "127.0.0.1" : host
+  if (typeof numeric !== "string" || isIP(numeric) === 0) {
+    return new RioError.WSAEADDRNOTAVAIL({
+      operation,
+      message: `Host ${JSON.stringify(host)} is not a numeric IPv4 or IPv6 address (or "localhost"): ` +
+        "resolve names first, for example with node:dns."
+    })
+  }
+  return { host: numeric, port }
+}
+
+export const checkDepth = (operation: string, queues: QueueOptions): RioError.WSAEINVAL | undefined => {
+  const check = (name: string, value: number | undefined) =>
+    value === undefined || (Number.isSafeInteger(value) && value > 0)
+      ? undefined
+      : invalid(operation, `${name} ${String(value)} is not a positive integer.`)
+  return check("maxOutstandingSends", queues.maxOutstandingSends) ??
+    check("maxOutstandingReceives", queues.maxOutstandingReceives)
+}
+
+/** Addresses drivers reported as datagram senders: valid by construction. */
+export const senders = new WeakSet<SocketAddress>()

@@ -1,0 +1,167 @@
+/**
+ * What a socket has in the kernel: its request queues (RIO's per-socket limit on outstanding
+ * sends and receives, FIFO backpressure beyond it) and the requests in flight, each holding a
+ * token on its slice's registration until its completion has been consumed. Closing a socket
+ * aborts its requests and waits for their completions.
+ */
+import * as Effect from "effect/Effect"
+import type { Done, NetDriver, NetDriverError, NetSocket, Pending } from "../Driver.js"
+import type { QueueOptions, SocketError } from "../RegisteredSocket.js"
+import * as RioError from "../RioError.js"
+import type { SliceImpl } from "./registration.js"
+
+const DEFAULT_DEPTH = 64
+
+/**
+ * A socket's request queue in one direction: at most `depth` operations in the kernel; the
+ * rest wait in FIFO order. Waiting is backpressure, never an error.
+ */
+export class RequestQueue {
+  private active = 0
+  private readonly waiters: Array<() => void> = []
+
+  constructor(readonly depth: number) {}
+
+  /** Runs `begin` now if there is room, or when a place is handed over (in order). */
+  enter(begin: () => void): void {
+    if (this.active < this.depth) {
+      this.active++
+      begin()
+    } else {
+      this.waiters.push(begin)
+    }
+  }
+
+  /** Leaves the line without having entered; false if `begin` already got its place. */
+  withdraw(begin: () => void): boolean {
+    const index = this.waiters.indexOf(begin)
+    if (index < 0) return false
+    this.waiters.splice(index, 1)
+    return true
+  }
+
+  leave(): void {
+    // The place passes straight to the next in line, so no one can barge in.
+    const next = this.waiters.shift()
+    if (next !== undefined) next()
+    else this.active--
+  }
+
+  /** Lets every waiter in, for a closing socket: each then fails and leaves. */
+  flush(): void {
+    for (const begin of this.waiters.splice(0)) {
+      this.active++
+      begin()
+    }
+  }
+}
+
+/** One request: waiting for a place, then in the kernel until its `done` runs. */
+class Request {
+  pending: Pending | undefined = undefined
+  settled = false
+  /** Set when the waiting fiber was interrupted: the canceller waits for the completion. */
+  onSettled: (() => void) | undefined = undefined
+}
+
+/**
+ * Requests in the kernel, so that closing can abort them and wait for their completions.
+ * Each holds a token on its slice's registration until its completion has been consumed.
+ */
+export class Requests {
+  closed = false
+  private readonly live = new Set<Request>()
+  private drained: (() => void) | undefined = undefined
+
+  private settle(request: Request): void {
+    this.live.delete(request)
+    if (this.live.size === 0 && this.drained !== undefined) {
+      const resume = this.drained
+      this.drained = undefined
+      resume()
+    }
+  }
+
+  /**
+   * Runs `start` in the kernel as one request of `queue`. Interruption while waiting for a
+   * place leaves the line; interruption in the kernel cancels the request and waits for its
+   * completion. A result that arrives for an interrupted request goes to `abandon` (a
+   * connected socket must still be closed).
+   */
+  submit<A>(
+    queue: RequestQueue,
+    slice: SliceImpl | undefined,
+    start: (done: Done<A>) => Pending,
+    abandon?: (value: A) => void
+  ): Effect.Effect<A, SocketError> {
+    return Effect.async<A, SocketError>((resume) => {
+      if (this.closed) return resume(Effect.fail(aborted("the socket is closed")))
+      const request = new Request()
+      const registration = slice?.registration
+      const begin = () => {
+        const refused = this.closed ? aborted("the socket is closed") : registration?.unsafeAcquireToken()
+        if (refused !== undefined) {
+          queue.leave()
+          return resume(Effect.fail(refused))
+        }
+        this.live.add(request)
+        request.pending = start((result) => {
+          request.settled = true
+          registration?.unsafeReleaseToken()
+          queue.leave()
+          this.settle(request)
+          if (request.onSettled !== undefined) {
+            if (abandon !== undefined && !(result instanceof Error)) abandon(result as A)
+            return request.onSettled()
+          }
+          resume(result instanceof Error ? Effect.fail(result as NetDriverError) : Effect.succeed(result as A))
+        })
+      }
+      queue.enter(begin)
+      return Effect.async<void>((settled) => {
+        if (request.pending === undefined) {
+          queue.withdraw(begin)
+          return settled(Effect.void)
+        }
+        if (request.settled) return settled(Effect.void)
+        request.onSettled = () => settled(Effect.void)
+        request.pending.cancel()
+      })
+    })
+  }
+
+  /** Refuses new requests, aborts those in the kernel and waits for their completions. */
+  abort(queues: ReadonlyArray<RequestQueue>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.closed = true
+      for (const queue of queues) queue.flush()
+      if (this.live.size === 0) return Effect.void
+      for (const request of this.live) request.pending!.cancel()
+      return Effect.async<void>((resume) => {
+        this.drained = () => resume(Effect.void)
+      })
+    })
+  }
+}
+
+/** A socket with its request queues; closing aborts what it has in the kernel, then closes it. */
+export class SocketState extends Requests {
+  writeShut = false
+  readonly sends: RequestQueue
+  readonly receives: RequestQueue
+
+  constructor(readonly net: NetDriver, readonly socket: NetSocket, queues: QueueOptions | undefined) {
+    super()
+    this.sends = new RequestQueue(queues?.maxOutstandingSends ?? DEFAULT_DEPTH)
+    this.receives = new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH)
+  }
+
+  readonly close: Effect.Effect<void> = Effect.suspend(() =>
+    this.closed
+      ? Effect.void
+      : Effect.zipRight(this.abort([this.sends, this.receives]), Effect.sync(() => this.net.close(this.socket)))
+  )
+}
+
+export const aborted = (why: string) =>
+  new RioError.WSAECONNABORTED({ operation: "socket", message: `The operation was aborted: ${why}.` })

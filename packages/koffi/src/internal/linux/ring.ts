@@ -1,0 +1,225 @@
+/**
+ * The loop that runs operations on one io_uring from Node's event loop, without ever
+ * blocking it:
+ *
+ * - The operation table (`../operations.ts`): an operation's user_data is its tag, so a late
+ *   completion or cancel is never taken for a later operation. Each table entry has scratch
+ *   memory for the structures the kernel reads or writes while the operation is outstanding.
+ * - Operations started in one event-loop turn are written to the mapped submission queue and
+ *   handed to the kernel in one `io_uring_enter` (at `setImmediate`).
+ * - Completions are read from the mapped completion queue: right after each submission
+ *   (operations that completed inline need no wake-up), and when `wake.ts` reports that some
+ *   arrived. Nothing keeps the process alive while nothing is outstanding.
+ * - Cancellation is ASYNC_CANCEL by user_data; the cancelled operation still posts its own
+ *   completion, and only that ends it.
+ * - The loop maps the ring's queues and unmaps them when it is shut down.
+ *
+ * @internal
+ */
+import type { Pending } from "@effect-rio/core/Driver"
+import koffi from "koffi"
+import { OperationTable } from "../operations.js"
+import type * as Libc from "./libc.js"
+import { Errno } from "./libc.js"
+import type { Submission } from "./queues.js"
+import { Opcode, Queues } from "./queues.js"
+import type { Ring } from "./uring.js"
+import { IORING_SETUP_DEFER_TASKRUN } from "./uring.js"
+import * as Wake from "./wake.js"
+
+/** Scratch bytes of each table entry. */
+export const SCRATCH_BYTES = 128
+const CHUNK_ENTRIES = 256
+/** Rounds of deferred completion work one wake-up runs before yielding to the event loop. */
+const DEFERRED_ROUNDS = 64
+
+/** An operation the kernel holds. */
+interface Operation {
+  readonly userData: number
+  readonly complete: (result: number) => void
+  cancelled: boolean
+}
+
+/** Scratch memory of `CHUNK_ENTRIES` entries, with the views that write it. */
+interface Chunk {
+  readonly view: DataView
+  readonly bytes: Uint8Array
+  readonly words: Uint32Array
+  readonly address: number
+}
+
+/** Where an entry's scratch memory is: its chunk's views, the byte offset in them, its address. */
+export interface Scratch {
+  view(entry: number): DataView
+  bytes(entry: number): Uint8Array
+  words(entry: number): Uint32Array
+  offset(entry: number): number
+  address(entry: number): number
+}
+
+/** The operation table, with each entry's scratch memory. */
+class ScratchTable extends OperationTable<Operation> implements Scratch {
+  private readonly chunks: Array<Chunk> = []
+
+  override take(): number {
+    const entry = super.take()
+    if (entry >= this.chunks.length * CHUNK_ENTRIES) {
+      // A fresh ArrayBuffer's backing store never moves while it is referenced (it is, here).
+      const buffer = new ArrayBuffer(CHUNK_ENTRIES * SCRATCH_BYTES)
+      this.chunks.push({
+        view: new DataView(buffer),
+        bytes: new Uint8Array(buffer),
+        words: new Uint32Array(buffer),
+        address: Number(koffi.address(buffer))
+      })
+    }
+    return entry
+  }
+
+  view(entry: number): DataView {
+    return this.chunks[Math.floor(entry / CHUNK_ENTRIES)]!.view
+  }
+
+  bytes(entry: number): Uint8Array {
+    return this.chunks[Math.floor(entry / CHUNK_ENTRIES)]!.bytes
+  }
+
+  words(entry: number): Uint32Array {
+    return this.chunks[Math.floor(entry / CHUNK_ENTRIES)]!.words
+  }
+
+  offset(entry: number): number {
+    return (entry % CHUNK_ENTRIES) * SCRATCH_BYTES
+  }
+
+  address(entry: number): number {
+    return this.chunks[Math.floor(entry / CHUNK_ENTRIES)]!.address + this.offset(entry)
+  }
+}
+
+/** Writes an operation's submission; `entry` names its scratch memory. */
+export type Build = (entry: number, userData: number) => Submission
+
+/**
+ * Ends an operation with the kernel's result. The entry is free again by then: read its
+ * scratch before calling anything that could start another operation.
+ */
+export type Complete = (result: number, entry: number) => void
+
+/** The ring's operations as `net.ts` uses them. */
+export interface RingLoop {
+  readonly scratch: Scratch
+  /** Submits the operation `build` writes (in this turn's batch); `complete` runs once with its result. */
+  readonly start: (build: Build, complete: Complete) => Pending
+  /** Stops reading completions and waking up, and unmaps the queues; the ring itself stays open. */
+  readonly shutdown: () => void
+}
+
+/** Why the loop could not start: the step and its errno. */
+export interface LoopFailure {
+  readonly _tag: "LoopFailure"
+  readonly stage: "mmap" | "eventfd"
+  readonly errno: number
+}
+
+/** Maps the queues of `ring` and starts waking up for its completions. */
+export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
+  const queues = Queues.map(libc, ring)
+  if (typeof queues === "number") return { _tag: "LoopFailure", stage: "mmap", errno: queues }
+  const table = new ScratchTable()
+  const backlog: Array<Submission> = []
+  let flushScheduled = false
+  let closed = false
+  // With DEFER_TASKRUN, completion work runs only when this thread enters with GETEVENTS.
+  const deferred = (ring.flags & IORING_SETUP_DEFER_TASKRUN) !== 0
+
+  const dispatch = (userData: number, result: number): void => {
+    const operation = table.get(userData)
+    if (operation === undefined) return
+    table.release(userData)
+    operation.complete(result)
+  }
+
+  const flush = (): void => {
+    flushScheduled = false
+    if (closed) return
+    for (;;) {
+      while (backlog.length > 0 && queues.push(backlog[0]!)) backlog.shift()
+      if (queues.unsubmitted === 0) break
+      const submitted = queues.submit(deferred)
+      // The completion queue overflowed: consume, then retry.
+      if (submitted === -Errno.EBUSY) {
+        if (queues.drain(dispatch) === 0) break
+        continue
+      }
+      if (submitted <= 0) break
+      if (backlog.length === 0) break
+    }
+    queues.drain(dispatch)
+    settleWake()
+  }
+
+  const scheduleFlush = (): void => {
+    if (flushScheduled) return
+    flushScheduled = true
+    setImmediate(flush)
+  }
+
+  /** A wake-up: run deferred completion work, read the completions, submit what they started. */
+  const reap = (): void => {
+    if (closed) return
+    if (deferred) {
+      // Each enter runs a bounded batch of the deferred work; run it all, reading as we go.
+      let rounds = 0
+      do {
+        queues.submit(true)
+        queues.drain(dispatch)
+      } while (queues.hasDeferredWork && ++rounds < DEFERRED_ROUNDS)
+      if (queues.hasDeferredWork) setImmediate(reap)
+    }
+    queues.drain(dispatch)
+    if (queues.unsubmitted > 0 || backlog.length > 0) scheduleFlush()
+    settleWake()
+  }
+
+  const wake = deferred ? Wake.eventfd(libc, ring, reap) : Wake.thread(queues, reap)
+  if (typeof wake === "number") {
+    queues.unmap()
+    return { _tag: "LoopFailure", stage: "eventfd", errno: wake }
+  }
+
+  const settleWake = (): void => {
+    if (table.count > 0) wake.arm()
+    else wake.idle()
+  }
+
+  const enqueue = (submission: Submission): void => {
+    if (backlog.length > 0 || !queues.push(submission)) backlog.push(submission)
+    scheduleFlush()
+  }
+
+  const start = (build: Build, complete: Complete): Pending => {
+    const entry = table.take()
+    const userData = table.userData(entry)
+    const submission = build(entry, userData)
+    const operation: Operation = { complete: (result) => complete(result, entry), userData, cancelled: false }
+    table.set(entry, operation)
+    enqueue(submission)
+    return {
+      cancel: () => {
+        if (operation.cancelled || table.get(userData) !== operation) return
+        operation.cancelled = true
+        enqueue({ opcode: Opcode.ASYNC_CANCEL, fd: -1, userData: 0, addr: userData })
+      }
+    }
+  }
+
+  const shutdown = (): void => {
+    if (closed) return
+    wake.close()
+    closed = true
+    queues.unmap()
+  }
+
+  return { scratch: table, start, shutdown }
+}

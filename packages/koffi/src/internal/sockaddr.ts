@@ -1,0 +1,133 @@
+/**
+ * `struct sockaddr_in` / `sockaddr_in6` from and to the core's `{ host, port }`, written
+ * into caller-provided memory. Linux and Windows x64 share the layouts; only the family
+ * values differ (AF_INET6 is 10 on Linux, 23 on Windows), so each backend makes a codec
+ * with its own.
+ */
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import { isIPv4 } from "node:net"
+
+/** The address-family constants of a platform. */
+export interface Families {
+  readonly inet: number
+  readonly inet6: number
+}
+
+/** Large enough for either family. */
+export const SOCKADDR_BYTES = 28
+
+const parseIPv6 = (host: string): Array<number> => {
+  // An embedded IPv4 tail ("::ffff:1.2.3.4") becomes two groups.
+  let text = host
+  const dot = text.lastIndexOf(":")
+  const tail = text.slice(dot + 1)
+  const extra: Array<number> = []
+  if (isIPv4(tail)) {
+    const [a, b, c, d] = tail.split(".").map(Number) as [number, number, number, number]
+    extra.push((a << 8) | b, (c << 8) | d)
+    text = text.slice(0, dot + 1) + (text.endsWith("::" + tail) ? "" : "0")
+    if (text.endsWith(":0")) text = text.slice(0, -2)
+  }
+  const [left, right] = text.includes("::") ? text.split("::") as [string, string] : [text, undefined]
+  const groups = (part: string | undefined) => part === undefined || part === "" ? [] : part.split(":")
+  const head = groups(left).map((g) => parseInt(g, 16))
+  const rest = groups(right).map((g) => parseInt(g, 16))
+  const missing = 8 - head.length - rest.length - extra.length
+  return [...head, ...Array.from({ length: right === undefined ? 0 : missing }, () => 0), ...rest, ...extra]
+}
+
+/** Reads and writes the sockaddrs of one platform. */
+export class Codec {
+  constructor(readonly families: Families) {}
+
+  /** Writes `address` at `view`'s offset `at`; returns the sockaddr's length. */
+  write(view: DataView, at: number, address: SocketAddress): number {
+    if (isIPv4(address.host)) {
+      view.setUint16(at, this.families.inet, true)
+      view.setUint16(at + 2, address.port, false)
+      const parts = address.host.split(".")
+      for (let i = 0; i < 4; i++) view.setUint8(at + 4 + i, Number(parts[i]))
+      view.setBigUint64(at + 8, 0n)
+      return 16
+    }
+    view.setUint16(at, this.families.inet6, true)
+    view.setUint16(at + 2, address.port, false)
+    view.setUint32(at + 4, 0)
+    const groups = parseIPv6(address.host)
+    for (let i = 0; i < 8; i++) view.setUint16(at + 8 + i * 2, groups[i] ?? 0, false)
+    view.setUint32(at + 24, 0, true)
+    return 28
+  }
+
+  /** The family of `host`, for `socket(2)`. */
+  family(host: string): number {
+    return isIPv4(host) ? this.families.inet : this.families.inet6
+  }
+
+  /** Reads the sockaddr at `view`'s offset `at`. */
+  read(view: DataView, at: number): SocketAddress {
+    const port = view.getUint16(at + 2, false)
+    if (view.getUint16(at, true) === this.families.inet) {
+      return {
+        host: `${view.getUint8(at + 4)}.${view.getUint8(at + 5)}.${view.getUint8(at + 6)}.${view.getUint8(at + 7)}`,
+        port
+      }
+    }
+    const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(at + 8 + i * 2, false))
+    // RFC 5952: the longest run of two or more zero groups becomes "::".
+    let best = -1
+    let bestLength = 1
+    for (let i = 0; i < 8;) {
+      let j = i
+      while (j < 8 && groups[j] === 0) j++
+      if (j - i > bestLength) {
+        best = i
+        bestLength = j - i
+      }
+      i = j === i ? i + 1 : j
+    }
+    const hex = groups.map((g) => g.toString(16))
+    const host = best < 0
+      ? hex.join(":")
+      : `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`
+    return { host, port }
+  }
+}
+
+const IPV4_PEERS = 4096
+
+/**
+ * Peers as the hot path sees them: a datagram from a known IPv4 peer gets the same frozen
+ * address object every time (no string is built per datagram), and an address object is
+ * encoded once, however often it is sent to.
+ */
+export class Cache {
+  constructor(private readonly codec: Codec) {}
+
+  private readonly peers = new Map<number, SocketAddress>()
+  private readonly encoded = new WeakMap<SocketAddress, Uint8Array>()
+
+  decode(view: DataView, at: number): SocketAddress {
+    if (view.getUint16(at, true) !== this.codec.families.inet) return this.codec.read(view, at)
+    // ip * 2^16 + port: exact in a double.
+    const key = view.getUint32(at + 4, false) * 0x10000 + view.getUint16(at + 2, false)
+    let address = this.peers.get(key)
+    if (address === undefined) {
+      if (this.peers.size >= IPV4_PEERS) this.peers.clear()
+      address = Object.freeze(this.codec.read(view, at))
+      this.peers.set(key, address)
+    }
+    return address
+  }
+
+  encode(address: SocketAddress): Uint8Array {
+    let bytes = this.encoded.get(address)
+    if (bytes === undefined) {
+      const buffer = new ArrayBuffer(SOCKADDR_BYTES)
+      bytes = new Uint8Array(buffer, 0, this.codec.write(new DataView(buffer), 0, address))
+      // Only frozen addresses can be trusted not to change under the cached bytes.
+      if (Object.isFrozen(address)) this.encoded.set(address, bytes)
+    }
+    return bytes
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * UDP in the double's network: bound sockets, datagrams routed by port when they arrive,
+ * and the datagram faults tests inject (drop, duplicate, reorder, delay), applied where a
+ * datagram leaves its sender.
+ */
+import type { Done, NetDriverError, NetSocket, Pending, Region } from "@effect-rio/core/Driver"
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import * as RioError from "@effect-rio/core/RioError"
+import type { CompletionQueue, Waiter } from "./completions.js"
+import { aborted, decided } from "./completions.js"
+import type { Family } from "./ports.js"
+import { familyOf, loopback, PortTable, show } from "./ports.js"
+
+interface Received {
+  readonly length: number
+  readonly address: SocketAddress
+}
+
+// The largest UDP payload each family can carry in one datagram (65535 minus the headers).
+const maxDatagram: Record<Family, number> = { v4: 65507, v6: 65527 }
+
+interface Datagram {
+  readonly bytes: Uint8Array
+  readonly from: SocketAddress
+  readonly to: SocketAddress
+  /** How many times it arrives (2 once the duplicate fault took it). */
+  readonly copies: number
+  readonly delayMs: number | undefined
+}
+
+/** A receive waiting for a datagram, and the slice the datagram goes to. */
+interface Receiver extends Waiter<Received> {
+  readonly region: Region
+}
+
+interface UdpSocket {
+  readonly socket: NetSocket
+  readonly family: Family
+  /** Datagrams that arrived while no receive was waiting. */
+  readonly queue: Array<Datagram>
+  readonly receivers: Array<Receiver>
+}
+
+export class Udp {
+  private readonly sockets = new Map<number, UdpSocket>()
+  private readonly ports = new PortTable<UdpSocket>("udp")
+  private dropping = 0
+  private duplicating = 0
+  private reordering = 0
+  /** Datagrams the reorder fault holds back until its window is full. */
+  private held: Array<Datagram> = []
+  private delaying = 0
+  private delayMs = 0
+  /** Copies of datagrams waiting on a delay timer. */
+  private delayed = 0
+
+  constructor(
+    private readonly completions: CompletionQueue,
+    private readonly nextHandle: () => number
+  ) {}
+
+  /** Datagrams sent and not yet received: queued at sockets, held or delayed by faults. */
+  get inFlight(): number {
+    let count = this.delayed
+    for (const datagram of this.held) count += datagram.copies
+    for (const socket of this.sockets.values()) count += socket.queue.length
+    return count
+  }
+
+  drop(n: number): void {
+    this.dropping = n
+  }
+
+  duplicate(n: number): void {
+    this.duplicating = n
+  }
+
+  reorder(n: number): void {
+    // Datagrams held by an earlier window must not be stranded by the new one.
+    this.releaseHeld()
+    this.reordering = n
+  }
+
+  delay(n: number, ms: number): void {
+    this.delaying = n
+    this.delayMs = ms
+  }
+
+  /** Datagrams already held or delayed still arrive: faults lose data only by `drop`. */
+  clearFaults(): void {
+    this.dropping = 0
+    this.duplicating = 0
+    this.releaseHeld()
+    this.reordering = 0
+    this.delaying = 0
+  }
+
+  open(bind: SocketAddress): NetSocket | NetDriverError {
+    const bound = this.ports.bind(bind, "bind")
+    if ("_tag" in bound) return bound
+    const handle = this.nextHandle()
+    const socket: NetSocket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
+    const udp: UdpSocket = { socket, family: bound.family, queue: [], receivers: [] }
+    this.sockets.set(handle, udp)
+    this.ports.hold(bound, udp)
+    return socket
+  }
+
+  /** Closes the socket if it is one of these; its waiting receives end aborted. */
+  close(handle: number): void {
+    const udp = this.sockets.get(handle)
+    if (udp === undefined) return
+    this.sockets.delete(handle)
+    this.ports.release(udp.family, udp.socket.local.port)
+    for (const receiver of udp.receivers.splice(0)) {
+      this.completions.settle(receiver.request, aborted("RIOReceiveEx"))
+    }
+  }
+
+  sendTo(socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>): Pending {
+    const request = this.completions.start(done)
+    const udp = this.lookup(socket.handle, "RIOSendEx")
+    if ("_tag" in udp) return this.completions.now(request, udp)
+    const family = familyOf(peer.host)
+    if (family !== udp.family) {
+      return this.completions.now(
+        request,
+        new RioError.WSAEADDRNOTAVAIL({
+          operation: "RIOSendEx",
+          message: family === undefined
+            ? `Cannot reach ${show(peer)}: the simulated network is loopback-only. Send to "127.0.0.1" or "::1".`
+            : `Cannot reach ${show(peer)} from ${show(socket.local)}: the families differ. ` +
+              "Bind the socket in the peer's family."
+        })
+      )
+    }
+    if (region.length > maxDatagram[family]) {
+      return this.completions.now(
+        request,
+        new RioError.WSAEMSGSIZE({
+          operation: "RIOSendEx",
+          message: `A ${region.length}-byte datagram exceeds the ${maxDatagram[family]} bytes one UDP ` +
+            "datagram can carry. Split the payload."
+        })
+      )
+    }
+    this.send({
+      // Copied now: the sender may reuse its slice as soon as the send completes.
+      bytes: region.memory.slice(region.offset, region.offset + region.length),
+      from: { host: loopback[family], port: socket.local.port },
+      to: { host: loopback[family], port: peer.port },
+      copies: 1,
+      delayMs: undefined
+    })
+    return this.completions.now(request, region.length)
+  }
+
+  receiveFrom(socket: NetSocket, region: Region, done: Done<Received>): Pending {
+    const request = this.completions.start(done)
+    const udp = this.lookup(socket.handle, "RIOReceiveEx")
+    if ("_tag" in udp) return this.completions.now(request, udp)
+    const receiver = { request, region }
+    const datagram = udp.queue.shift()
+    if (datagram !== undefined) {
+      this.receive(receiver, datagram)
+      return decided
+    }
+    udp.receivers.push(receiver)
+    return this.completions.wait(request, udp.receivers, "RIOReceiveEx")
+  }
+
+  private lookup(handle: number, call: string): UdpSocket | NetDriverError {
+    return this.sockets.get(handle) ??
+      new RioError.WSAEINVAL({ operation: call, message: `Socket ${handle} is not a UDP socket of this double.` })
+  }
+
+  /** Where the faults act: on the datagram as it leaves, before it is routed. */
+  private send(datagram: Datagram): void {
+    if (this.dropping > 0) {
+      this.dropping--
+      return
+    }
+    let copies = datagram.copies
+    if (this.duplicating > 0) {
+      this.duplicating--
+      copies = 2
+    }
+    let delayMs: number | undefined
+    if (this.delaying > 0) {
+      this.delaying--
+      delayMs = this.delayMs
+    }
+    const faulted = { ...datagram, copies, delayMs }
+    if (this.reordering > 0) {
+      this.held.push(faulted)
+      if (--this.reordering === 0) this.releaseHeld()
+      return
+    }
+    this.dispatch(faulted)
+  }
+
+  private releaseHeld(): void {
+    const held = this.held.reverse()
+    this.held = []
+    for (const datagram of held) this.dispatch(datagram)
+  }
+
+  private dispatch(datagram: Datagram): void {
+    if (datagram.delayMs === undefined) {
+      this.deliver(datagram)
+      return
+    }
+    this.delayed += datagram.copies
+    setTimeout(() => {
+      this.delayed -= datagram.copies
+      this.deliver(datagram)
+    }, datagram.delayMs)
+  }
+
+  /** Routes at delivery time: a socket closed meanwhile loses the datagram, as UDP does. */
+  private deliver(datagram: Datagram): void {
+    const target = this.ports.get(familyOf(datagram.to.host)!, datagram.to.port)
+    if (target === undefined) return
+    for (let i = 0; i < datagram.copies; i++) {
+      const receiver = target.receivers.shift()
+      if (receiver === undefined) target.queue.push(datagram)
+      else this.receive(receiver, datagram)
+    }
+  }
+
+  private receive({ region, request }: Receiver, datagram: Datagram): void {
+    const length = Math.min(datagram.bytes.length, region.length)
+    region.memory.set(datagram.bytes.subarray(0, length), region.offset)
+    if (datagram.bytes.length > region.length) {
+      this.completions.settle(
+        request,
+        new RioError.WSAEMSGSIZE({
+          operation: "RIOReceiveEx",
+          message: `A ${datagram.bytes.length}-byte datagram from ${show(datagram.from)} did not fit the ` +
+            `${region.length}-byte slice: the first ${region.length} bytes were kept and the rest lost. ` +
+            "Receive into slices as large as the largest datagram expected."
+        })
+      )
+    } else {
+      this.completions.settle(request, { length, address: datagram.from })
+    }
+  }
+}
