@@ -11,6 +11,12 @@ describe("echo examples", () => {
       const udp = run("udp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(udp.status, 0, udp.stderr)
       assert.match(udp.stdout, /300 datagrams echoed and checked/)
+      const batches = run("udp-batch-echo.ts", ["both", "--count", "300"], backend)
+      assert.strictEqual(batches.status, 0, batches.stderr)
+      assert.match(
+        batches.stdout,
+        /300 datagrams echoed and checked in .* \((multishot RECVMSG|one receive posted).*\)/
+      )
       const tcp = run("tcp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(tcp.status, 0, tcp.stderr)
       assert.match(tcp.stdout, /300 messages echoed and checked in .* then half-closed/)

@@ -53,6 +53,11 @@ export const candidates: ReadonlyArray<Backend> = [
     layer: KoffiRio.layerLinux(),
     sockets: { withCompletionQueue: (size) => KoffiRio.layerLinux({ completionQueueSize: size }) }
   },
+  {
+    name: "KoffiRio.layerLinux({ multishot: false }) (io_uring, receive rings by posted receives)",
+    layer: KoffiRio.layerLinux({ multishot: false }),
+    sockets: { withCompletionQueue: (size) => KoffiRio.layerLinux({ multishot: false, completionQueueSize: size }) }
+  },
   { name: "KoffiRio.layerWindows (system RIO)", layer: KoffiRio.layerWindows() }
 ]
 

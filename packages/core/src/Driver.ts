@@ -81,7 +81,7 @@ export const pagesCovered = (address: bigint, length: number, pageSize: number):
 /**
  * Buffer ids the way RIO and io_uring hand them out: the lowest free one first, so ids stay
  * small, dense and deterministic (tests can predict them). A bitmap that grows as ids are
- * taken, up to `capacity`; the common case is O(1), the worst a scan of one bit per id.
+ * taken, up to `capacity`; the common case is O(1), the worst a scan of one 32-bit word per 32 ids.
  *
  * @since 0.2.0
  * @category utils
@@ -90,17 +90,21 @@ export class IdAllocator {
   private words = new Uint32Array(4)
   /** No free id lies in a word below this one. */
   private hint = 0
-  /**
-   * Ids taken now.
-   *
-   * @since 0.2.0
-   */
-  size = 0
+  private taken = 0
 
   constructor(readonly capacity: number) {
     if (!(Number.isSafeInteger(capacity) && capacity >= 0)) {
       throw new RangeError(`An IdAllocator's capacity must be a non-negative integer, got ${capacity}`)
     }
+  }
+
+  /**
+   * Ids taken now.
+   *
+   * @since 0.2.0
+   */
+  get size(): number {
+    return this.taken
   }
 
   /**
@@ -118,7 +122,7 @@ export class IdAllocator {
         const id = w * 32 + (31 - Math.clz32(free & -free))
         if (id >= this.capacity) return -1
         words[w] = words[w]! | (free & -free)
-        this.size++
+        this.taken++
         return id
       }
       if (words.length * 32 >= this.capacity) return -1
@@ -148,7 +152,7 @@ export class IdAllocator {
     if (!this.has(id)) return false
     this.words[id >>> 5] = this.words[id >>> 5]! & ~(1 << (id & 31))
     if (id >>> 5 < this.hint) this.hint = id >>> 5
-    this.size--
+    this.taken--
     return true
   }
 }
@@ -242,4 +246,62 @@ export interface NetDriver {
   readonly shutdown: (socket: NetSocket, how: "read" | "write" | "both") => NetDriverError | undefined
   /** Closes the socket; the core calls it once no operation on it is outstanding. */
   readonly close: (socket: NetSocket) => void
+  /**
+   * The driver's own UDP receive rings, where the kernel can fill many slots from one request
+   * (io_uring's multishot receive into provided buffers). Without it the core posts one
+   * `receiveFrom` per free slot, as Winsock RIO does.
+   */
+  readonly udpReceiveRings?: ReceiveRings
+}
+
+/**
+ * Where a driver's receive ring reports, from its completion handling.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RingSink {
+  /** Slot `slot` holds a datagram of `length` bytes at `offset` from the slot's start, sent by `address`. */
+  readonly deliver: (slot: number, offset: number, length: number, address: SocketAddress) => void
+  /**
+   * A datagram that did not fit slot `slot` (the slot goes back to the kernel once a caller
+   * has taken the error), or, with `slot` -1, a failure of the receive itself.
+   */
+  readonly fail: (slot: number, error: NetDriverError) => void
+  /** Called after each batch of completions, so that waiting fibers wake once per batch. */
+  readonly flush: () => void
+}
+
+/**
+ * A receive ring a driver runs on one socket.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReceiveRing {
+  /** How the kernel fills it, for example `"multishot RECVMSG into provided buffers"`. */
+  readonly mechanism: string
+  /** Gives `slot` back to the kernel to receive into. */
+  readonly recycle: (slot: number) => void
+  /** Stops receiving; `done` runs once, after the kernel has let go of every slot. */
+  readonly close: (done: () => void) => void
+}
+
+/**
+ * A driver's receive rings: how many bytes at the start of each slot the kernel keeps for
+ * itself (a multishot receive writes a header and the sender's address there), and how to
+ * open one over `memory` (a live registration cut into `slots` slots of `slotBytes`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReceiveRings {
+  readonly headerBytes: number
+  readonly open: (
+    socket: NetSocket,
+    memory: Region,
+    slotBytes: number,
+    slots: number,
+    sink: RingSink
+  ) => ReceiveRing | NetDriverError
 }

@@ -75,7 +75,55 @@ export interface Datagram {
 }
 
 /**
+ * A datagram in a slot of the socket's receive ring, from `receiveMany` or `withReceived`:
+ * `buf` is exactly its bytes (a slice of the ring's registration, usable with `sendTo` and
+ * `sendMany`), `bytes` a view of them. Both are the caller's only until the batch ends (its
+ * scope closes, or its `use` returns); then the slot goes back to the kernel and the same
+ * objects describe a later datagram.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReceivedDatagram {
+  readonly buf: RioBuf.RioBuf
+  readonly bytes: Uint8Array
+  readonly address: SocketAddress
+}
+
+/**
+ * A datagram to send: a registered slice and where to.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OutgoingDatagram {
+  readonly buf: RioBuf.RioBuf
+  readonly to: SocketAddress
+}
+
+/**
+ * The size of a socket's receive ring: one registration of `slots` slots, each taking one
+ * datagram of up to `slotSize` bytes. Pinned memory is about `slots * slotSize` (plus a
+ * 48-byte header per slot on io_uring, where the kernel writes the sender's address).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RingOptions {
+  /** The largest datagram a slot takes, 1..65535 (default 2048); a larger one is `WSAEMSGSIZE`. */
+  readonly slotSize?: number
+  /** Slots, 1..32768 (default 256): how many datagrams can wait or be lent out at once. */
+  readonly slots?: number
+}
+
+/**
  * A bound UDP socket.
+ *
+ * Two ways to receive: `receiveFrom` into a slice of your own, one datagram per call; or
+ * `receiveMany`/`withReceived` from the socket's receive ring, every datagram that has
+ * arrived per call (one Effect per batch, nothing allocated per datagram). The ring is made
+ * (one registration) on the first batch call. Use one way per socket: a datagram goes to
+ * whichever receive the kernel finds first.
  *
  * @since 0.2.0
  * @category models
@@ -87,6 +135,44 @@ export interface UdpSocket {
   readonly sendTo: (buf: RioBuf.RioBuf, to: SocketAddress) => Effect.Effect<number, SocketError>
   /** Receives one datagram into the slice; one larger than the slice is `WSAEMSGSIZE`. */
   readonly receiveFrom: (buf: RioBuf.RioBuf) => Effect.Effect<Datagram, SocketError>
+  /**
+   * Waits for at least one datagram and returns every one that has arrived, oldest first (at
+   * most `max`, default 64). They stay the caller's until the scope closes. A datagram larger
+   * than a slot, or a failure of the receive (such as `WSAECONNRESET` after a send was
+   * refused), fails the call in its turn: the datagrams before it come first, the next call
+   * goes on after it.
+   */
+  readonly receiveMany: (max?: number) => Effect.Effect<ReadonlyArray<ReceivedDatagram>, SocketError, Scope.Scope>
+  /**
+   * `receiveMany` as a bracket, without a `Scope`: `use` runs with the batch, and the slots go
+   * back to the kernel when it ends, however it ends. The cheaper form for a receive loop.
+   */
+  readonly withReceived: <A, E, R>(
+    use: (datagrams: ReadonlyArray<ReceivedDatagram>) => Effect.Effect<A, E, R>,
+    max?: number
+  ) => Effect.Effect<A, E | SocketError, R>
+  /**
+   * Sends every datagram, in order, as one request: the number sent. Every slice and address
+   * is checked before anything is sent; a send that fails ends the batch with its error,
+   * which says how many were handed to the kernel.
+   */
+  readonly sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) => Effect.Effect<number, SocketError>
+  /** How the kernel fills the receive ring (`undefined` before the first batch call). */
+  readonly receiveRing: Effect.Effect<ReceiveRingInfo | undefined>
+}
+
+/**
+ * A receive ring as it is: its size and how the kernel fills it (`"multishot RECVMSG into
+ * provided buffers"` on io_uring; `"one receive posted per free slot"` on Winsock RIO, the
+ * double, or a kernel without multishot receives).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReceiveRingInfo {
+  readonly mechanism: string
+  readonly slots: number
+  readonly slotSize: number
 }
 
 /**
@@ -132,6 +218,8 @@ export interface UdpOptions extends QueueOptions {
   readonly host?: string
   /** Default 0: a free port. */
   readonly port?: number
+  /** The size of the receive ring that `receiveMany` and `withReceived` use. */
+  readonly receiveRing?: RingOptions
 }
 
 /**

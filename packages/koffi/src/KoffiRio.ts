@@ -32,6 +32,12 @@ export interface LinuxOptions {
    * driver drains before submitting more.
    */
   readonly completionQueueSize?: number
+  /**
+   * Whether UDP receive rings use one multishot RECVMSG into provided buffers where the
+   * kernel has it (Linux 6.0+; default true). With false, or on an older kernel, the core
+   * posts one receive per free slot instead — slower, the same behaviour.
+   */
+  readonly multishot?: boolean
 }
 
 /**
@@ -71,7 +77,11 @@ export interface WindowsOptions {
  */
 export const layerWindows = (
   options: WindowsOptions = {}
-): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> => RegisteredIo.layerDriver(windows.make(options))
+): Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable> =>
+  // Only the public fields: the driver's ABI-testing seam is not reachable from here.
+  RegisteredIo.layerDriver(
+    windows.make(options.completionQueueSize === undefined ? {} : { completionQueueSize: options.completionQueueSize })
+  )
 
 /**
  * The real backend of the running platform: Linux or Windows; elsewhere `RioUnavailable`

@@ -78,7 +78,7 @@ export interface Options {
   readonly pageSize?: number
   /** The largest registration (default a DWORD, 0xFFFFFFFF bytes); longer is `WSAEINVAL`. */
   readonly maxBufferLength?: number
-  /** Registrations at once (default 16384); one more is `WSAENOBUFS`. */
+  /** Registrations at once, an integer or `Infinity` (default 16384); one more is `WSAENOBUFS`. */
   readonly maxRegistrations?: number
   /** Bytes that registrations may lock, like RLIMIT_MEMLOCK (default unlimited); past it `WSAENOBUFS`. */
   readonly lockedMemoryLimit?: number

@@ -1,3 +1,7 @@
+/**
+ * A `BufferPool` at work: leases of fixed slots of one registration, handed out in FIFO
+ * order with backpressure, zeroed on return when asked, with metrics.
+ */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"

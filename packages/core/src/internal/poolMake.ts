@@ -1,3 +1,7 @@
+/**
+ * `BufferPool.make`: checks the shape, allocates and registers the pool's one region, and
+ * ties its release to the scope.
+ */
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import type { BufferPool, Options } from "../BufferPool.js"

@@ -1,3 +1,7 @@
+/**
+ * A live registration with its in-flight tokens and exactly-once release, and the `RioBuf`
+ * slices it makes.
+ */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -221,8 +225,9 @@ export class RegistrationImpl {
 export class SliceImpl implements RioBuf.RioBuf, Region {
   // Declared in RIO_BUF's order, so that a slice prints and spreads as { bufferId, offset, length }.
   readonly bufferId: BufferId
-  readonly offset: number
-  readonly length: number
+  // Writable only for a receive ring's slices, which are re-pointed at each datagram (see `moveTo`).
+  offset: number
+  length: number
   readonly #registration: RegistrationImpl
 
   constructor(registration: RegistrationImpl, offset: number, length: number) {
@@ -242,6 +247,15 @@ export class SliceImpl implements RioBuf.RioBuf, Region {
 
   get memory(): Uint8Array {
     return this.#registration.bytes
+  }
+
+  /**
+   * Re-points a receive ring's slice at the datagram its slot now holds, so that a ring
+   * allocates nothing per datagram. The caller owns the slice only until its batch ends.
+   */
+  moveTo(offset: number, length: number): void {
+    this.offset = offset
+    this.length = length
   }
 
   /** `[offset + from, offset + from + length)`: for sending the rest of a slice. */

@@ -24,12 +24,20 @@ export class RequestQueue {
 
   /** Runs `begin` now if there is room, or when a place is handed over (in order). */
   enter(begin: () => void): void {
-    if (this.active < this.depth) {
-      this.active++
-      begin()
-    } else {
-      this.waiters.push(begin)
-    }
+    if (this.tryEnter()) begin()
+    else this.wait(begin)
+  }
+
+  /** Takes a place if one is free now and no one waits for it. */
+  tryEnter(): boolean {
+    if (this.active >= this.depth || this.waiters.length > 0) return false
+    this.active++
+    return true
+  }
+
+  /** Waits in line: `begin` runs when a place is handed over. */
+  wait(begin: () => void): void {
+    this.waiters.push(begin)
   }
 
   /** Leaves the line without having entered; false if `begin` already got its place. */
@@ -56,12 +64,21 @@ export class RequestQueue {
   }
 }
 
+/** What a closing socket can cancel: a request, or a batch of them. */
+export interface InKernel {
+  readonly cancel: () => void
+}
+
 /** One request: waiting for a place, then in the kernel until its `done` runs. */
-class Request {
+class Request implements InKernel {
   pending: Pending | undefined = undefined
   settled = false
   /** Set when the waiting fiber was interrupted: the canceller waits for the completion. */
   onSettled: (() => void) | undefined = undefined
+
+  cancel(): void {
+    this.pending?.cancel()
+  }
 }
 
 /**
@@ -70,10 +87,16 @@ class Request {
  */
 export class Requests {
   closed = false
-  private readonly live = new Set<Request>()
+  private readonly live = new Set<InKernel>()
   private drained: (() => void) | undefined = undefined
 
-  private settle(request: Request): void {
+  /** Counts `request` among those a close must wait for. */
+  track(request: InKernel): void {
+    this.live.add(request)
+  }
+
+  /** `request` has completed: a close no longer waits for it. */
+  settle(request: InKernel): void {
     this.live.delete(request)
     if (this.live.size === 0 && this.drained !== undefined) {
       const resume = this.drained
@@ -136,7 +159,7 @@ export class Requests {
       this.closed = true
       for (const queue of queues) queue.flush()
       if (this.live.size === 0) return Effect.void
-      for (const request of this.live) request.pending!.cancel()
+      for (const request of this.live) request.cancel()
       return Effect.async<void>((resume) => {
         this.drained = () => resume(Effect.void)
       })
@@ -156,11 +179,15 @@ export class SocketState extends Requests {
     this.receives = new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH)
   }
 
-  readonly close: Effect.Effect<void> = Effect.suspend(() =>
+  /** Aborts what the socket has in the kernel, waits for it, then closes the socket. */
+  readonly closeSocket: Effect.Effect<void> = Effect.suspend(() =>
     this.closed
       ? Effect.void
       : Effect.zipRight(this.abort([this.sends, this.receives]), Effect.sync(() => this.net.close(this.socket)))
   )
+
+  /** What the socket's scope runs when it closes. */
+  readonly close: Effect.Effect<void> = this.closeSocket
 }
 
 export const aborted = (why: string) =>

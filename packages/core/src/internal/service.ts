@@ -1,3 +1,7 @@
+/**
+ * The service every driver gets (`RegisteredIo.make`): validation, bookkeeping and
+ * statistics over the driver's native calls, and the scoped and bracket forms built on them.
+ */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -273,22 +277,37 @@ export class ServiceImpl implements Service {
     options?: Omit<RegisterOptions, "length">
   ): Effect.Effect<Registration, AllocateError, Scope.Scope> =>
     Effect.uninterruptible(Effect.withFiberRuntime((fiber) => {
-      const memory = this.unsafeAllocate(byteLength)
-      if (!("address" in memory)) return Effect.fail(memory)
-      const registration = this.unsafeRegistration(memory.bytes, undefined, policyOf(options))
-      if (!(registration instanceof RegistrationImpl)) {
-        this.unsafeFree(memory.bytes)
-        // Our own page-aligned memory is never a bad pointer: a WSAEFAULT here is a backend bug.
-        return registration._tag === "WSAEFAULT" ? Effect.die(registration) : Effect.fail(registration)
-      }
-      const finalizer = Effect.suspend(() => {
-        const pending = registration.releaseNow()
-        // Memory is freed only once deregistered; a release that gave up leaves both in place.
-        if (pending === undefined) return this.freeOwned(memory.bytes)
-        return Effect.zipRight(Effect.orDie(pending), Effect.suspend(() => this.freeOwned(memory.bytes)))
-      })
-      return Effect.as(Scope.addFinalizer(currentScope(fiber), finalizer), registration as Registration)
+      const owned = this.unsafeAllocateOwned(byteLength, policyOf(options))
+      if (!("registration" in owned)) return Effect.fail(owned)
+      return Effect.as(Scope.addFinalizer(currentScope(fiber), owned.release), owned.registration as Registration)
     }))
+
+  /**
+   * `allocateBuffer` without a scope, for memory that the library itself owns (a socket's
+   * receive ring): the registration, and the effect that releases it once its tokens are back
+   * and then frees the memory.
+   */
+  unsafeAllocateOwned(
+    byteLength: number,
+    policy: ReleasePolicy
+  ): { readonly registration: RegistrationImpl; readonly release: Effect.Effect<void> } | AllocateError {
+    const memory = this.unsafeAllocate(byteLength)
+    if (!("address" in memory)) return memory
+    const registration = this.unsafeRegistration(memory.bytes, undefined, policy)
+    if (!(registration instanceof RegistrationImpl)) {
+      this.unsafeFree(memory.bytes)
+      // Our own page-aligned memory is never a bad pointer: a WSAEFAULT here is a backend bug.
+      if (registration._tag === "WSAEFAULT") throw registration
+      return registration
+    }
+    const release = Effect.suspend(() => {
+      const pending = registration.releaseNow()
+      // Memory is freed only once deregistered; a release that gave up leaves both in place.
+      if (pending === undefined) return this.freeOwned(memory.bytes)
+      return Effect.zipRight(Effect.orDie(pending), Effect.suspend(() => this.freeOwned(memory.bytes)))
+    })
+    return { registration, release }
+  }
 
   readonly withBuffer = <A, E, R>(
     data: Uint8Array | ArrayBuffer,

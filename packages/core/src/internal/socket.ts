@@ -7,7 +7,6 @@ import * as Scope from "effect/Scope"
 import type { NetDriver, NetSocket } from "../Driver.js"
 import type {
   ConnectOptions,
-  Datagram,
   ListenOptions,
   QueueOptions,
   SocketError,
@@ -18,27 +17,36 @@ import type {
 } from "../RegisteredSocket.js"
 import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
-import { checkDepth, invalid, parseAddress, senders } from "./address.js"
+import { checkDepth, invalid, parseAddress } from "./address.js"
 import type { RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { aborted, RequestQueue, Requests, SocketState } from "./requests.js"
+import type { UdpContext } from "./udp.js"
+import { checkRing, makeUdpSocket, UdpState } from "./udp.js"
 
 const DEFAULT_BACKLOG = 511
 
-/** What the sockets need from the service: which registration a plain `RioBuf` names. */
+/**
+ * What the sockets need from the service: which registration a plain `RioBuf` names, and
+ * memory of their own (a receive ring).
+ */
 export interface Registrations {
   readonly scopedRegistration: (id: number) => RegistrationImpl | undefined
+  readonly unsafeAllocateOwned: UdpContext["allocateOwned"]
 }
 
 /** Sockets over one backend's `NetDriver`, checked against the service's registrations. */
-export class Sockets {
+export class Sockets implements UdpContext {
   constructor(readonly net: NetDriver, private readonly registrations: Registrations) {}
+
+  readonly allocateOwned: UdpContext["allocateOwned"] = (byteLength, policy) =>
+    this.registrations.unsafeAllocateOwned(byteLength, policy)
 
   /**
    * The slice as the driver takes it. A slice made by a registration of this service is
    * used as it is; a plain `{ bufferId, offset, length }` is looked up by id.
    */
-  private resolve(operation: string, buf: RioBuf.RioBuf): SliceImpl | RioError.WSAEINVAL | RioError.WSAEFAULT {
+  readonly resolve = (operation: string, buf: RioBuf.RioBuf): SliceImpl | RioError.WSAEINVAL | RioError.WSAEFAULT => {
     if (buf instanceof SliceImpl) {
       const registration = buf.registration
       if (this.registrations.scopedRegistration(registration.id) !== registration) {
@@ -85,36 +93,12 @@ export class Sockets {
       if (bad !== undefined) return Effect.fail(bad)
       const bind = parseAddress(operation, options.host ?? "127.0.0.1", options.port ?? 0)
       if (bind instanceof Error) return Effect.fail(bind)
+      const badRing = checkRing(operation, options.receiveRing)
+      if (badRing !== undefined) return Effect.fail(badRing)
       const socket = this.net.udp(bind)
       if (socket instanceof Error) return Effect.fail(socket)
-      return Effect.succeed(new SocketState(this.net, socket, options))
-    })).pipe(Effect.map((state) => this.udpSocket(state)))
-  }
-
-  private udpSocket(state: SocketState): UdpSocket {
-    const { net, socket } = state
-    return {
-      address: socket.local,
-      sendTo: (buf, to) =>
-        Effect.suspend(() => {
-          const slice = this.resolve("RIOSendEx", buf)
-          if (slice instanceof Error) return Effect.fail(slice)
-          // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
-          const peer = senders.has(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
-          if (peer instanceof Error) return Effect.fail(peer)
-          return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
-        }),
-      receiveFrom: (buf) =>
-        Effect.suspend(() => {
-          const slice = this.resolve("RIOReceiveEx", buf)
-          if (slice instanceof Error) return Effect.fail(slice)
-          return state.submit<Datagram>(state.receives, slice, (done) =>
-            net.receiveFrom(socket, slice, (result) => {
-              if (!(result instanceof Error)) senders.add(result.address)
-              done(result)
-            }))
-        })
-    }
+      return Effect.succeed(new UdpState(this.net, socket, options))
+    })).pipe(Effect.map((state) => makeUdpSocket(this, state)))
   }
 
   connect(options: ConnectOptions): Effect.Effect<TcpStream, SocketError, Scope.Scope> {

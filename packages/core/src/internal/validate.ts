@@ -1,3 +1,7 @@
+/**
+ * Checks of what a registration is given, the same on every backend and before any native
+ * call: lengths a DWORD can hold, memory that is attached and long enough.
+ */
 import type { NativeAddress } from "../RegisteredIo.js"
 import * as RioError from "../RioError.js"
 

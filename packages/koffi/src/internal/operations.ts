@@ -63,7 +63,8 @@ export class OperationTable<T extends { readonly userData: number }> {
   }
 }
 
-const nothingToCancel: Pending = { cancel: () => {} }
+/** The `Pending` of an operation that cannot be cancelled, or need not be. */
+export const nothingToCancel: Pending = { cancel: () => {} }
 
 /**
  * An operation that ended before reaching the kernel (a socket that could not be created, a

@@ -1,3 +1,7 @@
+/**
+ * `RioSocketServer`: a registered TCP listener as `@effect/platform`'s `SocketServer`, each
+ * accepted connection run as a `Socket` in a fiber of its own.
+ */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
 import * as Socket from "@effect/platform/Socket"

@@ -1,3 +1,7 @@
+/**
+ * `RioSocket`: a registered TCP stream as `@effect/platform`'s `Socket`, its bytes moving
+ * through two slots of a `BufferPool`.
+ */
 import * as BufferPool from "@effect-rio/core/BufferPool"
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"

@@ -111,7 +111,12 @@ export class Double {
   constructor(options: Options) {
     this.pageSize = options.pageSize ?? 4096
     this.maxBufferLength = options.maxBufferLength ?? 0xFFFFFFFF
-    this.maxRegistrations = options.maxRegistrations ?? 16384
+    const maxRegistrations = options.maxRegistrations ?? 16384
+    // Unlimited is as many ids as stay small JS integers (as on Winsock RIO).
+    this.maxRegistrations = maxRegistrations === Number.POSITIVE_INFINITY ? 0x7FFFFFFF : maxRegistrations
+    if (!(Number.isSafeInteger(this.maxRegistrations) && this.maxRegistrations >= 0)) {
+      throw new RangeError(`maxRegistrations must be a non-negative integer or Infinity, got ${maxRegistrations}`)
+    }
     this.lockedMemoryLimit = options.lockedMemoryLimit ?? Number.POSITIVE_INFINITY
     this.ids = new IdAllocator(this.maxRegistrations)
     this.space = new AddressSpace(this.pageSize)

@@ -1,3 +1,7 @@
+/**
+ * The double's fault injection, as a wrapper of the service: injected failures and latency
+ * run before each registration call.
+ */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
@@ -31,7 +35,13 @@ export const faulty = (inner: RegisteredIo.Service, double: Double): RegisteredI
   // Only what a fault can hit is wrapped; the rest (sizes, stats, and the sockets, whose
   // faults live in the simulated network itself: RioTest.Control) is the inner service's.
   return {
-    ...inner,
+    backend: inner.backend,
+    pageSize: inner.pageSize,
+    maxBufferLength: inner.maxBufferLength,
+    stats: inner.stats,
+    udp: inner.udp,
+    connect: inner.connect,
+    listen: inner.listen,
     rawRegisterBuffer: (memory, length) => guard("registerBuffer", inner.rawRegisterBuffer(memory, length)),
     rawDeregisterBuffer: (id) => guard("deregisterBuffer", inner.rawDeregisterBuffer(id)),
     rawAllocate: (byteLength) => guard("allocate", inner.rawAllocate(byteLength)),

@@ -1,7 +1,8 @@
 /**
  * The Linux backend's `Driver`: RIO buffer registration mapped onto one io_uring's sparse
  * registered-buffer table, where the slot index is the `BufferId`, with the ring's sockets
- * (`net.ts`) and mmap'd memory (`memory.ts`).
+ * (`net.ts`), their receive rings where the kernel runs them (`receiveRings.ts`) and mmap'd
+ * memory (`memory.ts`).
  */
 import * as BufferId from "@effect-rio/core/BufferId"
 import type { Driver } from "@effect-rio/core/Driver"
@@ -12,11 +13,16 @@ import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import * as os from "node:os"
 import type { LinuxOptions } from "../../KoffiRio.js"
+import * as Sockaddr from "../sockaddr.js"
+import * as BufferRing from "./bufferRing.js"
 import * as Errors from "./errors.js"
 import * as Libc from "./libc.js"
 import * as Memory from "./memory.js"
 import * as Net from "./net.js"
+import * as ReceiveRings from "./receiveRings.js"
 import * as RingLoop from "./ring.js"
+import { sockaddr } from "./sockets.js"
+import * as Unavailable from "./unavailable.js"
 import * as Uring from "./uring.js"
 import * as Wake from "./wake.js"
 
@@ -28,11 +34,14 @@ const MAX_COMPLETION_ENTRIES = 1 << 19
 // Architectures whose syscall numbers are 425/427 and whose iovec is two little-endian u64.
 const supportedArchs: ReadonlySet<string> = new Set(["x64", "arm64", "riscv64", "loong64", "ppc64"])
 
-/** What the layer's scope holds: the ring and the loop that runs operations on it. */
+/** What the layer's scope holds: the ring, the loop that runs operations on it, its receive rings. */
 interface Opened {
   readonly libc: Libc.Libc
   readonly ring: Uring.Ring
   readonly loop: RingLoop.RingLoop
+  readonly pageSize: number
+  readonly addresses: Sockaddr.Cache
+  readonly rings: ReceiveRings.Rings | undefined
 }
 
 /**
@@ -44,36 +53,46 @@ export const make = (options?: LinuxOptions): Effect.Effect<Driver, RioError.Rio
   Effect.map(
     Effect.acquireRelease(
       Effect.suspend(() => {
-        const opened = open(options?.slots ?? Uring.IORING_MAX_REG_BUFFERS, options?.completionQueueSize)
+        const opened = open(
+          options?.slots ?? Uring.IORING_MAX_REG_BUFFERS,
+          options?.completionQueueSize,
+          options?.multishot ?? true
+        )
         return opened instanceof RioError.RioUnavailable ? Effect.fail(opened) : Effect.succeed(opened)
       }),
-      ({ loop, ring }) =>
+      ({ loop, ring, rings }) =>
         Effect.sync(() => {
           loop.shutdown()
           ring.close()
+          // After the close: the kernel has dropped the receive requests and buffer rings.
+          rings?.shutdown()
         })
     ),
     makeDriver
   )
 
-const open = (slots: number, completionQueueSize: number | undefined): Opened | RioError.RioUnavailable => {
-  if (process.platform !== "linux") return Errors.notLinux(process.platform)
+const open = (
+  slots: number,
+  completionQueueSize: number | undefined,
+  multishot: boolean
+): Opened | RioError.RioUnavailable => {
+  if (process.platform !== "linux") return Unavailable.notLinux(process.platform)
   if (!supportedArchs.has(process.arch) || os.endianness() !== "LE") {
-    return Errors.unsupportedArch(process.arch, os.endianness())
+    return Unavailable.unsupportedArch(process.arch, os.endianness())
   }
-  if (!Number.isInteger(slots) || slots < 1 || slots > Uring.IORING_MAX_REG_BUFFERS) return Errors.badSlots(slots)
+  if (!Number.isInteger(slots) || slots < 1 || slots > Uring.IORING_MAX_REG_BUFFERS) return Unavailable.badSlots(slots)
   let libc: Libc.Libc
   try {
     libc = Libc.load()
   } catch (cause) {
-    return Errors.noLibc(cause)
+    return Unavailable.noLibc(cause)
   }
   if (
     completionQueueSize !== undefined &&
     !(Number.isInteger(completionQueueSize) && completionQueueSize >= 1 &&
       completionQueueSize <= MAX_COMPLETION_ENTRIES)
   ) {
-    return Errors.badCompletionQueueSize(completionQueueSize, MAX_COMPLETION_ENTRIES)
+    return Unavailable.badCompletionQueueSize(completionQueueSize, MAX_COMPLETION_ENTRIES)
   }
   // The kernel wants at least as many completion entries as submission entries.
   const submissionEntries = Math.min(SUBMISSION_ENTRIES, completionQueueSize ?? SUBMISSION_ENTRIES)
@@ -90,19 +109,24 @@ const open = (slots: number, completionQueueSize: number | undefined): Opened | 
   }
   if (!(ring instanceof Uring.Ring)) {
     return ring.stage === "io_uring_setup"
-      ? Errors.setupFailed(libc, ring.errno)
-      : Errors.tableFailed(libc, ring.errno, slots)
+      ? Unavailable.setupFailed(libc, ring.errno)
+      : Unavailable.tableFailed(libc, ring.errno, slots)
   }
   const loop = RingLoop.open(libc, ring)
   if ("stage" in loop) {
     ring.close()
-    return loop.stage === "mmap" ? Errors.queuesNotMapped(libc, loop.errno) : Errors.noEventfd(loop.errno)
+    return loop.stage === "mmap" ? Unavailable.queuesNotMapped(libc, loop.errno) : Unavailable.noEventfd(loop.errno)
   }
-  return { libc, ring, loop }
+  const pageSize = libc.pageSize()
+  const addresses = new Sockaddr.Cache(sockaddr)
+  // Decided once: a kernel without them (before 6.0) gets the core's posted receives.
+  const rings = multishot && BufferRing.supported(libc, ring, pageSize)
+    ? ReceiveRings.make(libc, ring, loop, addresses, pageSize)
+    : undefined
+  return { libc, ring, loop, pageSize, addresses, rings }
 }
 
-const makeDriver = ({ libc, loop, ring }: Opened): Driver => {
-  const pageSize = libc.pageSize()
+const makeDriver = ({ addresses, libc, loop, pageSize, ring, rings }: Opened): Driver => {
   const ids = new IdAllocator(ring.slots)
   const memory = Memory.make(libc, pageSize)
 
@@ -111,7 +135,7 @@ const makeDriver = ({ libc, loop, ring }: Opened): Driver => {
     pageSize,
     maxBufferLength: Uring.MAX_BUFFER_LENGTH,
     maxBufferLengthReason: Errors.maxBufferLengthReason,
-    net: Net.make(libc, loop),
+    net: Net.make(libc, loop, addresses, rings),
 
     addressOf: (bytes) => {
       // Reading `.buffer` moves a small typed array's data off V8's moving heap onto a fixed

@@ -1,188 +1,27 @@
 /**
- * Every error the Linux driver reports, and the one table from errno to the typed errors of
- * socket operations (10000 + errno where Winsock has the same error, as the Winsock
+ * The errors of the Linux driver's registrations, allocations and sockets (its set-up errors
+ * are in `unavailable.ts`), and the one table from errno to the typed errors of socket
+ * operations (10000 + errno where Winsock has the same error, as the Winsock
  * numbering was built that way). The messages say what went wrong and what to do; the other
  * modules only pick which one.
  *
  * @internal
  */
 import type { NetDriverError } from "@effect-rio/core/Driver"
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
-import * as fs from "node:fs"
 import * as Libc from "./libc.js"
+import { memlockAdvice, Operations } from "./unavailable.js"
 import { IORING_MAX_REG_BUFFERS, MAX_BUFFER_LENGTH } from "./uring.js"
-import { readVmPinKiB } from "./vmpin.js"
 
 const { Codes } = RioError
 const { Errno } = Libc
-
-/** The `operation` of every error of the driver's own steps. */
-const Operations = {
-  setup: "io_uring_setup",
-  table: "io_uring_register (IORING_REGISTER_BUFFERS2, sparse table)",
-  register: "RIORegisterBuffer (IORING_REGISTER_BUFFERS_UPDATE)",
-  deregister: "RIODeregisterBuffer (IORING_REGISTER_BUFFERS_UPDATE)",
-  allocate: "allocate (mmap)"
-} as const
 
 /** The Winsock-style code of an errno that has no Winsock error of its own. */
 const errnoCode = (errno: number): number => 10000 + errno
 
 /** Surfaces in the core's WSAEINVAL when a registration exceeds `maxBufferLength`. */
 export const maxBufferLengthReason = "io_uring limits one registered buffer to 1 GiB; Windows RIO does not"
-
-// --- set-up ------------------------------------------------------------------------------------
-
-const unavailable = (code: number, operation: string, message: string, cause?: unknown) =>
-  new RioError.RioUnavailable(cause === undefined ? { code, operation, message } : { code, operation, message, cause })
-
-/** The process does not run on Linux. */
-export const notLinux = (platform: string): RioError.RioUnavailable =>
-  unavailable(
-    Codes.WSAEOPNOTSUPP,
-    Operations.setup,
-    `io_uring exists only on Linux; this is ${platform}. Use the backend for this platform or the test layer.`
-  )
-
-/** An architecture whose syscall numbers or iovec layout this backend does not assume. */
-export const unsupportedArch = (arch: string, endianness: string): RioError.RioUnavailable =>
-  unavailable(
-    Codes.WSAEOPNOTSUPP,
-    Operations.setup,
-    `The io_uring backend supports 64-bit little-endian Linux (x64, arm64, riscv64, loong64, ppc64le); ` +
-      `this is ${arch} (${endianness}). Use the test layer.`
-  )
-
-/** The `slots` option is outside what the kernel allows. */
-export const badSlots = (slots: number): RioError.RioUnavailable =>
-  unavailable(
-    Codes.WSAEINVAL,
-    Operations.table,
-    `slots must be an integer from 1 to ${IORING_MAX_REG_BUFFERS} (the kernel's IORING_MAX_REG_BUFFERS); ` +
-      `got ${String(slots)}.`
-  )
-
-/** The `completionQueueSize` option is outside what the kernel allows. */
-export const badCompletionQueueSize = (size: number, max: number): RioError.RioUnavailable =>
-  unavailable(
-    Codes.WSAEINVAL,
-    Operations.setup,
-    `completionQueueSize must be an integer from 1 to ${max}; got ${String(size)}.`
-  )
-
-/** libc.so.6 would not bind. */
-export const noLibc = (cause: unknown): RioError.RioUnavailable =>
-  unavailable(
-    Codes.WSAEOPNOTSUPP,
-    Operations.setup,
-    "Could not bind libc.so.6 through Koffi (a libc without glibc's soname, such as musl, or a missing symbol). " +
-      "Run on a glibc-based Linux or use the test layer.",
-    cause
-  )
-
-/** io_uring_setup failed with `errno`. */
-export const setupFailed = (libc: Libc.Libc, errno: number): RioError.RioUnavailable => {
-  const fail = (message: string) => unavailable(errnoCode(errno), Operations.setup, message, { errno })
-  switch (errno) {
-    case Errno.ENOSYS:
-      return fail(
-        "This kernel has no io_uring_setup (ENOSYS): it is older than 5.1, built without CONFIG_IO_URING, or a " +
-          "sandbox (gVisor, a seccomp profile) hides the syscall. Run on a kernel with io_uring, allow " +
-          "io_uring_setup and io_uring_register in the sandbox, or use the test layer."
-      )
-    case Errno.EPERM:
-      return fail(
-        `io_uring is not permitted for this process (EPERM; sysctl kernel.io_uring_disabled is ${sysctlDisabled()}). ` +
-          "kernel.io_uring_disabled=2 disables it for everyone, =1 for all but root and members of " +
-          "kernel.io_uring_group; a seccomp profile (Docker's default since 25.0, many CI sandboxes) also answers " +
-          "EPERM. Set kernel.io_uring_disabled=0 or join the io_uring group, allow io_uring_setup and " +
-          "io_uring_register in the seccomp profile, or use the test layer."
-      )
-    case Errno.EACCES:
-      return fail(
-        "A security module (SELinux, AppArmor, a BPF LSM) denies io_uring to this process (EACCES). " +
-          "Allow io_uring in its policy or use the test layer."
-      )
-    case Errno.ENOMEM:
-      return fail(
-        "The kernel could not create an io_uring (ENOMEM). " + memlockAdvice(libc) +
-          " The ring itself needs a few locked pages."
-      )
-    case Errno.EMFILE:
-    case Errno.ENFILE:
-      return fail(
-        errno === Errno.EMFILE
-          ? "This process is out of file descriptors (EMFILE). Close unused ones or raise `ulimit -n`."
-          : "The system is out of file descriptors (ENFILE). Close unused ones or raise fs.file-max."
-      )
-    default:
-      return fail(`io_uring_setup failed with errno ${errno}. The kernel refused to create a ring.`)
-  }
-}
-
-/** The sparse registered-buffer table of `slots` could not be created. */
-export const tableFailed = (libc: Libc.Libc, errno: number, slots: number): RioError.RioUnavailable => {
-  const fail = (message: string) => unavailable(errnoCode(errno), Operations.table, message, { errno })
-  switch (errno) {
-    case Errno.EINVAL:
-      return fail(
-        `This kernel cannot create a sparse registered-buffer table of ${slots} slots (EINVAL). ` +
-          "IORING_REGISTER_BUFFERS2 needs Linux 5.13 and IORING_RSRC_REGISTER_SPARSE for buffers Linux 5.19; " +
-          `the table holds at most ${IORING_MAX_REG_BUFFERS} slots. Upgrade the kernel or use the test layer.`
-      )
-    case Errno.ENOMEM:
-      return fail(`The kernel could not allocate a table of ${slots} slots (ENOMEM). ${memlockAdvice(libc)}`)
-    default:
-      return fail(`Creating the registered-buffer table failed with errno ${errno}.`)
-  }
-}
-
-/** The ring's submission and completion queues could not be mapped. */
-export const queuesNotMapped = (libc: Libc.Libc, errno: number): RioError.RioUnavailable =>
-  unavailable(
-    errnoCode(errno),
-    Operations.setup,
-    `Mapping the io_uring's queues failed with errno ${errno}. ${memlockAdvice(libc)}`,
-    { errno }
-  )
-
-/** The eventfd that reports completions could not be set up. */
-export const noEventfd = (errno: number): RioError.RioUnavailable =>
-  unavailable(errnoCode(errno), Operations.setup, `Setting up the io_uring's eventfd failed with errno ${errno}.`, {
-    errno
-  })
-
-const sysctlDisabled = (): string => {
-  try {
-    return fs.readFileSync("/proc/sys/kernel/io_uring_disabled", "utf8").trim()
-  } catch {
-    return "unknown (no /proc/sys/kernel/io_uring_disabled, kernel before 6.6)"
-  }
-}
-
-/** RLIMIT_MEMLOCK's soft limit as `ulimit -l` prints it. */
-const memlockLimit = (libc: Libc.Libc): string => {
-  const limit = libc.memlockSoftLimit()
-  if (limit === undefined) return "unknown"
-  if (limit === Libc.RLIM_INFINITY) return "unlimited"
-  return `${limit / 1024n} KiB`
-}
-
-const vmPin = (): string => {
-  try {
-    return `${readVmPinKiB()} KiB`
-  } catch {
-    return "unknown"
-  }
-}
-
-/** What to do when the kernel cannot pin memory: the limit, what this process pins, how to raise it. */
-const memlockAdvice = (libc: Libc.Libc): string =>
-  `The locked-memory limit RLIMIT_MEMLOCK is ${memlockLimit(libc)} (\`ulimit -l\`); io_uring charges it per user, ` +
-  `across all of that user's rings, the rings' own pages included (this process pins ${vmPin()} now, VmPin), ` +
-  "unless the process has CAP_IPC_LOCK. It may also be the kernel running out of memory. Register less (one " +
-  "pooled registration instead of many), or raise the limit: `ulimit -l <KiB>` in the shell that starts the " +
-  "process, a `memlock` line in /etc/security/limits.conf, or LimitMEMLOCK= in the systemd unit."
 
 // --- registrations -----------------------------------------------------------------------------
 
@@ -371,6 +210,62 @@ export const fromErrno = (errno: number, operation: string): NetDriverError => {
       cause
     })
     : RioError.fromCode(known[0], { operation, message: `${operation}: ${known[1]} (errno ${errno}).`, cause })
+}
+
+// --- receive rings ---------------------------------------------------------------------------
+
+const ringOperation = "RIOReceiveEx (multishot RECVMSG into provided buffers)"
+
+/** The operation named by the errors of a receive ring's multishot receive. */
+export const receiveRingOperation = ringOperation
+
+/** A datagram from `sender` of `length` bytes did not fit a receive ring's slot of `room` bytes. */
+export const datagramTooLarge = (sender: SocketAddress, length: number, room: number): RioError.WSAEMSGSIZE => {
+  const from = sender.host.includes(":") ? `[${sender.host}]:${sender.port}` : `${sender.host}:${sender.port}`
+  return new RioError.WSAEMSGSIZE({
+    operation: ringOperation,
+    message: `A datagram of ${length} bytes from ${from} does not fit the receive ring's ${room}-byte slots: ` +
+      `its first ${room} bytes landed in the slot and the rest is lost. Make the socket's receiveRing.slotSize ` +
+      "at least the largest datagram you expect.",
+    cause: { length, sender, slotSize: room }
+  })
+}
+
+/** Every buffer-group id of the ring is taken by an open receive ring. */
+export const noBufferGroup = (groups: number): RioError.WSAENOBUFS =>
+  new RioError.WSAENOBUFS({
+    operation: ringOperation,
+    message: `All ${groups} provided-buffer groups of this io_uring hold a receive ring. Close UDP sockets that ` +
+      "no longer receive, or use receiveFrom on them.",
+    cause: { groups }
+  })
+
+/**
+ * The provided-buffer ring of `entries` entries could not be set up: its memory (`mmap`) or
+ * its registration (IORING_REGISTER_PBUF_RING) failed with `errno`.
+ */
+export const bufferRingFailed = (
+  libc: Libc.Libc,
+  stage: "mmap" | "IORING_REGISTER_PBUF_RING",
+  errno: number,
+  entries: number
+): NetDriverError => {
+  const operation = `${ringOperation} (${stage})`
+  const cause = { errno }
+  if (errno === Errno.ENOMEM) {
+    return new RioError.WSAENOBUFS({
+      operation,
+      message: `The kernel could not set up a provided-buffer ring of ${entries} entries (ENOMEM). ` +
+        memlockAdvice(libc),
+      cause
+    })
+  }
+  return new RioError.RioSystemError({
+    code: errnoCode(errno),
+    operation,
+    message: `Setting up a provided-buffer ring of ${entries} entries failed with errno ${errno} at ${stage}.`,
+    cause
+  })
 }
 
 /** A datagram of `length` bytes arrived in a slice of `room`. */

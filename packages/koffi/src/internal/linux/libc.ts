@@ -56,6 +56,7 @@ export const Errno = {
   EAGAIN: 11,
   EINTR: 4,
   EPIPE: 32,
+  ENOTSOCK: 88,
   EMSGSIZE: 90,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,

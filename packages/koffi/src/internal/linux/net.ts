@@ -8,18 +8,20 @@
  *   process ignores SIGPIPE, as Node does, so a write to a reset stream is EPIPE.
  * - UDP goes through RECVMSG / SENDMSG (they carry the peer's address and have no fixed-buffer
  *   form); their iovec points into the registered slice, so the data still lands there.
+ * - UDP receive rings, where the kernel has them, are one multishot RECVMSG per socket into a
+ *   provided-buffer ring over the ring's slots (`receiveRings.ts`).
  *
  * @internal
  */
-import type { Done, NetDriver, Pending, Region } from "@effect-rio/core/Driver"
+import type { Done, NetDriver, Pending, ReceiveRings, Region } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import { setU64 } from "../native.js"
-import { completeLater } from "../operations.js"
+import { completeLater, nothingToCancel } from "../operations.js"
 import * as Sockaddr from "../sockaddr.js"
 import { fromErrno, truncated } from "./errors.js"
 import * as Libc from "./libc.js"
 import { Opcode } from "./queues.js"
-import type { RingLoop } from "./ring.js"
+import type { Operation, RingLoop } from "./ring.js"
 import { SCRATCH_BYTES } from "./ring.js"
 import { sockaddr, Sockets } from "./sockets.js"
 
@@ -34,11 +36,42 @@ const IOVEC = 56
 const SOCKADDR = 72
 const SOCKLEN = 100
 
-/** The core's `NetDriver` on `loop`'s ring. */
-export const make = (libc: Libc.Libc, loop: RingLoop): NetDriver => {
+/**
+ * A UDP send, as the record its table entry reuses. A datagram send never waits for a peer,
+ * so it is not cancelled (as on Winsock RIO): it completes, and only then is its memory free.
+ */
+class DatagramSend implements Operation {
+  userData = 0
+  cancelled = false
+  private done: Done<number> | undefined = undefined
+
+  arm(userData: number, done: Done<number>): void {
+    this.userData = userData
+    this.done = done
+  }
+
+  complete(result: number): void {
+    // Read before calling: `done` may start a send that takes this very record again.
+    const done = this.done!
+    this.done = undefined
+    done(result >= 0 ? result : fromErrno(-result, "RIOSendEx"))
+  }
+}
+
+/**
+ * The core's `NetDriver` on `loop`'s ring; `addresses` decodes and encodes peers (shared with
+ * the receive rings, so a peer is one object wherever it is seen), and `receiveRings` is
+ * offered when the kernel runs them.
+ */
+export const make = (
+  libc: Libc.Libc,
+  loop: RingLoop,
+  addresses: Sockaddr.Cache = new Sockaddr.Cache(sockaddr),
+  receiveRings?: ReceiveRings
+): NetDriver => {
   const { scratch, start } = loop
   const sockets = new Sockets(libc)
-  const addresses = new Sockaddr.Cache(sockaddr)
+  const datagramSends: Array<DatagramSend | undefined> = []
 
   /** READ_FIXED / WRITE_FIXED over a region: the kernel uses the registration's pinned pages. */
   const fixed = (opcode: number, fd: number, region: Region, complete: (result: number) => void): Pending =>
@@ -150,18 +183,14 @@ export const make = (libc: Libc.Libc, loop: RingLoop): NetDriver => {
 
     receive: (socket, region, done) => fixed(Opcode.READ_FIXED, socket.handle, region, count("RIOReceive", done)),
 
-    sendTo: (socket, region, peer, done) =>
-      start(
-        (entry, userData) => ({
-          opcode: Opcode.SENDMSG,
-          fd: socket.handle,
-          userData,
-          addr: message(entry, region, peer),
-          len: 1,
-          opFlags: MSG_NOSIGNAL
-        }),
-        count("RIOSendEx", done)
-      ),
+    // The hot path of UDP replies: a reused record per table entry, no closure, no object.
+    sendTo: (socket, region, peer, done) => {
+      const entry = loop.take()
+      const send = datagramSends[entry] ??= new DatagramSend()
+      send.arm(loop.userData(entry), done)
+      loop.submitPlain(entry, send, Opcode.SENDMSG, socket.handle, message(entry, region, peer), 1, MSG_NOSIGNAL)
+      return nothingToCancel
+    },
 
     receiveFrom: (socket, region, done) =>
       start(
@@ -186,6 +215,8 @@ export const make = (libc: Libc.Libc, loop: RingLoop): NetDriver => {
 
     close: (socket) => {
       libc.close(socket.handle)
-    }
+    },
+
+    ...(receiveRings === undefined ? {} : { udpReceiveRings: receiveRings })
   }
 }

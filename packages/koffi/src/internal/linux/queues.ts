@@ -43,7 +43,20 @@ export interface Submission {
   readonly opFlags?: number
   readonly ioprio?: number
   readonly bufIndex?: number
+  /** The SQE's `flags` byte (IOSQE_*), for example IOSQE_BUFFER_SELECT. */
+  readonly sqeFlags?: number
+  /** `buf_group`: the provided-buffer group to select from (shares `buf_index`'s u16 at byte 40). */
+  readonly bufGroup?: number
 }
+
+/** `sqe.flags`: take the buffer from the provided-buffer group `buf_group` when the data arrives. */
+export const IOSQE_BUFFER_SELECT = 1 << 5
+/** `cqe.flags`: the upper 16 bits are the id of the provided buffer the operation used. */
+export const IORING_CQE_F_BUFFER = 1 << 0
+/** `cqe.flags`: the operation stays armed and will post more completions (multishot). */
+export const IORING_CQE_F_MORE = 1 << 1
+/** Where a completion's buffer id sits in `cqe.flags`. */
+export const IORING_CQE_BUFFER_SHIFT = 16
 
 /** The mapped queues of one ring. */
 export class Queues {
@@ -145,6 +158,28 @@ export class Queues {
   }
 
   /** Writes one submission; false when the submission queue is full (submit, then retry). */
+  /**
+   * Writes one submission of the plain form most operations have (opcode, fd, addr, len,
+   * flags), without a `Submission` object: the hot path's form. False when the queue is full.
+   */
+  pushPlain(opcode: number, fd: number, addr: number, len: number, opFlags: number, userData: number): boolean {
+    const head = Atomics.load(this.sq, this.sqHead)
+    if (this.tail - head >= this.entries) return false
+    const index = this.tail & this.sqMask
+    const w = index * SQE_WORDS
+    const sqes = this.sqes
+    sqes.fill(0, w, w + SQE_WORDS)
+    this.sqes8[w * 4] = opcode
+    sqes[w + 1] = fd >>> 0
+    setU64(sqes, w + 4, addr)
+    sqes[w + 6] = len
+    sqes[w + 7] = opFlags >>> 0
+    sqes[w + 8] = userData >>> 0
+    this.sq[this.sqArray + index] = index
+    this.tail = (this.tail + 1) >>> 0
+    return true
+  }
+
   push(entry: Submission): boolean {
     const head = Atomics.load(this.sq, this.sqHead)
     if (this.tail - head >= this.entries) return false
@@ -153,6 +188,7 @@ export class Queues {
     const sqes = this.sqes
     sqes.fill(0, w, w + SQE_WORDS)
     this.sqes8[w * 4] = entry.opcode
+    if (entry.sqeFlags !== undefined) this.sqes8[w * 4 + 1] = entry.sqeFlags
     if (entry.ioprio !== undefined) this.sqes16[w * 2 + 1] = entry.ioprio
     sqes[w + 1] = entry.fd >>> 0
     if (entry.off !== undefined) setU64(sqes, w + 2, entry.off)
@@ -161,6 +197,7 @@ export class Queues {
     if (entry.opFlags !== undefined) sqes[w + 7] = entry.opFlags >>> 0
     sqes[w + 8] = entry.userData >>> 0
     if (entry.bufIndex !== undefined) this.sqes16[(w + 10) * 2] = entry.bufIndex
+    if (entry.bufGroup !== undefined) this.sqes16[(w + 10) * 2] = entry.bufGroup
     this.sq[this.sqArray + index] = index
     this.tail = (this.tail + 1) >>> 0
     return true
@@ -180,8 +217,8 @@ export class Queues {
     return result
   }
 
-  /** Consumes every completion there is, oldest first; the count. */
-  drain(handle: (userData: number, result: number) => void): number {
+  /** Consumes every completion there is, oldest first, with each one's `flags`; the count. */
+  drain(handle: (userData: number, result: number, flags: number) => void): number {
     const cq = this.cq
     let head = Atomics.load(cq, this.cqHead)
     const tail = Atomics.load(cq, this.cqTail)
@@ -190,10 +227,11 @@ export class Queues {
       const w = this.cqes + (head & this.cqMask) * CQE_WORDS
       const userData = cq[w]!
       const result = cq[w + 2]! | 0
+      const flags = cq[w + 3]!
       head = (head + 1) >>> 0
       // Published before the handler runs: a handler may submit and must not see this entry again.
       Atomics.store(cq, this.cqHead, head)
-      handle(userData, result)
+      handle(userData, result, flags)
       count++
     }
     return count

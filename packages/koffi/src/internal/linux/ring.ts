@@ -12,6 +12,10 @@
  *   arrived. Nothing keeps the process alive while nothing is outstanding.
  * - Cancellation is ASYNC_CANCEL by user_data; the cancelled operation still posts its own
  *   completion, and only that ends it.
+ * - A multishot operation posts many completions: while a completion carries IORING_CQE_F_MORE
+ *   the operation keeps its table entry (and scratch); the one without it ends the operation.
+ * - Work that should run once per batch of completions rather than once per completion (waking
+ *   the fibers of a receive ring) is queued with `afterDrain` and runs when the batch is read.
  * - The loop maps the ring's queues and unmaps them when it is shut down.
  *
  * @internal
@@ -22,7 +26,7 @@ import { OperationTable } from "../operations.js"
 import type * as Libc from "./libc.js"
 import { Errno } from "./libc.js"
 import type { Submission } from "./queues.js"
-import { Opcode, Queues } from "./queues.js"
+import { IORING_CQE_F_MORE, Opcode, Queues } from "./queues.js"
 import type { Ring } from "./uring.js"
 import { IORING_SETUP_DEFER_TASKRUN } from "./uring.js"
 import * as Wake from "./wake.js"
@@ -33,10 +37,13 @@ const CHUNK_ENTRIES = 256
 /** Rounds of deferred completion work one wake-up runs before yielding to the event loop. */
 const DEFERRED_ROUNDS = 64
 
-/** An operation the kernel holds. */
-interface Operation {
+/**
+ * An operation the kernel holds. A caller may keep one record per table entry and reuse it
+ * (`submitPlain`), so that an operation allocates nothing.
+ */
+export interface Operation {
   readonly userData: number
-  readonly complete: (result: number) => void
+  readonly complete: (result: number, flags: number) => void
   cancelled: boolean
 }
 
@@ -101,16 +108,43 @@ class ScratchTable extends OperationTable<Operation> implements Scratch {
 export type Build = (entry: number, userData: number) => Submission
 
 /**
- * Ends an operation with the kernel's result. The entry is free again by then: read its
- * scratch before calling anything that could start another operation.
+ * Reports one of an operation's completions: the kernel's result and the CQE's flags. Without
+ * IORING_CQE_F_MORE in `flags` this is the operation's last completion and the entry is free
+ * again by then: read its scratch before calling anything that could start another
+ * operation. With it (a multishot operation), the entry and its scratch stay the operation's.
  */
-export type Complete = (result: number, entry: number) => void
+export type Complete = (result: number, entry: number, flags: number) => void
 
 /** The ring's operations as `net.ts` uses them. */
 export interface RingLoop {
   readonly scratch: Scratch
-  /** Submits the operation `build` writes (in this turn's batch); `complete` runs once with its result. */
+  /**
+   * Submits the operation `build` writes (in this turn's batch); `complete` runs with each of
+   * its completions (once, unless it is multishot).
+   */
   readonly start: (build: Build, complete: Complete) => Pending
+  /** A table entry for an operation that `submitPlain` will submit. */
+  readonly take: () => number
+  /** The user_data that the operation in `entry` must carry. */
+  readonly userData: (entry: number) => number
+  /**
+   * Submits `operation` (whose `userData` is its entry's) in the plain form (opcode, fd,
+   * addr, len, flags) without allocating; it completes like one from `start`.
+   */
+  readonly submitPlain: (
+    entry: number,
+    operation: Operation,
+    opcode: number,
+    fd: number,
+    addr: number,
+    len: number,
+    opFlags: number
+  ) => void
+  /**
+   * Runs `callback` once after the batch of completions being read now (or the next one),
+   * before the loop yields to the event loop. Queue it at most once per batch.
+   */
+  readonly afterDrain: (callback: () => void) => void
   /** Stops reading completions and waking up, and unmaps the queues; the ring itself stays open. */
   readonly shutdown: () => void
 }
@@ -133,11 +167,22 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
   // With DEFER_TASKRUN, completion work runs only when this thread enters with GETEVENTS.
   const deferred = (ring.flags & IORING_SETUP_DEFER_TASKRUN) !== 0
 
-  const dispatch = (userData: number, result: number): void => {
+  const dispatch = (userData: number, result: number, flags: number): void => {
     const operation = table.get(userData)
     if (operation === undefined) return
-    table.release(userData)
-    operation.complete(result)
+    if ((flags & IORING_CQE_F_MORE) === 0) table.release(userData)
+    operation.complete(result, flags)
+  }
+
+  // Callbacks to run once the current batch of completions has been read.
+  const drained: Array<() => void> = []
+  const afterDrain = (callback: () => void): void => {
+    drained.push(callback)
+  }
+  const runDrained = (): void => {
+    // A callback may queue another (for the same batch): it runs in this pass too.
+    for (let i = 0; i < drained.length; i++) drained[i]!()
+    drained.length = 0
   }
 
   const flush = (): void => {
@@ -156,6 +201,7 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
       if (backlog.length === 0) break
     }
     queues.drain(dispatch)
+    runDrained()
     settleWake()
   }
 
@@ -178,6 +224,7 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
       if (queues.hasDeferredWork) setImmediate(reap)
     }
     queues.drain(dispatch)
+    runDrained()
     if (queues.unsubmitted > 0 || backlog.length > 0) scheduleFlush()
     settleWake()
   }
@@ -202,7 +249,11 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     const entry = table.take()
     const userData = table.userData(entry)
     const submission = build(entry, userData)
-    const operation: Operation = { complete: (result) => complete(result, entry), userData, cancelled: false }
+    const operation: Operation = {
+      complete: (result, flags) => complete(result, entry, flags),
+      userData,
+      cancelled: false
+    }
     table.set(entry, operation)
     enqueue(submission)
     return {
@@ -214,6 +265,23 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     }
   }
 
+  const submitPlain = (
+    entry: number,
+    operation: Operation,
+    opcode: number,
+    fd: number,
+    addr: number,
+    len: number,
+    opFlags: number
+  ): void => {
+    table.set(entry, operation)
+    const userData = operation.userData
+    if (backlog.length > 0 || !queues.pushPlain(opcode, fd, addr, len, opFlags, userData)) {
+      backlog.push({ opcode, fd, userData, addr, len, opFlags })
+    }
+    scheduleFlush()
+  }
+
   const shutdown = (): void => {
     if (closed) return
     wake.close()
@@ -221,5 +289,13 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     queues.unmap()
   }
 
-  return { scratch: table, start, shutdown }
+  return {
+    scratch: table,
+    start,
+    take: () => table.take(),
+    userData: (entry) => table.userData(entry),
+    submitPlain,
+    afterDrain,
+    shutdown
+  }
 }

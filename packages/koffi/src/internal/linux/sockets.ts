@@ -56,7 +56,7 @@ export class Sockets {
     return sockaddr.read(this.nameView, 0)
   }
 
-  // A slice is a message: send it now rather than wait to coalesce (Nagle), as RIO does.
+  // A slice is a message: send it now rather than wait to coalesce (Nagle), as on Winsock RIO.
   noDelay(fd: number): void {
     this.libc.setsockoptInt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1)
   }

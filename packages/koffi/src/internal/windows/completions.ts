@@ -39,7 +39,7 @@ const WSAEALREADY = 10037
 /** A request in a request queue, waiting for its completion. */
 export interface Operation {
   readonly userData: number
-  readonly slot: number
+  readonly entry: number
   readonly socket: WinSocket
   readonly send: boolean
   cancelled: boolean
@@ -160,7 +160,7 @@ export class Completions {
     this.dirty.delete(socket)
   }
 
-  /** Frees the operation's slot and its place in its request queue. */
+  /** Frees the operation's table entry and its place in its request queue. */
   release(operation: Operation): void {
     this.operations.release(operation.userData)
     if (operation.send) operation.socket.sends--

@@ -14,7 +14,7 @@
  *   RioSystemError with the code. It never throws.
  * - A RIO_BUFFERID is a pointer-sized opaque value (a pointer on real Windows), while the
  *   core's BufferId is a small JS number: the driver keeps a table from small integers
- *   (lowest free first, like io_uring slots and the test double) to the native ids.
+ *   (lowest free first, like io_uring buffer-table slots and the test double) to the native ids.
  * - `deregister` calls RIODeregisterBuffer, which returns nothing and is documented to
  *   ignore unknown ids. We clear the last error before the call and read it after: a
  *   WSAEINVAL means the provider did not know the id — our table and the provider disagree,

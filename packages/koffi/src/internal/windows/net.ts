@@ -12,6 +12,7 @@
 import type { BufferId } from "@effect-rio/core/BufferId"
 import type { NetDriver, NetDriverError, Region } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import * as RioError from "@effect-rio/core/RioError"
 import { completeLater } from "../operations.js"
 import { Cache } from "../sockaddr.js"
 import * as Abi from "./abi.js"
@@ -23,8 +24,6 @@ import type { PeerAddresses } from "./peerAddresses.js"
 import type { RequestQueues } from "./requestQueues.js"
 import * as Sockets from "./sockets.js"
 import type { Native } from "./winsock.js"
-
-const WSAEMSGSIZE = 10040
 
 /** What the operations work with; `driver.ts` makes them and tears them down. */
 export interface Parts {
@@ -161,8 +160,8 @@ export const make = (parts: Parts): NetDriver => {
         sockets.get(socket.handle),
         true,
         done,
-        (state, slot, userData) => {
-          const address = peerAddresses.of(slot)
+        (state, entry, userData) => {
+          const address = peerAddresses.of(entry)
           if (address instanceof Error) return address
           Sockets.sockaddr.write(address.view, address.at, peer)
           return rio.RIOSendEx(
@@ -185,8 +184,8 @@ export const make = (parts: Parts): NetDriver => {
       ),
 
     receiveFrom: (socket, region, done) => {
-      const post = (state: Sockets.WinSocket, slot: number, userData: number): boolean | NetDriverError => {
-        const address = peerAddresses.of(slot)
+      const post = (state: Sockets.WinSocket, entry: number, userData: number): boolean | NetDriverError => {
+        const address = peerAddresses.of(entry)
         if (address instanceof Error) return address
         return rio.RIOReceiveEx(
           state.rq,
@@ -202,20 +201,20 @@ export const make = (parts: Parts): NetDriver => {
       }
       return requestQueues.submit(sockets.get(socket.handle), false, done, post, {
         complete: (status, bytes, operation) => {
-          const { at, view } = peerAddresses.posted(operation.slot)
+          const { at, view } = peerAddresses.posted(operation.entry)
           if (operation.cancelled && pokes.settleCancelled(operation.socket, status, view, at)) {
             return cancelled("RIOReceiveEx")
           }
-          if (status === WSAEMSGSIZE) return truncated(region.length)
+          if (status === RioError.Codes.WSAEMSGSIZE) return truncated(region.length)
           if (status !== 0) return fromCode(status, "RIOReceiveEx")
           return { length: bytes, address: addressCache.decode(view, at) }
         },
         cancel: (operation) => pokes.cancelReceive(operation.socket),
         absorb: (operation, status) => {
           if (operation.cancelled || status !== 0) return false
-          const { at, view } = peerAddresses.posted(operation.slot)
+          const { at, view } = peerAddresses.posted(operation.entry)
           return pokes.absorbStray(operation.socket, view, at, () => {
-            if (post(operation.socket, operation.slot, operation.userData) !== true) return false
+            if (post(operation.socket, operation.entry, operation.userData) !== true) return false
             completions.defer(operation.socket, false)
             return true
           })

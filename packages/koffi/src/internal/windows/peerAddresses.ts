@@ -1,7 +1,7 @@
 /**
  * Where UDP requests keep the peer's address. RIOSendEx and RIOReceiveEx take it as a
  * RIO_BUF that must itself lie in a registered buffer, so the driver registers memory of its
- * own for it: one SOCKADDR_INET per operation slot, in chunks registered on first use.
+ * own for it: one SOCKADDR_INET per operation-table entry, in chunks registered on first use.
  *
  * @internal
  */
@@ -13,12 +13,12 @@ import type { Allocator } from "./memory.js"
 import { SOCKADDR_BYTES } from "./sockets.js"
 import type { Native } from "./winsock.js"
 
-/** Bytes per slot: a SOCKADDR_INET (28), rounded up to stay aligned. */
+/** Bytes per entry: a SOCKADDR_INET (28), rounded up to stay aligned. */
 const STRIDE = 32
 /** Slots per registered chunk. */
-const CHUNK_SLOTS = 2048
+const CHUNK_ENTRIES = 2048
 
-/** The address area of one slot: the RIO_BUF to pass, and where to read or write it. */
+/** The address area of one entry: the RIO_BUF to pass, and where to read or write it. */
 export interface PeerAddress {
   readonly buf: object
   readonly view: DataView
@@ -31,7 +31,7 @@ interface Chunk {
   readonly view: DataView
 }
 
-/** The registered peer-address areas, one per operation slot. */
+/** The registered peer-address areas, one per operation-table entry. */
 export class PeerAddresses {
   private readonly chunks: Array<Chunk> = []
 
@@ -41,13 +41,13 @@ export class PeerAddresses {
     private readonly allocator: Allocator
   ) {}
 
-  /** The address area of `slot`, registered on first use. */
-  of(slot: number): PeerAddress | NetDriverError {
-    const index = Math.floor(slot / CHUNK_SLOTS)
+  /** The address area of `entry`, registered on first use. */
+  of(entry: number): PeerAddress | NetDriverError {
+    const index = Math.floor(entry / CHUNK_ENTRIES)
     while (this.chunks.length <= index) {
-      const memory = this.allocator.allocate(STRIDE * CHUNK_SLOTS)
+      const memory = this.allocator.allocate(STRIDE * CHUNK_ENTRIES)
       if (memory instanceof Error) return memory
-      const id = this.rio.RIORegisterBuffer(memory.address, STRIDE * CHUNK_SLOTS)
+      const id = this.rio.RIORegisterBuffer(memory.address, STRIDE * CHUNK_ENTRIES)
       if (id === Abi.RIO_INVALID_BUFFERID) {
         const error = lastError(this.ws, "RIORegisterBuffer (address scratch)")
         this.allocator.free(memory)
@@ -57,13 +57,13 @@ export class PeerAddresses {
       this.chunks.push({ memory, id, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) })
     }
     const { id, view } = this.chunks[index]!
-    const at = (slot % CHUNK_SLOTS) * STRIDE
+    const at = (entry % CHUNK_ENTRIES) * STRIDE
     return { buf: { BufferId: id, Offset: at, Length: SOCKADDR_BYTES }, view, at }
   }
 
-  /** The address area of a slot that a posted request already uses. */
-  posted(slot: number): PeerAddress {
-    return this.of(slot) as PeerAddress
+  /** The address area of an entry that a posted request already uses. */
+  posted(entry: number): PeerAddress {
+    return this.of(entry) as PeerAddress
   }
 
   /** Deregisters and frees every chunk. */

@@ -74,14 +74,14 @@ export class RequestQueues {
   }
 
   /**
-   * Posts one request: room in the request queue, a slot, then `issue` (a RIO call with
+   * Posts one request: room in the request queue, an operation-table entry, then `issue` (a RIO call with
    * RIO_MSG_DEFER; false if it failed). `done` runs from the completion, never in here.
    */
   submit<A>(
     socket: WinSocket | undefined,
     send: boolean,
     done: Done<A>,
-    issue: (socket: WinSocket, slot: number, userData: number) => boolean | NetDriverError,
+    issue: (socket: WinSocket, entry: number, userData: number) => boolean | NetDriverError,
     handling: Handling<A>
   ): Pending {
     const { completions } = this
@@ -93,16 +93,16 @@ export class RequestQueues {
       const error = this.grow(socket, send)
       if (error !== undefined) return completeLater(done, error)
     }
-    const slot = operations.take()
-    const userData = operations.userData(slot)
-    const issued = issue(socket, slot, userData)
+    const entry = operations.take()
+    const userData = operations.userData(entry)
+    const issued = issue(socket, entry, userData)
     if (issued !== true) {
       operations.release(userData)
       return completeLater(done, issued === false ? lastError(this.ws, send ? "RIOSend" : "RIOReceive") : issued)
     }
     const operation: Operation = {
       userData,
-      slot,
+      entry,
       socket,
       send,
       cancelled: false,
@@ -110,7 +110,7 @@ export class RequestQueues {
       complete: (status, bytes) => done(handling.complete(status, bytes, operation)),
       fail: (error) => done(error)
     }
-    operations.set(slot, operation)
+    operations.set(entry, operation)
     if (send) socket.sends++
     else socket.receives++
     completions.defer(socket, send)

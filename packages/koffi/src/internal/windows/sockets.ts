@@ -120,7 +120,7 @@ const socketError = (ws: Native, socket: bigint): number => {
   return value[0]!
 }
 
-/** Keeps Nagle off a stream: the core already batches what it sends. */
+/** A slice is a message: send it now rather than wait to coalesce (Nagle), as on io_uring. */
 export const noDelay = (ws: Native, socket: bigint): void => {
   ws.setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, new Int32Array([1]), 4)
 }

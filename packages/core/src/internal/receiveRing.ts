@@ -1,0 +1,185 @@
+/**
+ * A UDP socket's receive ring: one registration cut into equal slots, each either in the
+ * kernel's hands (waiting for a datagram), ready (holding one that no caller has taken yet) or
+ * lent to a caller (until the scope or bracket of the batch that returned it ends, then back
+ * to the kernel). Datagrams are kept in arrival order; one that did not fit its slot, or a
+ * failure of the receive itself, keeps its place in that order as an error.
+ *
+ * Nothing here is allocated per datagram: slots, their slices and their records are made
+ * once, and the order of ready slots lives in a typed array. Waiting fibers are woken once per
+ * batch of completions, not once per datagram.
+ */
+import * as Effect from "effect/Effect"
+import type { NetDriverError, ReceiveRing as KernelRing, RingSink } from "../Driver.js"
+import type { ReceivedDatagram, SocketAddress, SocketError } from "../RegisteredSocket.js"
+import { senders } from "./address.js"
+import type { RegistrationImpl } from "./registration.js"
+import { SliceImpl } from "./registration.js"
+import { aborted } from "./requests.js"
+
+/** One slot's datagram, re-pointed each time the slot is filled: the caller's while lent. */
+class SlotDatagram implements ReceivedDatagram {
+  address: SocketAddress = unknownAddress
+  private view: Uint8Array | undefined = undefined
+
+  constructor(readonly slot: number, readonly buf: SliceImpl) {}
+
+  /** Made on first use after each fill, so a caller that never reads it costs nothing. */
+  get bytes(): Uint8Array {
+    const buf = this.buf
+    if (this.view === undefined) this.view = buf.memory.subarray(buf.offset, buf.offset + buf.length)
+    return this.view
+  }
+
+  fill(offset: number, length: number, address: SocketAddress): void {
+    this.buf.moveTo(offset, length)
+    this.view = undefined
+    this.address = address
+  }
+}
+
+const unknownAddress: SocketAddress = Object.freeze({ host: "0.0.0.0", port: 0 })
+
+/** An error in the ready order, with the slot it arrived in (or -1). */
+interface Failure {
+  readonly slot: number
+  readonly error: NetDriverError
+}
+
+export class ReceiveRing implements RingSink {
+  /** Ready entries in arrival order (a circular queue): a slot, or -1 - (index in `failures`). */
+  private readonly order: Int32Array
+  private head = 0
+  private count = 0
+  private readonly failures: Array<Failure | undefined> = []
+  private readonly records: Array<SlotDatagram>
+  private readonly waiters: Array<() => void> = []
+  private kernel: KernelRing | undefined = undefined
+  private closed = false
+
+  constructor(readonly registration: RegistrationImpl, readonly slotBytes: number, readonly slots: number) {
+    // Every slot can be ready with a datagram or an error at once, and each failure of the
+    // receive itself holds no slot: twice the slots bounds what can wait.
+    this.order = new Int32Array(slots * 2)
+    this.records = Array.from(
+      { length: slots },
+      (_, slot) => new SlotDatagram(slot, new SliceImpl(registration, slot * slotBytes, slotBytes))
+    )
+  }
+
+  /** Starts receiving through `kernel` (the driver's ring, or the core's posted receives). */
+  attach(kernel: KernelRing): void {
+    this.kernel = kernel
+  }
+
+  /** How the kernel fills this ring, for example "multishot RECVMSG into provided buffers". */
+  get mechanism(): string {
+    return this.kernel?.mechanism ?? "none"
+  }
+
+  /** A whole slot as a slice, for posting one receive into it. */
+  slotSlice(slot: number): SliceImpl {
+    return new SliceImpl(this.registration, slot * this.slotBytes, this.slotBytes)
+  }
+
+  // --- RingSink: the driver reports from its completion handling ------------------------------
+
+  readonly deliver = (slot: number, offset: number, length: number, address: SocketAddress): void => {
+    this.records[slot]!.fill(slot * this.slotBytes + offset, length, address)
+    // Replies to a sender skip address parsing (see `senders`).
+    senders.add(address)
+    this.push(slot)
+  }
+
+  readonly fail = (slot: number, error: NetDriverError): void => {
+    let index = this.failures.indexOf(undefined)
+    if (index < 0) index = this.failures.push(undefined) - 1
+    this.failures[index] = { slot, error }
+    if (this.count === this.order.length) {
+      // Only a storm of failures of the receive itself can fill the order: keep the oldest.
+      this.failures[index] = undefined
+      return
+    }
+    this.push(-1 - index)
+  }
+
+  readonly flush = (): void => {
+    if (this.count === 0 || this.waiters.length === 0) return
+    // A woken fiber takes what is ready when it runs, so later arrivals join its batch.
+    for (const wake of this.waiters.splice(0)) wake()
+  }
+
+  private push(entry: number): void {
+    this.order[(this.head + this.count) % this.order.length] = entry
+    this.count++
+  }
+
+  private shift(): void {
+    this.head = (this.head + 1) % this.order.length
+    this.count--
+  }
+
+  // --- the caller's side ------------------------------------------------------------------------
+
+  /** Whether a call would find something now: an entry, or the ring closed. */
+  get hasNews(): boolean {
+    return this.count > 0 || this.closed
+  }
+
+  /** Resumes once an entry is ready or the ring closes; an interrupted waiter leaves the line. */
+  readonly awaitNews: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.hasNews) return resume(Effect.void)
+    const wake = () => resume(Effect.void)
+    this.waiters.push(wake)
+    return Effect.sync(() => {
+      const index = this.waiters.indexOf(wake)
+      if (index >= 0) this.waiters.splice(index, 1)
+    })
+  })
+
+  /**
+   * Takes up to `max` ready datagrams in arrival order, or the error at the front (whose slot
+   * goes back to the kernel); `undefined` when nothing is ready. The datagrams are the
+   * caller's until it gives them back.
+   */
+  takeNow(max: number): ReadonlyArray<SlotDatagram> | SocketError | undefined {
+    // Once closing, nothing more is lent: the ring's memory is about to be released.
+    if (this.closed) return aborted("the socket is closed")
+    if (this.count === 0) return undefined
+    const front = this.order[this.head]!
+    if (front < 0) {
+      const failure = this.failures[-1 - front]!
+      this.failures[-1 - front] = undefined
+      this.shift()
+      if (failure.slot >= 0 && !this.closed) this.kernel!.recycle(failure.slot)
+      return failure.error
+    }
+    const batch: Array<SlotDatagram> = []
+    while (this.count > 0 && batch.length < max) {
+      const entry = this.order[this.head]!
+      if (entry < 0) break
+      batch.push(this.records[entry]!)
+      this.shift()
+    }
+    return batch
+  }
+
+  /** Gives a batch's slots back to the kernel. */
+  giveBack(batch: ReadonlyArray<ReceivedDatagram>): void {
+    if (this.closed) return
+    for (let i = 0; i < batch.length; i++) this.kernel!.recycle((batch[i] as SlotDatagram).slot)
+  }
+
+  /**
+   * Stops receiving: waiting callers fail, and the effect completes once the kernel lets go
+   * of every slot (lent slots stay their callers' until their batches end).
+   */
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.closed) return Effect.void
+    this.closed = true
+    for (const wake of this.waiters.splice(0)) wake()
+    const kernel = this.kernel
+    if (kernel === undefined) return Effect.void
+    return Effect.async<void>((resume) => kernel.close(() => resume(Effect.void)))
+  })
+}

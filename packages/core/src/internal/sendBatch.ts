@@ -1,0 +1,143 @@
+/**
+ * Many sends as one request: one Effect for the whole batch and one completion callback
+ * shared by all its sends (no closure, Effect or object of ours per datagram), within the
+ * socket's request queue (sends beyond its depth go out, in order, as earlier ones complete).
+ * Every slice holds a token on its registration from its submission until the batch ends.
+ */
+import * as Effect from "effect/Effect"
+import type { NetDriverError, Pending } from "../Driver.js"
+import type { SocketError } from "../RegisteredSocket.js"
+import * as RioError from "../RioError.js"
+import type { SliceImpl } from "./registration.js"
+import type { InKernel, RequestQueue, Requests } from "./requests.js"
+import { aborted } from "./requests.js"
+
+/** Submits send `index` of the batch; its completion calls `done`. */
+export type SubmitOne = (index: number, done: (result: number | NetDriverError) => void) => Pending
+
+class Batch implements InKernel {
+  private submitted = 0
+  private completed = 0
+  private firstError: NetDriverError | undefined = undefined
+  private waitingForPlace = false
+  /** The canceller of an interrupted batch: nothing more is submitted, and it waits for the rest. */
+  private interrupted: (() => void) | undefined = undefined
+  private readonly pending: Array<Pending | undefined>
+  private over = false
+
+  constructor(
+    private readonly requests: Requests,
+    private readonly queue: RequestQueue,
+    private readonly slices: ReadonlyArray<SliceImpl>,
+    private readonly submit: SubmitOne,
+    private readonly resume: (effect: Effect.Effect<number, SocketError>) => void
+  ) {
+    this.pending = new Array(slices.length)
+  }
+
+  /** The one completion callback of every send of the batch. */
+  private readonly done = (result: number | NetDriverError): void => {
+    this.completed++
+    this.queue.leave()
+    if (result instanceof Error) this.firstError ??= result
+    this.settleIfDone()
+  }
+
+  /** A place handed over by a completing request: the next send takes it. */
+  private readonly granted = (): void => {
+    this.waitingForPlace = false
+    if (this.submitNext()) this.fill()
+    else this.settleIfDone()
+  }
+
+  start(): void {
+    this.requests.track(this)
+    this.fill()
+    this.settleIfDone()
+  }
+
+  private fill(): void {
+    while (this.submitted < this.slices.length && this.interrupted === undefined && this.firstError === undefined) {
+      if (!this.queue.tryEnter()) {
+        this.waitingForPlace = true
+        this.queue.wait(this.granted)
+        return
+      }
+      if (!this.submitNext()) return
+    }
+  }
+
+  /** Submits the next send in a place already taken; false when the batch stops here. */
+  private submitNext(): boolean {
+    if (this.interrupted !== undefined || this.firstError !== undefined || this.requests.closed) {
+      this.queue.leave()
+      if (this.requests.closed) this.firstError ??= aborted("the socket is closed")
+      return false
+    }
+    const slice = this.slices[this.submitted]!
+    const refused = slice.registration.unsafeAcquireToken()
+    if (refused !== undefined) {
+      this.queue.leave()
+      this.firstError = refused
+      return false
+    }
+    const index = this.submitted++
+    this.pending[index] = this.submit(index, this.done)
+    return true
+  }
+
+  cancel(): void {
+    for (let i = 0; i < this.submitted; i++) this.pending[i]?.cancel()
+  }
+
+  /** The fiber was interrupted: submit nothing more, and wait for what the kernel holds. */
+  interrupt(settled: () => void): void {
+    if (this.over) return settled()
+    if (this.waitingForPlace) {
+      this.queue.withdraw(this.granted)
+      this.waitingForPlace = false
+    }
+    this.interrupted = settled
+    this.settleIfDone()
+  }
+
+  private get finished(): boolean {
+    if (this.waitingForPlace || this.completed < this.submitted) return false
+    return this.submitted === this.slices.length || this.interrupted !== undefined || this.firstError !== undefined
+  }
+
+  private settleIfDone(): void {
+    if (this.over || !this.finished) return
+    this.over = true
+    for (let i = 0; i < this.submitted; i++) this.slices[i]!.registration.unsafeReleaseToken()
+    this.requests.settle(this)
+    if (this.interrupted !== undefined) return this.interrupted()
+    if (this.firstError !== undefined) {
+      return this.resume(Effect.fail(partial(this.firstError, this.submitted, this.slices.length)))
+    }
+    this.resume(Effect.succeed(this.slices.length))
+  }
+}
+
+/** The first error of a batch, saying how much of the batch the kernel took. */
+const partial = (error: NetDriverError, submitted: number, total: number): NetDriverError =>
+  total === 1 ? error : RioError.fromCode(error.code, {
+    operation: error.operation,
+    message: `${error.message} (sendMany: this datagram's error ended the batch; ${submitted} of its ${total} ` +
+      "datagrams had been handed to the kernel)",
+    cause: error.cause
+  })
+
+/** Sends `slices.length` datagrams through `submit` as one request of `queue`. */
+export const sendBatch = (
+  requests: Requests,
+  queue: RequestQueue,
+  slices: ReadonlyArray<SliceImpl>,
+  submit: SubmitOne
+): Effect.Effect<number, SocketError> =>
+  Effect.async<number, SocketError>((resume) => {
+    if (requests.closed) return resume(Effect.fail(aborted("the socket is closed")))
+    const batch = new Batch(requests, queue, slices, submit, resume)
+    batch.start()
+    return Effect.async<void>((settled) => batch.interrupt(() => settled(Effect.void)))
+  })

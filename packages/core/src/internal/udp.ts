@@ -1,0 +1,230 @@
+/**
+ * UDP sockets: one datagram per call (`sendTo`, `receiveFrom`), or batches (`sendMany`, and
+ * `receiveMany`/`withReceived` from the socket's receive ring, made on first use).
+ */
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import type { NetDriver, NetSocket } from "../Driver.js"
+import type {
+  Datagram,
+  OutgoingDatagram,
+  ReceivedDatagram,
+  ReceiveRingInfo,
+  RingOptions,
+  SocketAddress,
+  SocketError,
+  UdpOptions,
+  UdpSocket
+} from "../RegisteredSocket.js"
+import type * as RioBuf from "../RioBuf.js"
+import type * as RioError from "../RioError.js"
+import { invalid, parseAddress, senders } from "./address.js"
+import { postedRing } from "./postedRing.js"
+import { ReceiveRing } from "./receiveRing.js"
+import type { RegistrationImpl, ReleasePolicy } from "./registration.js"
+import { SliceImpl } from "./registration.js"
+import { aborted, SocketState } from "./requests.js"
+import { sendBatch } from "./sendBatch.js"
+
+const DEFAULT_SLOT_SIZE = 2048
+const DEFAULT_SLOTS = 256
+const DEFAULT_BATCH = 64
+/** io_uring's provided-buffer rings hold at most 2^15 entries. */
+const MAX_SLOTS = 32768
+
+/** What UDP sockets need from the service and the socket layer. */
+export interface UdpContext {
+  readonly net: NetDriver
+  readonly resolve: (operation: string, buf: RioBuf.RioBuf) => SliceImpl | RioError.WSAEINVAL | RioError.WSAEFAULT
+  readonly allocateOwned: (
+    byteLength: number,
+    policy: ReleasePolicy
+  ) =>
+    | { readonly registration: RegistrationImpl; readonly release: Effect.Effect<void> }
+    | RioError.WSAEINVAL
+    | RioError.WSAENOBUFS
+    | RioError.RioSystemError
+}
+
+/** The ring options as given, or the typed error that names the bad one. */
+export const checkRing = (operation: string, ring: RingOptions | undefined): RioError.WSAEINVAL | undefined => {
+  if (ring === undefined) return undefined
+  const check = (name: string, value: number | undefined, max: number) =>
+    value === undefined || (Number.isSafeInteger(value) && value >= 1 && value <= max)
+      ? undefined
+      : invalid(operation, `receiveRing.${name} ${String(value)} is not an integer in 1..${max}.`)
+  return check("slotSize", ring.slotSize, 65535) ?? check("slots", ring.slots, MAX_SLOTS)
+}
+
+/** A UDP socket's state: its requests, and its receive ring once a batch call made it. */
+export class UdpState extends SocketState {
+  private ring: ReceiveRing | undefined = undefined
+  private releaseRing: Effect.Effect<void> | undefined = undefined
+
+  constructor(net: NetDriver, socket: NetSocket, private readonly options: UdpOptions) {
+    super(net, socket, options)
+  }
+
+  /** The ring, made (one registration) and started on first use. */
+  openRing(context: UdpContext): ReceiveRing | SocketError {
+    if (this.ring !== undefined) return this.ring
+    if (this.closed) return aborted("the socket is closed")
+    const slotSize = this.options.receiveRing?.slotSize ?? DEFAULT_SLOT_SIZE
+    const slots = this.options.receiveRing?.slots ?? DEFAULT_SLOTS
+    const rings = this.net.udpReceiveRings
+    const slotBytes = slotSize + (rings?.headerBytes ?? 0)
+    const owned = context.allocateOwned(slotBytes * slots, {
+      label: `the receive ring of UDP socket ${show(this.socket.local)} (${slots} slots of ${slotBytes} bytes)`,
+      timeout: undefined
+    })
+    if (!("registration" in owned)) return owned
+    const ring = new ReceiveRing(owned.registration, slotBytes, slots)
+    const kernel = rings === undefined
+      ? postedRing(this.net, this.socket, Array.from({ length: slots }, (_, slot) => ring.slotSlice(slot)), ring)
+      : rings.open(this.socket, new SliceImpl(owned.registration, 0, slotBytes * slots), slotBytes, slots, ring)
+    if (kernel instanceof Error) {
+      Effect.runSync(owned.release)
+      return kernel
+    }
+    ring.attach(kernel)
+    this.ring = ring
+    this.releaseRing = owned.release
+    return ring
+  }
+
+  info(): ReceiveRingInfo | undefined {
+    const ring = this.ring
+    if (ring === undefined) return undefined
+    return { mechanism: ring.mechanism, slots: ring.slots, slotSize: ring.slotBytes }
+  }
+
+  // The kernel lets go of the ring before the socket closes (its fd could be reused at once);
+  // the ring's memory goes once every lent batch has come back.
+  override readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.closed) return Effect.void
+    const ring = this.ring
+    const release = this.releaseRing
+    return Effect.zipRight(
+      Effect.zipRight(ring === undefined ? Effect.void : ring.close, this.closeSocket),
+      release ?? Effect.void
+    )
+  })
+}
+
+const show = (address: SocketAddress) =>
+  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+
+const checkMax = (operation: string, max: number): RioError.WSAEINVAL | undefined =>
+  Number.isSafeInteger(max) && max >= 1
+    ? undefined
+    : invalid(operation, `max ${String(max)} is not a positive integer.`)
+
+/**
+ * Waits for news, then takes a batch — uninterruptible from taking it until `lend` has armed
+ * its return, so that an interruption can never strand slots.
+ */
+const takeBatch = <A, E, R>(
+  ring: ReceiveRing,
+  max: number,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+  lend: (batch: ReadonlyArray<ReceivedDatagram>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SocketError, R> => {
+  const attempt: Effect.Effect<A, E | SocketError, R> = Effect.suspend(() => {
+    const taken = ring.takeNow(max)
+    if (taken === undefined) return Effect.zipRight(restore(ring.awaitNews), attempt)
+    if (taken instanceof Error) return Effect.fail(taken)
+    return lend(taken)
+  })
+  return attempt
+}
+
+export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket => {
+  const { net, resolve } = context
+  const { socket } = state
+
+  const ringOf = (operation: string, max: number): ReceiveRing | SocketError => {
+    const bad = checkMax(operation, max)
+    return bad ?? state.openRing(context)
+  }
+
+  return {
+    address: socket.local,
+    sendTo: (buf, to) =>
+      Effect.suspend(() => {
+        const slice = resolve("RIOSendEx", buf)
+        if (slice instanceof Error) return Effect.fail(slice)
+        // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
+        const peer = senders.has(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
+        if (peer instanceof Error) return Effect.fail(peer)
+        return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
+      }),
+    receiveFrom: (buf) =>
+      Effect.suspend(() => {
+        const slice = resolve("RIOReceiveEx", buf)
+        if (slice instanceof Error) return Effect.fail(slice)
+        return state.submit<Datagram>(state.receives, slice, (done) =>
+          net.receiveFrom(socket, slice, (result) => {
+            if (!(result instanceof Error)) senders.add(result.address)
+            done(result)
+          }))
+      }),
+    receiveMany: (max = DEFAULT_BATCH) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const ring = ringOf("receiveMany", max)
+          if (ring instanceof Error) return Effect.fail(ring)
+          return takeBatch(ring, max, restore, (batch) => {
+            // The batch holds a token, so the ring's registration outlives it.
+            ring.registration.unsafeAcquireToken()
+            return Effect.as(
+              Effect.flatMap(Effect.scope, (scope) =>
+                Scope.addFinalizer(
+                  scope,
+                  Effect.sync(() => {
+                    ring.giveBack(batch)
+                    ring.registration.unsafeReleaseToken()
+                  })
+                )),
+              batch
+            )
+          })
+        })
+      ),
+    withReceived: (use, max = DEFAULT_BATCH) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const ring = ringOf("withReceived", max)
+          if (ring instanceof Error) return Effect.fail(ring)
+          return takeBatch(ring, max, restore, (batch) => {
+            ring.registration.unsafeAcquireToken()
+            return Effect.onExit(restore(use(batch)), () =>
+              Effect.sync(() => {
+                ring.giveBack(batch)
+                ring.registration.unsafeReleaseToken()
+              }))
+          })
+        })
+      ),
+    sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) =>
+      Effect.suspend((): Effect.Effect<number, SocketError> => {
+        if (!Array.isArray(datagrams)) return Effect.fail(invalid("sendMany", "datagrams is not an array."))
+        const count = datagrams.length
+        if (count === 0) return Effect.succeed(0)
+        const slices = new Array<SliceImpl>(count)
+        const peers = new Array<SocketAddress>(count)
+        for (let i = 0; i < count; i++) {
+          const datagram = datagrams[i]
+          const slice = resolve("RIOSendEx", datagram?.buf as RioBuf.RioBuf)
+          if (slice instanceof Error) return Effect.fail(slice)
+          const to = datagram!.to
+          const peer = senders.has(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
+          if (peer instanceof Error) return Effect.fail(peer as RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL)
+          slices[i] = slice
+          peers[i] = peer
+        }
+        return sendBatch(state, state.sends, slices, (index, done) =>
+          net.sendTo(socket, slices[index]!, peers[index]!, done))
+      }),
+    receiveRing: Effect.sync(() => state.info())
+  }
+}
