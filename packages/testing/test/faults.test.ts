@@ -2,8 +2,8 @@
  * The double's network faults seen through the public API, as an application's tests would
  * use them: `RegisteredSocket` on `RioTest.layer()`, steered by `RioTest.Control`.
  */
-import { BufferPool, RegisteredSocket } from "@effect-rio/core"
-import type { RegisteredIo } from "@effect-rio/core"
+import { BufferPool, RegisteredIo, RegisteredSocket } from "@effect-rio/core"
+import type { RioBuf } from "@effect-rio/core"
 import { RioTest } from "@effect-rio/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -92,5 +92,41 @@ describe("RioTest network faults through RegisteredSocket", () => {
       assert.strictEqual(yield* control.datagramsInFlight, 3)
       assert.deepStrictEqual([yield* receive, yield* receive, yield* receive], [2, 2, 3])
       assert.strictEqual(yield* control.datagramsInFlight, 0)
+    })))
+
+  it.live("the datagram faults reach the batch API too: sendMany and receiveMany see drops, doubles and reordering", () =>
+    withDouble(Effect.gen(function*() {
+      const control = yield* RioTest.Control
+      const out = yield* RegisteredIo.allocateBuffer(8)
+      for (let i = 0; i < 8; i++) out.bytes[i] = i
+      const a = yield* RegisteredSocket.udp()
+      const b = yield* RegisteredSocket.udp({ receiveRing: { slots: 16, slotSize: 8 } })
+      const datagrams = (values: ReadonlyArray<number>) =>
+        values.map((value) => ({ buf: out.unsafeSlice(value, 1) as RioBuf.RioBuf, to: b.address }))
+      const receive = (count: number) =>
+        Effect.gen(function*() {
+          const seen: Array<number> = []
+          while (seen.length < count) {
+            yield* b.withReceived((batch) => Effect.sync(() => batch.forEach((d) => seen.push(d.bytes[0]!))))
+          }
+          // Nothing more arrives than what the faults let through.
+          yield* Effect.sleep("10 millis")
+          assert.isNull(
+            yield* Effect.timeoutOption(Effect.scoped(b.receiveMany()), "10 millis").pipe(
+              Effect.map((option) => option._tag === "None" ? null : option.value.map((d) => d.bytes[0]))
+            )
+          )
+          return seen
+        })
+      yield* control.dropDatagrams(2)
+      assert.strictEqual(yield* a.sendMany(datagrams([0, 1, 2, 3])), 4, "a lost datagram was still sent")
+      assert.deepStrictEqual(yield* receive(2), [2, 3])
+      yield* control.duplicateDatagrams(1)
+      yield* a.sendMany(datagrams([4, 5]))
+      assert.deepStrictEqual(yield* receive(3), [4, 4, 5])
+      yield* control.reorderDatagrams(3)
+      yield* a.sendMany(datagrams([5, 6, 7]))
+      assert.deepStrictEqual(yield* receive(3), [7, 6, 5])
+      assert.deepStrictEqual(yield* control.violations, [])
     })))
 })

@@ -157,36 +157,40 @@ export class Queues {
     return this.tail - this.published
   }
 
-  /** Writes one submission; false when the submission queue is full (submit, then retry). */
+  /** Claims the next submission entry, zeroed, and queues it; its first word, or -1 when the queue is full. */
+  private claim(): number {
+    const head = Atomics.load(this.sq, this.sqHead)
+    if (this.tail - head >= this.entries) return -1
+    const index = this.tail & this.sqMask
+    const w = index * SQE_WORDS
+    this.sqes.fill(0, w, w + SQE_WORDS)
+    this.sq[this.sqArray + index] = index
+    this.tail = (this.tail + 1) >>> 0
+    return w
+  }
+
   /**
    * Writes one submission of the plain form most operations have (opcode, fd, addr, len,
    * flags), without a `Submission` object: the hot path's form. False when the queue is full.
    */
   pushPlain(opcode: number, fd: number, addr: number, len: number, opFlags: number, userData: number): boolean {
-    const head = Atomics.load(this.sq, this.sqHead)
-    if (this.tail - head >= this.entries) return false
-    const index = this.tail & this.sqMask
-    const w = index * SQE_WORDS
+    const w = this.claim()
+    if (w < 0) return false
     const sqes = this.sqes
-    sqes.fill(0, w, w + SQE_WORDS)
     this.sqes8[w * 4] = opcode
     sqes[w + 1] = fd >>> 0
     setU64(sqes, w + 4, addr)
     sqes[w + 6] = len
     sqes[w + 7] = opFlags >>> 0
     sqes[w + 8] = userData >>> 0
-    this.sq[this.sqArray + index] = index
-    this.tail = (this.tail + 1) >>> 0
     return true
   }
 
+  /** Writes one submission; false when the submission queue is full (submit, then retry). */
   push(entry: Submission): boolean {
-    const head = Atomics.load(this.sq, this.sqHead)
-    if (this.tail - head >= this.entries) return false
-    const index = this.tail & this.sqMask
-    const w = index * SQE_WORDS
+    const w = this.claim()
+    if (w < 0) return false
     const sqes = this.sqes
-    sqes.fill(0, w, w + SQE_WORDS)
     this.sqes8[w * 4] = entry.opcode
     if (entry.sqeFlags !== undefined) this.sqes8[w * 4 + 1] = entry.sqeFlags
     if (entry.ioprio !== undefined) this.sqes16[w * 2 + 1] = entry.ioprio
@@ -198,8 +202,6 @@ export class Queues {
     sqes[w + 8] = entry.userData >>> 0
     if (entry.bufIndex !== undefined) this.sqes16[(w + 10) * 2] = entry.bufIndex
     if (entry.bufGroup !== undefined) this.sqes16[(w + 10) * 2] = entry.bufGroup
-    this.sq[this.sqArray + index] = index
-    this.tail = (this.tail + 1) >>> 0
     return true
   }
 

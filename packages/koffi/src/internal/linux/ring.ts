@@ -265,15 +265,7 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     }
   }
 
-  const submitPlain = (
-    entry: number,
-    operation: Operation,
-    opcode: number,
-    fd: number,
-    addr: number,
-    len: number,
-    opFlags: number
-  ): void => {
+  const submitPlain: RingLoop["submitPlain"] = (entry, operation, opcode, fd, addr, len, opFlags) => {
     table.set(entry, operation)
     const userData = operation.userData
     if (backlog.length > 0 || !queues.pushPlain(opcode, fd, addr, len, opFlags, userData)) {
