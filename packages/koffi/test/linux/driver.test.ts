@@ -119,6 +119,31 @@ describe("LinuxDriver.make", () => {
       )
     }))
 
+  it.effect("an operation started after the layer closed ends with an error, and the process goes on", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const driver = yield* Scope.extend(LinuxDriver.make({ slots: 8 }), scope)
+      const net = driver.net!
+      const socket = net.udp({ host: "127.0.0.1", port: 0 })
+      if (socket instanceof Error) return assert.fail(socket.message)
+      const memory = new Uint8Array(64)
+      const region = { bufferId: BufferId.unsafeMake(0), offset: 0, length: 64, base: 0, memory }
+      yield* Scope.close(scope, Exit.void)
+      const results = yield* Effect.all([
+        Effect.async<unknown>((resume) => {
+          net.receiveFrom(socket, region, (result) => resume(Effect.succeed(result))).cancel()
+        }),
+        Effect.async<unknown>((resume) => {
+          net.sendTo(socket, region, { host: "127.0.0.1", port: 9 }, (result) => resume(Effect.succeed(result)))
+        })
+      ])
+      for (const result of results) {
+        assert.instanceOf(result, RioError.RioSystemError)
+        assert.strictEqual((result as RioError.RioSystemError).code, 10009, "EBADF: the ring is closed")
+      }
+      net.close(socket)
+    }))
+
   it.effect("rejects a table size the kernel cannot have", () =>
     Effect.gen(function*() {
       for (const slots of [0, 16385, 1.5]) {

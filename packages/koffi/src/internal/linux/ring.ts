@@ -22,7 +22,7 @@
  */
 import type { Pending } from "@effect-rio/core/Driver"
 import koffi from "koffi"
-import { OperationTable } from "../operations.js"
+import { nothingToCancel, OperationTable } from "../operations.js"
 import type * as Libc from "./libc.js"
 import { Errno } from "./libc.js"
 import type { Submission } from "./queues.js"
@@ -156,6 +156,15 @@ export interface LoopFailure {
   readonly errno: number
 }
 
+/**
+ * An operation started after the loop was shut down (a socket that outlived its layer): it
+ * ends with EBADF, later, as every operation does, and never reaches the unmapped queues.
+ */
+const endsClosed = (complete: () => void): Pending => {
+  setImmediate(complete)
+  return nothingToCancel
+}
+
 /** Maps the queues of `ring` and starts waking up for its completions. */
 export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
   const queues = Queues.map(libc, ring)
@@ -241,11 +250,14 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
   }
 
   const enqueue = (submission: Submission): void => {
+    // The queues are unmapped once the loop is shut down: writing them would crash the process.
+    if (closed) return
     if (backlog.length > 0 || !queues.push(submission)) backlog.push(submission)
     scheduleFlush()
   }
 
   const start = (build: Build, complete: Complete): Pending => {
+    if (closed) return endsClosed(() => complete(-Errno.EBADF, -1, 0))
     const entry = table.take()
     const userData = table.userData(entry)
     const submission = build(entry, userData)
@@ -266,6 +278,11 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
   }
 
   const submitPlain: RingLoop["submitPlain"] = (entry, operation, opcode, fd, addr, len, opFlags) => {
+    if (closed) {
+      table.release(operation.userData)
+      endsClosed(() => operation.complete(-Errno.EBADF, 0))
+      return
+    }
     table.set(entry, operation)
     const userData = operation.userData
     if (backlog.length > 0 || !queues.pushPlain(opcode, fd, addr, len, opFlags, userData)) {
