@@ -270,6 +270,11 @@ export interface RingSink {
   readonly fail: (slot: number, error: NetDriverError) => void
   /** Called after each batch of completions, so that waiting fibers wake once per batch. */
   readonly flush: () => void
+  /**
+   * The ring will receive nothing more (its socket broke, or the layer closed): once what is
+   * ready has been taken, every call fails with `error`.
+   */
+  readonly end: (error: NetDriverError) => void
 }
 
 /**

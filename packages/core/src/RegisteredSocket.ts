@@ -138,9 +138,10 @@ export interface UdpSocket {
   /**
    * Waits for at least one datagram and returns every one that has arrived, oldest first (at
    * most `max`, default 64). They stay the caller's until the scope closes. A datagram larger
-   * than a slot, or a failure of the receive (such as `WSAECONNRESET` after a send was
-   * refused), fails the call in its turn: the datagrams before it come first, the next call
-   * goes on after it.
+   * than a slot, or a failure of the receive (such as Winsock's `WSAECONNRESET` after a send
+   * was refused), fails the call in its turn: the datagrams before it come first, the next
+   * call goes on after it. Once the ring has ended for good (the socket broke, or its layer
+   * closed), every call after the ready datagrams fails with that error.
    */
   readonly receiveMany: (max?: number) => Effect.Effect<ReadonlyArray<ReceivedDatagram>, SocketError, Scope.Scope>
   /**
@@ -152,9 +153,10 @@ export interface UdpSocket {
     max?: number
   ) => Effect.Effect<A, E | SocketError, R>
   /**
-   * Sends every datagram, in order, as one request: the number sent. Every slice and address
-   * is checked before anything is sent; a send that fails ends the batch with its error,
-   * which says how many were handed to the kernel.
+   * Hands every datagram to the kernel, in order, in one Effect: the number sent. Every slice
+   * and address is checked before anything is sent; each datagram takes a place in the send
+   * queue; a send that fails ends the batch with its error, which says how many were handed
+   * to the kernel.
    */
   readonly sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) => Effect.Effect<number, SocketError>
   /** How the kernel fills the receive ring (`undefined` before the first batch call). */

@@ -43,11 +43,14 @@ export const postedRing = (
     } else if (result._tag === "WSAEMSGSIZE") {
       // The slot comes back when the caller takes the error.
       sink.fail(slot, result)
-    } else {
-      // A failure of the receive itself (a refused earlier send, a reset): reported in order,
-      // and the slot goes straight back to receiving.
+    } else if (result._tag === "WSAECONNRESET" || result._tag === "WSAECONNREFUSED") {
+      // A refused earlier send, reported on a later receive: in order, and the slot goes
+      // straight back to receiving.
       sink.fail(-1, result)
       post(slot)
+    } else {
+      // Anything else (the socket or the layer is gone) would only repeat: the ring ends.
+      sink.end(result)
     }
     if (!flushScheduled) {
       flushScheduled = true

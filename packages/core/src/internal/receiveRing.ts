@@ -56,6 +56,10 @@ export class ReceiveRing implements RingSink {
   private readonly waiters: Array<() => void> = []
   private kernel: KernelRing | undefined = undefined
   private closed = false
+  /** Set when the kernel side ended for good: what every call gets once the ready entries are gone. */
+  private ended: NetDriverError | undefined = undefined
+  /** Failures in the order that hold no slot: at most `slots`, so entries with a slot always fit. */
+  private slotless = 0
 
   constructor(readonly registration: RegistrationImpl, readonly slotBytes: number, readonly slots: number) {
     // Every slot can be ready with a datagram or an error at once, and each failure of the
@@ -92,15 +96,21 @@ export class ReceiveRing implements RingSink {
   }
 
   readonly fail = (slot: number, error: NetDriverError): void => {
+    if (slot < 0) {
+      // A storm of failures of the receive itself (a peer that went away, answered again and
+      // again) keeps its first `slots`: the order's other half stays free for the slots.
+      if (this.slotless === this.slots) return
+      this.slotless++
+    }
     let index = this.failures.indexOf(undefined)
     if (index < 0) index = this.failures.push(undefined) - 1
     this.failures[index] = { slot, error }
-    if (this.count === this.order.length) {
-      // Only a storm of failures of the receive itself can fill the order: keep the oldest.
-      this.failures[index] = undefined
-      return
-    }
     this.push(-1 - index)
+  }
+
+  readonly end = (error: NetDriverError): void => {
+    this.ended ??= error
+    for (const wake of this.waiters.splice(0)) wake()
   }
 
   readonly flush = (): void => {
@@ -123,7 +133,7 @@ export class ReceiveRing implements RingSink {
 
   /** Whether a call would find something now: an entry, or the ring closed. */
   get hasNews(): boolean {
-    return this.count > 0 || this.closed
+    return this.count > 0 || this.closed || this.ended !== undefined
   }
 
   /** Resumes once an entry is ready or the ring closes; an interrupted waiter leaves the line. */
@@ -145,13 +155,14 @@ export class ReceiveRing implements RingSink {
   takeNow(max: number): ReadonlyArray<SlotDatagram> | SocketError | undefined {
     // Once closing, nothing more is lent: the ring's memory is about to be released.
     if (this.closed) return aborted("the socket is closed")
-    if (this.count === 0) return undefined
+    if (this.count === 0) return this.ended
     const front = this.order[this.head]!
     if (front < 0) {
       const failure = this.failures[-1 - front]!
       this.failures[-1 - front] = undefined
       this.shift()
-      if (failure.slot >= 0 && !this.closed) this.kernel!.recycle(failure.slot)
+      if (failure.slot < 0) this.slotless--
+      else this.kernel!.recycle(failure.slot)
       return failure.error
     }
     const batch: Array<SlotDatagram> = []

@@ -301,6 +301,8 @@ export class ServiceImpl implements Service {
       return registration
     }
     const release = Effect.suspend(() => {
+      // The service closed first (a socket that outlived its layer): it freed everything already.
+      if (this.isClosed) return Effect.void
       const pending = registration.releaseNow()
       // Memory is freed only once deregistered; a release that gave up leaves both in place.
       if (pending === undefined) return this.freeOwned(memory.bytes)
@@ -346,8 +348,11 @@ export class ServiceImpl implements Service {
     return error === undefined ? Effect.void : Effect.die(error)
   }
 
+  private isClosed = false
+
   /** Closes the driver; what raw calls or abandoned releases left behind is deregistered and freed first. */
   close(): void {
+    this.isClosed = true
     for (const [id, entry] of this.live.entries()) if (entry !== undefined) this.forget(id as BufferId, entry)
     for (const memory of this.memories.values()) this.driver.free(memory)
     this.memories.clear()

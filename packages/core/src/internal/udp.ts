@@ -95,7 +95,8 @@ export class UdpState extends SocketState {
   info(): ReceiveRingInfo | undefined {
     const ring = this.ring
     if (ring === undefined) return undefined
-    return { mechanism: ring.mechanism, slots: ring.slots, slotSize: ring.slotBytes }
+    const header = this.net.udpReceiveRings?.headerBytes ?? 0
+    return { mechanism: ring.mechanism, slots: ring.slots, slotSize: ring.slotBytes - header }
   }
 
   // The kernel lets go of the ring before the socket closes (its fd could be reused at once);
@@ -175,7 +176,8 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
           if (ring instanceof Error) return Effect.fail(ring)
           return takeBatch(ring, max, restore, (batch) => {
             // The batch holds a token, so the ring's registration outlives it.
-            ring.registration.unsafeAcquireToken()
+            const refused = ring.registration.unsafeAcquireToken()
+            if (refused !== undefined) return Effect.die(refused)
             return Effect.as(
               Effect.flatMap(Effect.scope, (scope) =>
                 Scope.addFinalizer(
@@ -196,7 +198,9 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
           const ring = ringOf("withReceived", max)
           if (ring instanceof Error) return Effect.fail(ring)
           return takeBatch(ring, max, restore, (batch) => {
-            ring.registration.unsafeAcquireToken()
+            // The ring is released only after it closed, and a closed ring lends nothing.
+            const refused = ring.registration.unsafeAcquireToken()
+            if (refused !== undefined) return Effect.die(refused)
             return Effect.onExit(restore(use(batch)), () =>
               Effect.sync(() => {
                 ring.giveBack(batch)

@@ -133,10 +133,14 @@ describe("LinuxDriver.make", () => {
         Effect.async<unknown>((resume) => {
           net.receiveFrom(socket, region, (result) => resume(Effect.succeed(result))).cancel()
         }),
+        // Two sends in one turn: each ends by itself (a record reused too early once lost one).
+        Effect.async<unknown>((resume) => {
+          net.sendTo(socket, region, { host: "127.0.0.1", port: 9 }, (result) => resume(Effect.succeed(result)))
+        }),
         Effect.async<unknown>((resume) => {
           net.sendTo(socket, region, { host: "127.0.0.1", port: 9 }, (result) => resume(Effect.succeed(result)))
         })
-      ])
+      ], { concurrency: "unbounded" })
       for (const result of results) {
         assert.instanceOf(result, RioError.RioSystemError)
         assert.strictEqual((result as RioError.RioSystemError).code, 10009, "EBADF: the ring is closed")

@@ -88,7 +88,7 @@ layer(KoffiRio.layerLinux(), { excludeTestServices: true })("UDP receive rings o
       const batch = yield* server.receiveMany()
       assert.strictEqual(batch.length, 1)
       assert.isTrue(intact(batch[0]!.bytes, 512))
-      assert.deepStrictEqual(yield* server.receiveRing, { mechanism: MULTISHOT, slots: 8, slotSize: 512 + 48 })
+      assert.deepStrictEqual(yield* server.receiveRing, { mechanism: MULTISHOT, slots: 8, slotSize: 512 })
     }))
 
   it.scoped("5,000 datagrams of random sizes from 4 node:dgram senders: every byte, sender and order", () =>
@@ -308,7 +308,11 @@ describe("LinuxDriver receive rings, below the core", () => {
     const sink: RingSink = {
       deliver: (slot, offset, length) => events.push(`deliver ${slot} ${offset} ${length}`),
       fail: (slot, error) => events.push(`fail ${slot} ${error._tag}`),
-      flush: () => Effect.runSync(flushed.open)
+      flush: () => Effect.runSync(flushed.open),
+      end: (error) => {
+        events.push(`end ${error._tag}`)
+        Effect.runSync(flushed.open)
+      }
     }
     const waitFor = (count: number) =>
       Effect.gen(function*() {
@@ -335,11 +339,13 @@ describe("LinuxDriver receive rings, below the core", () => {
       assert.isDefined(driver.net!.udpReceiveRings, "this kernel runs multishot RECVMSG into provided buffers")
       assert.strictEqual(driver.net!.udpReceiveRings!.headerBytes, 48)
       const { dispose, region, socket } = fixture(driver, 4 * 4096)
-      const { sink } = yield* recorder
+      const { events, sink } = yield* recorder
       const ring = open(driver, socket, region(0, 4 * 4096), 4096, 4, sink)
       assert.strictEqual(ring.mechanism, MULTISHOT)
       yield* Effect.sleep("5 millis")
       yield* Scope.close(scope, Exit.void)
+      // Waiting callers learn that nothing more will come (the core fails them).
+      assert.deepStrictEqual(events, ["end RioSystemError"])
       let closed = false
       ring.close(() => {
         closed = true

@@ -25,7 +25,8 @@ export const maxBufferLengthReason = "io_uring limits one registered buffer to 1
 
 // --- registrations -----------------------------------------------------------------------------
 
-const closed = (operation: string) =>
+/** The io_uring is closed: its layer's scope has ended. */
+export const closed = (operation: string) =>
   new RioError.RioSystemError({
     code: errnoCode(Errno.EBADF),
     operation,

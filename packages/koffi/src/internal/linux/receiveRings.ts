@@ -275,9 +275,12 @@ class MultishotRing implements ReceiveRing {
       const errno = -result
       // ENOBUFS: the ring ran empty and the datagram stays queued in the socket.
       if (errno !== Libc.Errno.ENOBUFS) {
-        this.sink.fail(-1, Errors.fromErrno(errno, Errors.receiveRingOperation))
-        this.queueFlush()
+        const error = Errors.fromErrno(errno, Errors.receiveRingOperation)
+        // An error of the request itself (the socket is gone) would only repeat: the ring ends.
         rearm = !requestErrors.has(errno)
+        if (rearm) this.sink.fail(-1, error)
+        else this.sink.end(error)
+        this.queueFlush()
       }
       // A buffer taken by a receive that failed holds nothing: straight back to the kernel.
       if (slot >= 0) this.give(slot)
@@ -348,6 +351,7 @@ class MultishotRing implements ReceiveRing {
     this.finished = true
     this.closing = true
     this.unmap()
+    this.sink.end(Errors.closed(Errors.receiveRingOperation))
     const done = this.closed
     this.closed = undefined
     done?.()

@@ -279,8 +279,11 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
 
   const submitPlain: RingLoop["submitPlain"] = (entry, operation, opcode, fd, addr, len, opFlags) => {
     if (closed) {
-      table.release(operation.userData)
-      endsClosed(() => operation.complete(-Errno.EBADF, 0))
+      // The entry stays taken until the operation ends, so its record is not reused before.
+      endsClosed(() => {
+        table.release(operation.userData)
+        operation.complete(-Errno.EBADF, 0)
+      })
       return
     }
     table.set(entry, operation)
