@@ -14,8 +14,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { readFileSync } from "node:fs"
 import { describeSocketBackends } from "./describeBackends.js"
+import { forkMaybeInterrupted, vmPinKiB } from "./processState.js"
 
 /** Deterministic bytes for message `id`: what the receiver expects to get back. */
 const fill = (bytes: Uint8Array, id: number): void => {
@@ -93,12 +93,6 @@ const echoesAgain = (pool: BufferPool.BufferPool, listener: RegisteredSocket.Tcp
       )
     }))
   })
-
-const vmPinKiB = (): number => {
-  if (process.platform !== "linux") return 0
-  const match = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))
-  return match === null ? 0 : Number(match[1])
-}
 
 const waitUntil = (condition: () => boolean, what: string) =>
   Effect.gen(function*() {
@@ -357,12 +351,7 @@ describeSocketBackends("RegisteredSocket", (it, backend) => {
             : op.kind === "tcpSend"
             ? client.send(slice)
             : server.receive(slice)
-          const fiber = yield* Effect.fork(Effect.either(run))
-          fibers.push(fiber)
-          if (op.interruptAfter !== undefined) {
-            yield* Effect.sleep(`${op.interruptAfter} millis`)
-            yield* Fiber.interrupt(fiber)
-          }
+          fibers.push(yield* forkMaybeInterrupted(run, op.interruptAfter))
         }
         // What is still waiting (receives with nothing to receive) is interrupted: cancelled.
         yield* Fiber.interruptAll(fibers)

@@ -12,8 +12,8 @@ import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { readFileSync } from "node:fs"
 import { describeSocketBackends } from "./describeBackends.js"
+import { forkMaybeInterrupted, vmPinKiB } from "./processState.js"
 
 /** Message `id` of `size` bytes: a 4-byte id, then bytes derived from it. */
 const fill = (bytes: Uint8Array, id: number): void => {
@@ -30,12 +30,6 @@ const intact = (bytes: Uint8Array): boolean => {
 }
 
 const sizeOf = (id: number, max: number): number => 4 + ((id * 7919 + 13) % 104729) % (max - 3)
-
-const vmPinKiB = (): number => {
-  if (process.platform !== "linux") return 0
-  const match = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))
-  return match === null ? 0 : Number(match[1])
-}
 
 /** A client's outgoing slices: `count` slots of `size` bytes in one registration. */
 const outbox = (count: number, size: number) =>
@@ -292,12 +286,7 @@ describeSocketBackends("UDP batches", (it) => {
               : op.kind === "receiveMany"
               ? Effect.scoped(Effect.zipRight(b.receiveMany(2), Effect.sleep("1 millis")))
               : b.withReceived(() => Effect.sleep("1 millis"), 2)
-            const fiber = yield* Effect.fork(Effect.either(run))
-            fibers.push(fiber)
-            if (op.interruptAfter !== undefined) {
-              yield* Effect.sleep(`${op.interruptAfter} millis`)
-              yield* Fiber.interrupt(fiber)
-            }
+            fibers.push(yield* forkMaybeInterrupted(run, op.interruptAfter))
           }
           yield* Fiber.interruptAll(fibers)
           assert.strictEqual(out.registration.inFlight, 0)

@@ -7,15 +7,30 @@ import { assert, describe, it } from "@effect/vitest"
 import { ReceiveRing } from "../src/internal/receiveRing.js"
 import type { RegistrationImpl } from "../src/internal/registration.js"
 
-const registration = { id: 0, bytes: new Uint8Array(4 * 16), base: 0 } as unknown as RegistrationImpl
+/** Just what the ring uses of a registration, counting the tokens its batches hold. */
+const makeRegistration = () => ({
+  id: 0,
+  bytes: new Uint8Array(4 * 16),
+  base: 0,
+  tokens: 0,
+  unsafeAcquireToken() {
+    this.tokens++
+    return undefined
+  },
+  unsafeReleaseToken() {
+    this.tokens--
+    return true
+  }
+})
 const peer = Object.freeze({ host: "127.0.0.1", port: 9 })
 const reset = () => new RioError.WSAECONNRESET({ operation: "RIOReceiveEx", message: "reset" })
 
 const ringOf = (slots: number) => {
-  const ring = new ReceiveRing(registration, 16, slots)
+  const registration = makeRegistration()
+  const ring = new ReceiveRing(registration as unknown as RegistrationImpl, 16, slots)
   const recycled: Array<number> = []
   ring.attach({ mechanism: "test", recycle: (slot) => recycled.push(slot), close: (done) => done() })
-  return { ring, recycled }
+  return { registration, ring, recycled }
 }
 
 const tags = (taken: ReturnType<ReceiveRing["takeNow"]>) =>
@@ -35,7 +50,7 @@ describe("ReceiveRing", () => {
   })
 
   it("a storm of failures without a slot never overwrites a datagram or hands a slot out twice", () => {
-    const { recycled, ring } = ringOf(2)
+    const { recycled, registration, ring } = ringOf(2)
     for (let i = 0; i < 10; i++) ring.fail(-1, reset())
     ring.deliver(0, 0, 1, peer)
     ring.deliver(1, 0, 1, peer)
@@ -46,6 +61,7 @@ describe("ReceiveRing", () => {
     }
     assert.deepStrictEqual(taken, ["WSAECONNRESET", "WSAECONNRESET", [0, 1]])
     assert.deepStrictEqual(recycled, [0, 1])
+    assert.strictEqual(registration.tokens, 0, "the batch's token came back with it")
   })
 
   it("after the kernel side ended, what was ready is still taken, then every call gets the error", () => {

@@ -17,7 +17,7 @@ export const postedRing = (
   const pending: Array<Pending | undefined> = new Array(slices.length).fill(undefined)
   let outstanding = 0
   let flushScheduled = false
-  let closed: (() => void) | undefined = undefined
+  let onClosed: (() => void) | undefined = undefined
   let closing = false
 
   const flush = () => {
@@ -35,7 +35,7 @@ export const postedRing = (
     outstanding--
     pending[slot] = undefined
     if (closing) {
-      if (outstanding === 0) closed?.()
+      if (outstanding === 0) onClosed?.()
       return
     }
     if (!(result instanceof Error)) {
@@ -68,7 +68,7 @@ export const postedRing = (
     close: (done) => {
       closing = true
       if (outstanding === 0) return done()
-      closed = done
+      onClosed = done
       for (const request of pending) request?.cancel()
     }
   }

@@ -150,7 +150,8 @@ export class ReceiveRing implements RingSink {
   /**
    * Takes up to `max` ready datagrams in arrival order, or the error at the front (whose slot
    * goes back to the kernel); `undefined` when nothing is ready. The datagrams are the
-   * caller's until it gives them back.
+   * caller's until it gives them back, and hold a token on the ring's registration until then,
+   * so that its memory outlives them.
    */
   takeNow(max: number): ReadonlyArray<SlotDatagram> | SocketError | undefined {
     // Once closing, nothing more is lent: the ring's memory is about to be released.
@@ -165,6 +166,9 @@ export class ReceiveRing implements RingSink {
       else this.kernel!.recycle(failure.slot)
       return failure.error
     }
+    // Cannot be refused: the registration is released only after the ring closed (above).
+    const refused = this.registration.unsafeAcquireToken()
+    if (refused !== undefined) return refused
     const batch: Array<SlotDatagram> = []
     while (this.count > 0 && batch.length < max) {
       const entry = this.order[this.head]!
@@ -175,10 +179,12 @@ export class ReceiveRing implements RingSink {
     return batch
   }
 
-  /** Gives a batch's slots back to the kernel. */
+  /** Gives a batch's slots back to the kernel, and its token back to the registration. */
   giveBack(batch: ReadonlyArray<ReceivedDatagram>): void {
-    if (this.closed) return
-    for (let i = 0; i < batch.length; i++) this.kernel!.recycle((batch[i] as SlotDatagram).slot)
+    if (!this.closed) {
+      for (let i = 0; i < batch.length; i++) this.kernel!.recycle((batch[i] as SlotDatagram).slot)
+    }
+    this.registration.unsafeReleaseToken()
   }
 
   /**

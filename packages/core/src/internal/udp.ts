@@ -174,22 +174,14 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
         Effect.suspend(() => {
           const ring = ringOf("receiveMany", max)
           if (ring instanceof Error) return Effect.fail(ring)
-          return takeBatch(ring, max, restore, (batch) => {
-            // The batch holds a token, so the ring's registration outlives it.
-            const refused = ring.registration.unsafeAcquireToken()
-            if (refused !== undefined) return Effect.die(refused)
-            return Effect.as(
-              Effect.flatMap(Effect.scope, (scope) =>
-                Scope.addFinalizer(
-                  scope,
-                  Effect.sync(() => {
-                    ring.giveBack(batch)
-                    ring.registration.unsafeReleaseToken()
-                  })
-                )),
+          return takeBatch(ring, max, restore, (batch) =>
+            Effect.as(
+              Effect.flatMap(
+                Effect.scope,
+                (scope) => Scope.addFinalizer(scope, Effect.sync(() => ring.giveBack(batch)))
+              ),
               batch
-            )
-          })
+            ))
         })
       ),
     withReceived: (use, max = DEFAULT_BATCH) =>
@@ -197,16 +189,9 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
         Effect.suspend(() => {
           const ring = ringOf("withReceived", max)
           if (ring instanceof Error) return Effect.fail(ring)
-          return takeBatch(ring, max, restore, (batch) => {
-            // The ring is released only after it closed, and a closed ring lends nothing.
-            const refused = ring.registration.unsafeAcquireToken()
-            if (refused !== undefined) return Effect.die(refused)
-            return Effect.onExit(restore(use(batch)), () =>
-              Effect.sync(() => {
-                ring.giveBack(batch)
-                ring.registration.unsafeReleaseToken()
-              }))
-          })
+          return takeBatch(ring, max, restore, (batch) =>
+            Effect.onExit(restore(use(batch)), () =>
+              Effect.sync(() => ring.giveBack(batch))))
         })
       ),
     sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) =>
