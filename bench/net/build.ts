@@ -47,6 +47,7 @@ export const build = async (root: string): Promise<Built> => {
     bundle("examples/src/udp-echo.ts"),
     bundle("bench/net/udp-batch-echo.ts"),
     bundle("examples/src/tcp-echo.ts"),
+    bundle("examples/src/tcp-batch-echo.ts"),
     bundle("examples/src/rpc-server.ts"),
     bundle("bench/net/socket-echo.ts"),
     bundle("bench/net/rpc-server-node.ts"),

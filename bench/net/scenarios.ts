@@ -53,10 +53,16 @@ const NODE_NET: ServerSpec = {
 
 const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
   {
-    name: "ours (RegisteredSocket)",
+    name: "ours, one operation per call (receive/sendAll)",
     role: "ours",
     requires: "bench/build/tcp-echo.mjs",
     command: (port) => ["node", "bench/build/tcp-echo.mjs", "server", "--port", String(port)]
+  },
+  {
+    name: "ours, batches (withReceived/sendMany, one shared ring)",
+    role: "ours",
+    requires: "bench/build/tcp-batch-echo.mjs",
+    command: (port) => ["node", "bench/build/tcp-batch-echo.mjs", "server", "--port", String(port)]
   },
   NODE_NET
 ]

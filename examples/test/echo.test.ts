@@ -7,7 +7,7 @@ import { backends, run, startServer } from "./processes.js"
 
 describe("echo examples", () => {
   for (const backend of backends) {
-    it(`udp-echo and tcp-echo "both" on EFFECT_RIO_BACKEND=${backend} check every echo and exit 0`, () => {
+    it(`udp-echo, tcp-echo and their batch forms "both" on EFFECT_RIO_BACKEND=${backend} check every echo and exit 0`, () => {
       const udp = run("udp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(udp.status, 0, udp.stderr)
       assert.match(udp.stdout, /300 datagrams echoed and checked/)
@@ -16,6 +16,12 @@ describe("echo examples", () => {
       assert.match(
         batches.stdout,
         /300 datagrams echoed and checked in .* \((multishot RECVMSG|one receive posted).*\)/
+      )
+      const tcpBatches = run("tcp-batch-echo.ts", ["both", "--count", "3000"], backend)
+      assert.strictEqual(tcpBatches.status, 0, tcpBatches.stderr)
+      assert.match(
+        tcpBatches.stdout,
+        /3000 lines \(\d+ bytes\) echoed and checked in .* \((multishot RECV|one receive posted).*\)/
       )
       const tcp = run("tcp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(tcp.status, 0, tcp.stderr)

@@ -8,12 +8,11 @@ import { RioTest } from "@effect-rio/testing"
 import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { describeSocketBackends } from "./describeBackends.js"
-import { forkMaybeInterrupted, vmPinKiB } from "./processState.js"
+import { batchCalls, leavesNothingBehind, vmPinKiB } from "./processState.js"
 
 /** Message `id` of `size` bytes: a 4-byte id, then bytes derived from it. */
 const fill = (bytes: Uint8Array, id: number): void => {
@@ -262,38 +261,26 @@ describeSocketBackends("UDP batches", (it) => {
 
   it.effect.prop(
     "random interruption of batch receives and sends: every slot and token back, nothing lost that arrived",
-    [FastCheck.array(
-      FastCheck.record({
-        kind: FastCheck.constantFrom("receiveMany", "withReceived", "sendMany"),
-        interruptAfter: FastCheck.option(FastCheck.integer({ min: 0, max: 3 }), { nil: undefined })
-      }),
-      { minLength: 1, maxLength: 16 }
-    )],
-    ([operations]) =>
-      Effect.gen(function*() {
-        const io = yield* RegisteredIo.RegisteredIo
-        const before = yield* io.stats
-        const pinned = vmPinKiB()
-        yield* Effect.scoped(Effect.gen(function*() {
+    [batchCalls(["receiveMany", "withReceived", "sendMany"] as const)],
+    ([calls]) =>
+      leavesNothingBehind(
+        calls,
+        Effect.gen(function*() {
           const a = yield* RegisteredSocket.udp({ receiveRing: { slots: 4, slotSize: 64 } })
           const b = yield* RegisteredSocket.udp({ receiveRing: { slots: 4, slotSize: 64 } })
           const out = yield* outbox(4, 64)
           const datagrams = [0, 1, 2, 3].map((i) => ({ buf: out.slot(i, 64).buf, to: b.address }))
-          const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-          for (const op of operations) {
-            const run: Effect.Effect<unknown, unknown> = op.kind === "sendMany"
-              ? a.sendMany(datagrams)
-              : op.kind === "receiveMany"
-              ? Effect.scoped(Effect.zipRight(b.receiveMany(2), Effect.sleep("1 millis")))
-              : b.withReceived(() => Effect.sleep("1 millis"), 2)
-            fibers.push(yield* forkMaybeInterrupted(run, op.interruptAfter))
+          return {
+            inFlight: () => out.registration.inFlight,
+            run: (kind: "receiveMany" | "withReceived" | "sendMany"): Effect.Effect<unknown, unknown> =>
+              kind === "sendMany"
+                ? a.sendMany(datagrams)
+                : kind === "receiveMany"
+                ? Effect.scoped(Effect.zipRight(b.receiveMany(2), Effect.sleep("1 millis")))
+                : b.withReceived(() => Effect.sleep("1 millis"), 2)
           }
-          yield* Fiber.interruptAll(fibers)
-          assert.strictEqual(out.registration.inFlight, 0)
-        }))
-        assert.deepStrictEqual(yield* io.stats, before)
-        assert.strictEqual(vmPinKiB(), pinned)
-      }),
+        })
+      ),
     { fastCheck: { numRuns: 60 } }
   )
 })

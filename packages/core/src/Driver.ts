@@ -234,6 +234,11 @@ export interface NetDriver {
   readonly accept: (listener: NetSocket, done: Done<NetSocket>) => Pending
   /** TCP: bytes written from the region (may be fewer than its length). */
   readonly send: (socket: NetSocket, region: Region, done: Done<number>) => Pending
+  /**
+   * TCP, optional: one vectored send (gather) of several regions, so that a batch of slices
+   * costs one operation instead of one each. Without it the core sends one region at a time.
+   */
+  readonly gatherSend?: GatherSend
   /** TCP: bytes read into the region; 0 is the peer's orderly close. */
   readonly receive: (socket: NetSocket, region: Region, done: Done<number>) => Pending
   readonly sendTo: (socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>) => Pending
@@ -252,6 +257,12 @@ export interface NetDriver {
    * `receiveFrom` per free slot, as Winsock RIO does.
    */
   readonly udpReceiveRings?: ReceiveRings
+  /**
+   * The driver's own TCP receive slots, shared by many streams, where the kernel picks a slot
+   * for each chunk it receives (io_uring's multishot RECV into provided buffers). Without it
+   * the core posts one `receive` per stream at a time, into a free slot.
+   */
+  readonly tcpReceiveRings?: StreamRings
 }
 
 /**
@@ -309,4 +320,93 @@ export interface ReceiveRings {
     slots: number,
     sink: RingSink
   ) => ReceiveRing | NetDriverError
+}
+
+/**
+ * A driver's vectored TCP send.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GatherSend {
+  /** The most regions one call takes. */
+  readonly maxRegions: number
+  /**
+   * Sends `regions[from]` (without its first `skip` bytes, already sent) and the `count - 1`
+   * regions after it, in order, as one operation: the bytes written, which may be fewer than
+   * their total.
+   */
+  readonly send: (
+    socket: NetSocket,
+    regions: ReadonlyArray<Region>,
+    from: number,
+    count: number,
+    skip: number,
+    done: Done<number>
+  ) => Pending
+}
+
+/**
+ * Where one stream's receiving reports, from its driver's completion handling.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamSink {
+  /** Slot `slot` holds the stream's next `length` bytes (at least one), from the slot's start. */
+  readonly deliver: (slot: number, length: number) => void
+  /**
+   * Nothing more arrives on this stream: `undefined` is the peer's orderly close, anything
+   * else the error that ended its receiving. Called at most once.
+   */
+  readonly end: (error: NetDriverError | undefined) => void
+  /** Called after each batch of completions, so that waiting fibers wake once per batch. */
+  readonly flush: () => void
+}
+
+/**
+ * One stream's receiving into a shared set of slots.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamReceiver {
+  /**
+   * Stops taking slots for this stream: its bytes wait in the socket (and the peer's window
+   * closes) until `resume`. A completion already under way is still delivered.
+   */
+  readonly pause: () => void
+  /** Receives again after `pause`. */
+  readonly resume: () => void
+  /** Stops receiving; `done` runs once, after the kernel has let go of this stream's requests. */
+  readonly close: (done: () => void) => void
+}
+
+/**
+ * Receive slots shared by many TCP streams: one registration cut into equal slots, each in
+ * the kernel's hands or holding one stream's bytes until it is recycled.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamSlots {
+  /** How the kernel fills the slots, for example `"multishot RECV into provided buffers"`. */
+  readonly mechanism: string
+  /** Gives `slot` back to the kernel to receive into. */
+  readonly recycle: (slot: number) => void
+  /** Starts receiving `socket`'s bytes into the slots; each chunk goes to `sink`, in order. */
+  readonly receive: (socket: NetSocket, sink: StreamSink) => StreamReceiver | NetDriverError
+  /** Called once every receiver has closed; `done` runs once the kernel has let go of every slot. */
+  readonly close: (done: () => void) => void
+}
+
+/**
+ * A driver's shared TCP receive slots: how to open a set over `memory` (a live registration
+ * cut into `slots` slots of `slotBytes`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamRings {
+  readonly open: (memory: Region, slotBytes: number, slots: number) => StreamSlots | NetDriverError
 }

@@ -117,6 +117,44 @@ export interface RingOptions {
 }
 
 /**
+ * A chunk of a TCP stream in a slot of its receive ring, from `receiveMany` or
+ * `withReceived`: `buf` is exactly its bytes (a slice of the ring's registration, usable with
+ * `send`, `sendAll` and `sendMany`), `bytes` a view of them. Both are the caller's only until
+ * the batch ends; then the slot goes back to the kernel and the same objects describe a later
+ * chunk.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReceivedChunk {
+  readonly buf: RioBuf.RioBuf
+  readonly bytes: Uint8Array
+}
+
+/**
+ * The size of a TCP receive ring: one registration of `slots` slots of `slotSize` bytes. A
+ * listener's ring is shared by all the streams it accepts, so pinned memory does not grow
+ * with the number of connections; a stream holds at most `maxPerStream` slots (ready or
+ * lent) and receives nothing more until some come back — its bytes wait in the kernel and
+ * the peer's window closes, as with any unread socket.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamRingOptions {
+  /** The most bytes one chunk holds, 1..1048576 (default 4096). */
+  readonly slotSize?: number
+  /** Slots, 1..32768 (default 256). */
+  readonly slots?: number
+  /**
+   * Slots one stream may hold at once, 1..`slots`: default a quarter of the slots (at least
+   * one) for a listener's shared ring, all of them for a connected stream's own ring. Copy
+   * out what you need to keep longer than that.
+   */
+  readonly maxPerStream?: number
+}
+
+/**
  * A bound UDP socket.
  *
  * Two ways to receive: `receiveFrom` into a slice of your own, one datagram per call; or
@@ -190,8 +228,37 @@ export interface TcpStream {
   readonly send: (buf: RioBuf.RioBuf) => Effect.Effect<number, SocketError>
   /** Sends the whole slice, in as many sends as it takes. */
   readonly sendAll: (buf: RioBuf.RioBuf) => Effect.Effect<void, SocketError>
-  /** Receives into the slice; the bytes that landed at its start, 0 when the peer closed its side. */
+  /**
+   * Receives into the slice; the bytes that landed at its start, 0 when the peer closed its
+   * side. `WSAEINVAL` once the stream receives through its ring (bytes would go out of order).
+   */
   readonly receive: (buf: RioBuf.RioBuf) => Effect.Effect<number, SocketError>
+  /**
+   * Waits for bytes and returns every chunk that has arrived, in stream order (at most `max`,
+   * default 64); an empty array once the peer has closed its side and every chunk before it
+   * has been taken. The chunks stay the caller's until the scope closes. The first call
+   * starts receiving through the ring (see {@link StreamRingOptions}); from then on the
+   * stream receives only that way. An error that ended the stream (such as
+   * `WSAECONNRESET`) comes after the chunks that arrived before it.
+   */
+  readonly receiveMany: (max?: number) => Effect.Effect<ReadonlyArray<ReceivedChunk>, SocketError, Scope.Scope>
+  /**
+   * `receiveMany` as a bracket, without a `Scope`: `use` runs with the chunks, and their
+   * slots go back when it ends, however it ends. The cheaper form for a receive loop.
+   */
+  readonly withReceived: <A, E, R>(
+    use: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<A, E, R>,
+    max?: number
+  ) => Effect.Effect<A, E | SocketError, R>
+  /**
+   * Sends every byte of every slice, in order, in one Effect: one send in the kernel at a time
+   * (on io_uring one vectored SENDMSG of up to 16 slices), and a partial send is finished
+   * before anything after it goes, so bytes never reorder. Every slice is checked before
+   * anything is sent; an error says how many bytes the kernel had taken.
+   */
+  readonly sendMany: (bufs: ReadonlyArray<RioBuf.RioBuf>) => Effect.Effect<void, SocketError>
+  /** How the kernel fills the stream's receive ring (`undefined` before the first batch call). */
+  readonly receiveRing: Effect.Effect<ReceiveRingInfo | undefined>
   /** Half-closes: `"write"` (the default) sends the peer an end of stream; later sends are `WSAESHUTDOWN`. */
   readonly shutdown: (how?: "read" | "write" | "both") => Effect.Effect<void, SocketError>
 }
@@ -233,6 +300,8 @@ export interface UdpOptions extends QueueOptions {
 export interface ConnectOptions extends QueueOptions {
   readonly host: string
   readonly port: number
+  /** The size of the stream's own receive ring, which `receiveMany` and `withReceived` use. */
+  readonly receiveRing?: StreamRingOptions
 }
 
 /**
@@ -250,6 +319,12 @@ export interface ListenOptions extends QueueOptions {
   readonly backlog?: number
   /** Queue options of the accepted streams; default: the listener's. */
   readonly accepted?: QueueOptions
+  /**
+   * The size of the one receive ring that every accepted stream's `receiveMany` and
+   * `withReceived` share. It is made on the first such call and released when the listener
+   * and every stream that used it have closed.
+   */
+  readonly receiveRing?: StreamRingOptions
 }
 
 /**

@@ -33,9 +33,10 @@ export interface LinuxOptions {
    */
   readonly completionQueueSize?: number
   /**
-   * Whether UDP receive rings use one multishot RECVMSG into provided buffers where the
-   * kernel has it (Linux 6.0+; default true). With false, or on an older kernel, the core
-   * posts one receive per free slot instead — slower, the same behaviour.
+   * Whether UDP and TCP receive rings let the kernel fill their slots where it can (Linux
+   * 6.0+; default true): one multishot RECVMSG per UDP socket, and one multishot RECV per TCP
+   * stream, into provided buffers. With false, or on an older kernel, the core posts one
+   * receive per free slot (UDP) or per stream (TCP) instead — slower, the same behaviour.
    */
   readonly multishot?: boolean
 }

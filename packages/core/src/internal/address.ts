@@ -39,3 +39,7 @@ export const checkDepth = (operation: string, queues: QueueOptions): RioError.WS
 
 /** Addresses drivers reported as datagram senders: valid by construction. */
 export const senders = new WeakSet<SocketAddress>()
+
+/** `host:port`, or `[host]:port` for IPv6: for messages and labels. */
+export const show = (address: SocketAddress) =>
+  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`

@@ -13,27 +13,19 @@ import * as Effect from "effect/Effect"
 import type { NetDriverError, ReceiveRing as KernelRing, RingSink } from "../Driver.js"
 import type { ReceivedDatagram, SocketAddress, SocketError } from "../RegisteredSocket.js"
 import { senders } from "./address.js"
+import type { BatchSource } from "./batches.js"
+import { Waiters } from "./batches.js"
 import type { RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { aborted } from "./requests.js"
+import { SlotRecord } from "./slotRecord.js"
 
 /** One slot's datagram, re-pointed each time the slot is filled: the caller's while lent. */
-class SlotDatagram implements ReceivedDatagram {
+class SlotDatagram extends SlotRecord implements ReceivedDatagram {
   address: SocketAddress = unknownAddress
-  private view: Uint8Array | undefined = undefined
-
-  constructor(readonly slot: number, readonly buf: SliceImpl) {}
-
-  /** Made on first use after each fill, so a caller that never reads it costs nothing. */
-  get bytes(): Uint8Array {
-    const buf = this.buf
-    if (this.view === undefined) this.view = buf.memory.subarray(buf.offset, buf.offset + buf.length)
-    return this.view
-  }
 
   fill(offset: number, length: number, address: SocketAddress): void {
-    this.buf.moveTo(offset, length)
-    this.view = undefined
+    this.fillAt(offset, length)
     this.address = address
   }
 }
@@ -46,14 +38,14 @@ interface Failure {
   readonly error: NetDriverError
 }
 
-export class ReceiveRing implements RingSink {
+export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
   /** Ready entries in arrival order (a circular queue): a slot, or -1 - (index in `failures`). */
   private readonly order: Int32Array
   private head = 0
   private count = 0
   private readonly failures: Array<Failure | undefined> = []
   private readonly records: Array<SlotDatagram>
-  private readonly waiters: Array<() => void> = []
+  private readonly waiters = new Waiters(() => this.hasNews)
   private kernel: KernelRing | undefined = undefined
   private closed = false
   /** Set when the kernel side ended for good: what every call gets once the ready entries are gone. */
@@ -110,13 +102,11 @@ export class ReceiveRing implements RingSink {
 
   readonly end = (error: NetDriverError): void => {
     this.ended ??= error
-    for (const wake of this.waiters.splice(0)) wake()
+    this.waiters.wakeAll()
   }
 
   readonly flush = (): void => {
-    if (this.count === 0 || this.waiters.length === 0) return
-    // A woken fiber takes what is ready when it runs, so later arrivals join its batch.
-    for (const wake of this.waiters.splice(0)) wake()
+    if (this.count > 0 && this.waiters.some) this.waiters.wakeAll()
   }
 
   private push(entry: number): void {
@@ -136,16 +126,8 @@ export class ReceiveRing implements RingSink {
     return this.count > 0 || this.closed || this.ended !== undefined
   }
 
-  /** Resumes once an entry is ready or the ring closes; an interrupted waiter leaves the line. */
-  readonly awaitNews: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.hasNews) return resume(Effect.void)
-    const wake = () => resume(Effect.void)
-    this.waiters.push(wake)
-    return Effect.sync(() => {
-      const index = this.waiters.indexOf(wake)
-      if (index >= 0) this.waiters.splice(index, 1)
-    })
-  })
+  /** Resumes once an entry is ready or the ring closes. */
+  readonly awaitNews: Effect.Effect<void> = this.waiters.await
 
   /**
    * Takes up to `max` ready datagrams in arrival order, or the error at the front (whose slot
@@ -153,7 +135,7 @@ export class ReceiveRing implements RingSink {
    * caller's until it gives them back, and hold a token on the ring's registration until then,
    * so that its memory outlives them.
    */
-  takeNow(max: number): ReadonlyArray<SlotDatagram> | SocketError | undefined {
+  readonly takeNow = (max: number): ReadonlyArray<SlotDatagram> | SocketError | undefined => {
     // Once closing, nothing more is lent: the ring's memory is about to be released.
     if (this.closed) return aborted("the socket is closed")
     if (this.count === 0) return this.ended
@@ -180,9 +162,9 @@ export class ReceiveRing implements RingSink {
   }
 
   /** Gives a batch's slots back to the kernel, and its token back to the registration. */
-  giveBack(batch: ReadonlyArray<ReceivedDatagram>): void {
+  readonly giveBack = (batch: ReadonlyArray<SlotDatagram>): void => {
     if (!this.closed) {
-      for (let i = 0; i < batch.length; i++) this.kernel!.recycle((batch[i] as SlotDatagram).slot)
+      for (let i = 0; i < batch.length; i++) this.kernel!.recycle(batch[i]!.slot)
     }
     this.registration.unsafeReleaseToken()
   }
@@ -194,7 +176,7 @@ export class ReceiveRing implements RingSink {
   readonly close: Effect.Effect<void> = Effect.suspend(() => {
     if (this.closed) return Effect.void
     this.closed = true
-    for (const wake of this.waiters.splice(0)) wake()
+    this.waiters.wakeAll()
     const kernel = this.kernel
     if (kernel === undefined) return Effect.void
     return Effect.async<void>((resume) => kernel.close(() => resume(Effect.void)))

@@ -35,6 +35,16 @@ const OPEN = 0
 const CLOSING = 1
 const RELEASED = 2
 
+/** Memory the library owns, as the service hands it out. */
+export type AllocateOwned = (
+  byteLength: number,
+  policy: ReleasePolicy
+) =>
+  | { readonly registration: RegistrationImpl; readonly release: Effect.Effect<void> }
+  | RioError.WSAEINVAL
+  | RioError.WSAENOBUFS
+  | RioError.RioSystemError
+
 /**
  * A live registration with its in-flight accounting. Every operation that hands a slice
  * to the kernel holds a token until its completion is consumed; release refuses new

@@ -17,10 +17,13 @@ import type {
 } from "../RegisteredSocket.js"
 import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
-import { checkDepth, invalid, parseAddress } from "./address.js"
-import type { RegistrationImpl } from "./registration.js"
+import { checkDepth, invalid, parseAddress, show } from "./address.js"
+import type { AllocateOwned, RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
-import { aborted, RequestQueue, Requests, SocketState } from "./requests.js"
+import { RequestQueue, Requests } from "./requests.js"
+import type { SocketState } from "./requests.js"
+import { checkStreamRing, StreamRing } from "./streamRing.js"
+import { ListenerState, makeTcpStream, StreamState } from "./tcp.js"
 import type { UdpContext } from "./udp.js"
 import { checkRing, makeUdpSocket, UdpState } from "./udp.js"
 
@@ -32,14 +35,14 @@ const DEFAULT_BACKLOG = 511
  */
 export interface Registrations {
   readonly scopedRegistration: (id: number) => RegistrationImpl | undefined
-  readonly unsafeAllocateOwned: UdpContext["allocateOwned"]
+  readonly unsafeAllocateOwned: AllocateOwned
 }
 
 /** Sockets over one backend's `NetDriver`, checked against the service's registrations. */
 export class Sockets implements UdpContext {
   constructor(readonly net: NetDriver, private readonly registrations: Registrations) {}
 
-  readonly allocateOwned: UdpContext["allocateOwned"] = (byteLength, policy) =>
+  readonly allocateOwned: AllocateOwned = (byteLength, policy) =>
     this.registrations.unsafeAllocateOwned(byteLength, policy)
 
   /**
@@ -109,6 +112,8 @@ export class Sockets implements UdpContext {
       const peer = parseAddress(operation, options?.host, options?.port)
       if (peer instanceof Error) return Effect.fail(peer)
       if (peer.port === 0) return Effect.fail(invalid(operation, "Port 0 is not a peer's port."))
+      const badRing = checkStreamRing(operation, options.receiveRing)
+      if (badRing !== undefined) return Effect.fail(badRing)
       return Effect.map(
         this.connecting.submit<NetSocket>(
           this.connectQueue,
@@ -116,9 +121,15 @@ export class Sockets implements UdpContext {
           (done) => this.net.connect(peer, done),
           (socket) => this.net.close(socket)
         ),
-        (socket) => new SocketState(this.net, socket, options)
+        (socket) =>
+          new StreamState(
+            this.net,
+            socket,
+            options,
+            new StreamRing(this.net, this.allocateOwned, `TCP stream ${show(socket.local)}`, options.receiveRing, false)
+          )
       )
-    })).pipe(Effect.map((state) => this.tcpStream(state)))
+    })).pipe(Effect.map((state) => makeTcpStream(this, state)))
   }
 
   /** Connects in flight belong to no socket yet. */
@@ -136,13 +147,17 @@ export class Sockets implements UdpContext {
       }
       const bind = parseAddress(operation, options?.host ?? "127.0.0.1", options?.port)
       if (bind instanceof Error) return Effect.fail(bind)
+      const badRing = checkStreamRing(operation, options.receiveRing)
+      if (badRing !== undefined) return Effect.fail(badRing)
       const socket = this.net.listen(bind, backlog)
       if (socket instanceof Error) return Effect.fail(socket)
-      return Effect.succeed(new SocketState(this.net, socket, options))
+      const label = `the streams of TCP listener ${show(socket.local)}`
+      const ring = new StreamRing(this.net, this.allocateOwned, label, options.receiveRing, true)
+      return Effect.succeed(new ListenerState(this.net, socket, options, ring))
     })).pipe(Effect.map((state) => this.listener(state, options.accepted ?? options)))
   }
 
-  private listener(state: SocketState, accepted: QueueOptions): TcpListener {
+  private listener(state: ListenerState, accepted: QueueOptions): TcpListener {
     return {
       address: state.socket.local,
       accept: this.scoped(Effect.map(
@@ -152,59 +167,8 @@ export class Sockets implements UdpContext {
           (done) => this.net.accept(state.socket, done),
           (socket) => this.net.close(socket)
         ),
-        (socket) => new SocketState(this.net, socket, accepted)
-      )).pipe(Effect.map((stream) => this.tcpStream(stream)))
-    }
-  }
-
-  private tcpStream(state: SocketState): TcpStream {
-    const { net, socket } = state
-    const send = (operation: string, buf: RioBuf.RioBuf): Effect.Effect<number, SocketError> =>
-      Effect.suspend(() => {
-        const slice = this.resolve(operation, buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        if (state.writeShut) {
-          return Effect.fail(
-            new RioError.WSAESHUTDOWN({ operation, message: "This stream was shut down for writing: no more sends." })
-          )
-        }
-        return state.submit<number>(state.sends, slice, (done) => net.send(socket, slice, done))
-      })
-    const sendAll = (buf: RioBuf.RioBuf): Effect.Effect<void, SocketError> =>
-      Effect.suspend(() => {
-        const slice = this.resolve("RIOSend", buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        const loop = (sent: number): Effect.Effect<void, SocketError> =>
-          sent === slice.length
-            ? Effect.void
-            : Effect.flatMap(
-              send("RIOSend", sent === 0 ? slice : slice.sub(sent, slice.length - sent)),
-              (n) => loop(sent + n)
-            )
-        return loop(0)
-      })
-    return {
-      localAddress: socket.local,
-      remoteAddress: socket.remote!,
-      send: (buf) => send("RIOSend", buf),
-      sendAll,
-      receive: (buf) =>
-        Effect.suspend(() => {
-          const slice = this.resolve("RIOReceive", buf)
-          if (slice instanceof Error) return Effect.fail(slice)
-          return state.submit<number>(state.receives, slice, (done) => net.receive(socket, slice, done))
-        }),
-      shutdown: (how = "write") =>
-        Effect.suspend(() => {
-          if (how !== "read" && how !== "write" && how !== "both") {
-            return Effect.fail(invalid("shutdown", `how ${JSON.stringify(how)} is not "read", "write" or "both".`))
-          }
-          if (state.closed) return Effect.fail(aborted("the socket is closed"))
-          const error = net.shutdown(socket, how)
-          if (error !== undefined) return Effect.fail(error)
-          if (how !== "read") state.writeShut = true
-          return Effect.void
-        })
+        (socket) => new StreamState(this.net, socket, accepted, state.ring)
+      )).pipe(Effect.map((stream) => makeTcpStream(this, stream)))
     }
   }
 }

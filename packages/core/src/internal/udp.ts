@@ -3,12 +3,10 @@
  * `receiveMany`/`withReceived` from the socket's receive ring, made on first use).
  */
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
 import type { NetDriver, NetSocket } from "../Driver.js"
 import type {
   Datagram,
   OutgoingDatagram,
-  ReceivedDatagram,
   ReceiveRingInfo,
   RingOptions,
   SocketAddress,
@@ -18,17 +16,17 @@ import type {
 } from "../RegisteredSocket.js"
 import type * as RioBuf from "../RioBuf.js"
 import type * as RioError from "../RioError.js"
-import { invalid, parseAddress, senders } from "./address.js"
+import { invalid, parseAddress, senders, show } from "./address.js"
+import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import { postedRing } from "./postedRing.js"
 import { ReceiveRing } from "./receiveRing.js"
-import type { RegistrationImpl, ReleasePolicy } from "./registration.js"
+import type { AllocateOwned } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { aborted, SocketState } from "./requests.js"
 import { sendBatch } from "./sendBatch.js"
 
 const DEFAULT_SLOT_SIZE = 2048
 const DEFAULT_SLOTS = 256
-const DEFAULT_BATCH = 64
 /** io_uring's provided-buffer rings hold at most 2^15 entries. */
 const MAX_SLOTS = 32768
 
@@ -36,14 +34,7 @@ const MAX_SLOTS = 32768
 export interface UdpContext {
   readonly net: NetDriver
   readonly resolve: (operation: string, buf: RioBuf.RioBuf) => SliceImpl | RioError.WSAEINVAL | RioError.WSAEFAULT
-  readonly allocateOwned: (
-    byteLength: number,
-    policy: ReleasePolicy
-  ) =>
-    | { readonly registration: RegistrationImpl; readonly release: Effect.Effect<void> }
-    | RioError.WSAEINVAL
-    | RioError.WSAENOBUFS
-    | RioError.RioSystemError
+  readonly allocateOwned: AllocateOwned
 }
 
 /** The ring options as given, or the typed error that names the bad one. */
@@ -112,41 +103,13 @@ export class UdpState extends SocketState {
   })
 }
 
-const show = (address: SocketAddress) =>
-  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
-
-const checkMax = (operation: string, max: number): RioError.WSAEINVAL | undefined =>
-  Number.isSafeInteger(max) && max >= 1
-    ? undefined
-    : invalid(operation, `max ${String(max)} is not a positive integer.`)
-
-/**
- * Waits for news, then takes a batch — uninterruptible from taking it until `lend` has armed
- * its return, so that an interruption can never strand slots.
- */
-const takeBatch = <A, E, R>(
-  ring: ReceiveRing,
-  max: number,
-  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
-  lend: (batch: ReadonlyArray<ReceivedDatagram>) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SocketError, R> => {
-  const attempt: Effect.Effect<A, E | SocketError, R> = Effect.suspend(() => {
-    const taken = ring.takeNow(max)
-    if (taken === undefined) return Effect.zipRight(restore(ring.awaitNews), attempt)
-    if (taken instanceof Error) return Effect.fail(taken)
-    return lend(taken)
-  })
-  return attempt
-}
-
 export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket => {
   const { net, resolve } = context
   const { socket } = state
-
-  const ringOf = (operation: string, max: number): ReceiveRing | SocketError => {
-    const bad = checkMax(operation, max)
-    return bad ?? state.openRing(context)
-  }
+  const openRing = Effect.suspend(() => {
+    const ring = state.openRing(context)
+    return ring instanceof Error ? Effect.fail(ring) : Effect.succeed(ring)
+  })
 
   return {
     address: socket.local,
@@ -169,31 +132,8 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
             done(result)
           }))
       }),
-    receiveMany: (max = DEFAULT_BATCH) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const ring = ringOf("receiveMany", max)
-          if (ring instanceof Error) return Effect.fail(ring)
-          return takeBatch(ring, max, restore, (batch) =>
-            Effect.as(
-              Effect.flatMap(
-                Effect.scope,
-                (scope) => Scope.addFinalizer(scope, Effect.sync(() => ring.giveBack(batch)))
-              ),
-              batch
-            ))
-        })
-      ),
-    withReceived: (use, max = DEFAULT_BATCH) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const ring = ringOf("withReceived", max)
-          if (ring instanceof Error) return Effect.fail(ring)
-          return takeBatch(ring, max, restore, (batch) =>
-            Effect.onExit(restore(use(batch)), () =>
-              Effect.sync(() => ring.giveBack(batch))))
-        })
-      ),
+    receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", openRing, max),
+    withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", openRing, use, max),
     sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) =>
       Effect.suspend((): Effect.Effect<number, SocketError> => {
         if (!Array.isArray(datagrams)) return Effect.fail(invalid("sendMany", "datagrams is not an array."))

@@ -3,7 +3,8 @@
  * `node:dgram` and `node:net`, in both directions, and `socat` (Debian's package, installed
  * by .ci/run) as the other end of a TCP and a UDP exchange. Every byte is checked.
  */
-import { BufferPool, RegisteredSocket } from "@effect-rio/core"
+import { BufferPool, RegisteredIo, RegisteredSocket } from "@effect-rio/core"
+import type { RioBuf } from "@effect-rio/core"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -240,3 +241,103 @@ layer(KoffiRio.layerLinux(), { excludeTestServices: true })("RegisteredSocket on
       })
   )
 })
+
+/** Copies every chunk `stream` receives through its ring, until the peer's end or `until` bytes. */
+const collect = (stream: RegisteredSocket.TcpStream, until = Number.POSITIVE_INFINITY) =>
+  Effect.gen(function*() {
+    const chunks: Array<Buffer> = []
+    let total = 0
+    while (total < until) {
+      const count = yield* stream.withReceived((received) =>
+        Effect.sync(() => {
+          for (const chunk of received) {
+            chunks.push(Buffer.from(chunk.bytes))
+            total += chunk.bytes.length
+          }
+          return received.length
+        })
+      )
+      if (count === 0) break
+    }
+    return Buffer.concat(chunks)
+  })
+
+/** `sent` as slices of 1..5000 bytes of one registration, sent with sendMany 16 at a time. */
+const sendInBatches = (stream: RegisteredSocket.TcpStream, sent: Buffer) =>
+  Effect.gen(function*() {
+    const source = yield* RegisteredIo.allocateBuffer(sent.length)
+    source.bytes.set(sent)
+    const slices: Array<RioBuf.RioBuf> = []
+    for (let at = 0; at < sent.length;) {
+      const size = Math.min(sent.length - at, 1 + (at * 7919) % 5000)
+      slices.push(yield* source.slice(at, size))
+      at += size
+    }
+    for (let i = 0; i < slices.length; i += 16) yield* stream.sendMany(slices.slice(i, i + 16))
+  })
+
+for (
+  const [name, layerOf] of [
+    ["multishot RECV", KoffiRio.layerLinux()],
+    ["posted receives (multishot: false)", KoffiRio.layerLinux({ multishot: false })]
+  ] as const
+) {
+  layer(layerOf, { excludeTestServices: true })(`TCP batches on io_uring (${name}) with foreign peers`, (it) => {
+    it.scoped("node:net → ours (batch echo from a shared ring) and ours → node:net (echo), 1 MiB each way", () =>
+      Effect.gen(function*() {
+        // Small slots, so that a megabyte is thousands of chunks through a ring shared with no one.
+        const listener = yield* RegisteredSocket.listen({ port: 0, receiveRing: { slotSize: 1500, slots: 64 } })
+        const server = yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
+          const stream = yield* listener.accept
+          for (;;) {
+            const more = yield* stream.withReceived((chunks) =>
+              chunks.length === 0
+                ? Effect.succeed(false)
+                : Effect.as(stream.sendMany(chunks.map((chunk) => chunk.buf)), true)
+            )
+            if (!more) return yield* stream.shutdown()
+          }
+        })))
+        const sent = pattern(1 << 20, 4)
+        const echoed = yield* Effect.promise(() =>
+          new Promise<Buffer>((resolve, reject) => {
+            const chunks: Array<Buffer> = []
+            const socket = net.connect(listener.address.port, "127.0.0.1", () => socket.end(sent))
+            socket.on("data", (chunk) => chunks.push(chunk))
+            socket.on("end", () => resolve(Buffer.concat(chunks)))
+            socket.on("error", reject)
+          })
+        )
+        assert.isTrue(echoed.equals(sent), "node:net got its megabyte back")
+        yield* Fiber.join(server)
+
+        const echoServer = net.createServer((socket) => socket.pipe(socket))
+        yield* Effect.addFinalizer(() => Effect.sync(() => echoServer.close()))
+        yield* Effect.promise(() => new Promise<void>((resolve) => echoServer.listen(0, "127.0.0.1", resolve)))
+        const port = (echoServer.address() as net.AddressInfo).port
+        const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port, receiveRing: { slots: 16 } })
+        const received = yield* Effect.fork(collect(stream))
+        const back = pattern(1 << 20, 5)
+        yield* sendInBatches(stream, back)
+        yield* stream.shutdown()
+        assert.isTrue((yield* Fiber.join(received)).equals(back), "ours got its megabyte back from node:net")
+      }))
+
+    it.scoped.skipIf(socatSkip)(
+      socat("socat as a TCP echo server: ours sends 1 MiB in batches, reads it all back"),
+      () =>
+        Effect.gen(function*() {
+          yield* requireSocat
+          const port = yield* freePort
+          yield* child("socat", [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, "EXEC:cat"])
+          yield* tcpReady(port)
+          const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port })
+          const sent = pattern(1 << 20, 6)
+          const received = yield* Effect.fork(collect(stream, sent.length))
+          yield* sendInBatches(stream, sent)
+          assert.isTrue((yield* Fiber.join(received)).equals(sent))
+          assert.match((yield* stream.receiveRing)!.mechanism, name === "multishot RECV" ? /multishot RECV/ : /posted/)
+        })
+    )
+  })
+}

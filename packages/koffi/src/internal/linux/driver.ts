@@ -1,8 +1,8 @@
 /**
  * The Linux backend's `Driver`: RIO buffer registration mapped onto one io_uring's sparse
  * registered-buffer table, where the slot index is the `BufferId`, with the ring's sockets
- * (`net.ts`), their receive rings where the kernel runs them (`receiveRings.ts`) and mmap'd
- * memory (`memory.ts`).
+ * (`net.ts`), their receive rings where the kernel runs them (`receiveRings.ts` for UDP,
+ * `streamRings.ts` for TCP) and mmap'd memory (`memory.ts`).
  */
 import * as BufferId from "@effect-rio/core/BufferId"
 import type { Driver } from "@effect-rio/core/Driver"
@@ -22,6 +22,7 @@ import * as Net from "./net.js"
 import * as ReceiveRings from "./receiveRings.js"
 import * as RingLoop from "./ring.js"
 import { sockaddr } from "./sockets.js"
+import * as StreamRings from "./streamRings.js"
 import * as Unavailable from "./unavailable.js"
 import * as Uring from "./uring.js"
 import * as Wake from "./wake.js"
@@ -41,7 +42,8 @@ interface Opened {
   readonly loop: RingLoop.RingLoop
   readonly pageSize: number
   readonly addresses: Sockaddr.Cache
-  readonly rings: ReceiveRings.Rings | undefined
+  /** The provided-buffer rings behind both kinds of receive rings, where the kernel runs them. */
+  readonly groups: BufferRing.BufferGroups | undefined
 }
 
 /**
@@ -60,12 +62,12 @@ export const make = (options?: LinuxOptions): Effect.Effect<Driver, RioError.Rio
         )
         return opened instanceof RioError.RioUnavailable ? Effect.fail(opened) : Effect.succeed(opened)
       }),
-      ({ loop, ring, rings }) =>
+      ({ groups, loop, ring }) =>
         Effect.sync(() => {
           loop.shutdown()
           ring.close()
           // After the close: the kernel has dropped the receive requests and buffer rings.
-          rings?.shutdown()
+          groups?.shutdown()
         })
     ),
     makeDriver
@@ -119,14 +121,15 @@ const open = (
   }
   const pageSize = libc.pageSize()
   const addresses = new Sockaddr.Cache(sockaddr)
-  // Decided once: a kernel without them (before 6.0) gets the core's posted receives.
-  const rings = multishot && BufferRing.supported(libc, ring, pageSize)
-    ? ReceiveRings.make(libc, ring, loop, addresses, pageSize)
+  // Decided once: a kernel without them (before 6.0) gets the core's posted receives. UDP and
+  // TCP share the ring's buffer-group ids.
+  const groups = multishot && BufferRing.supported(libc, ring, pageSize)
+    ? new BufferRing.BufferGroups(libc, ring, pageSize)
     : undefined
-  return { libc, ring, loop, pageSize, addresses, rings }
+  return { libc, ring, loop, pageSize, addresses, groups }
 }
 
-const makeDriver = ({ addresses, libc, loop, pageSize, ring, rings }: Opened): Driver => {
+const makeDriver = ({ addresses, groups, libc, loop, pageSize, ring }: Opened): Driver => {
   const ids = new IdAllocator(ring.slots)
   const memory = Memory.make(libc, pageSize)
 
@@ -135,7 +138,13 @@ const makeDriver = ({ addresses, libc, loop, pageSize, ring, rings }: Opened): D
     pageSize,
     maxBufferLength: Uring.MAX_BUFFER_LENGTH,
     maxBufferLengthReason: Errors.maxBufferLengthReason,
-    net: Net.make(libc, loop, addresses, rings),
+    net: Net.make(
+      libc,
+      loop,
+      addresses,
+      groups && ReceiveRings.make(loop, groups, addresses),
+      groups && StreamRings.make(loop, groups)
+    ),
 
     addressOf: (bytes) => {
       // Reading `.buffer` moves a small typed array's data off V8's moving heap onto a fixed

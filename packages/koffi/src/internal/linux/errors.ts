@@ -220,6 +220,9 @@ const ringOperation = "RIOReceiveEx (multishot RECVMSG into provided buffers)"
 /** The operation named by the errors of a receive ring's multishot receive. */
 export const receiveRingOperation = ringOperation
 
+/** The operation named by the errors of a TCP stream's multishot receive into shared slots. */
+export const streamRingOperation = "RIOReceive (multishot RECV into provided buffers)"
+
 /** A datagram from `sender` of `length` bytes did not fit a receive ring's slot of `room` bytes. */
 export const datagramTooLarge = (sender: SocketAddress, length: number, room: number): RioError.WSAEMSGSIZE => {
   const from = sender.host.includes(":") ? `[${sender.host}]:${sender.port}` : `${sender.host}:${sender.port}`
@@ -232,26 +235,27 @@ export const datagramTooLarge = (sender: SocketAddress, length: number, room: nu
   })
 }
 
-/** Every buffer-group id of the ring is taken by an open receive ring. */
-export const noBufferGroup = (groups: number): RioError.WSAENOBUFS =>
+/** Every buffer-group id of the ring is taken by an open receive ring or set of stream slots. */
+export const noBufferGroup = (operation: string, groups: number): RioError.WSAENOBUFS =>
   new RioError.WSAENOBUFS({
-    operation: ringOperation,
-    message: `All ${groups} provided-buffer groups of this io_uring hold a receive ring. Close UDP sockets that ` +
-      "no longer receive, or use receiveFrom on them.",
+    operation,
+    message: `All ${groups} provided-buffer groups of this io_uring are taken (one per UDP receive ring and one ` +
+      "per TCP receive ring). Close sockets and listeners that no longer receive, or receive without a ring.",
     cause: { groups }
   })
 
 /**
- * The provided-buffer ring of `entries` entries could not be set up: its memory (`mmap`) or
- * its registration (IORING_REGISTER_PBUF_RING) failed with `errno`.
+ * The provided-buffer ring of `entries` entries for the operation `receiving` could not be set
+ * up: its memory (`mmap`) or its registration (IORING_REGISTER_PBUF_RING) failed with `errno`.
  */
 export const bufferRingFailed = (
   libc: Libc.Libc,
+  receiving: string,
   stage: "mmap" | "IORING_REGISTER_PBUF_RING",
   errno: number,
   entries: number
 ): NetDriverError => {
-  const operation = `${ringOperation} (${stage})`
+  const operation = `${receiving} (${stage})`
   const cause = { errno }
   if (errno === Errno.ENOMEM) {
     return new RioError.WSAENOBUFS({

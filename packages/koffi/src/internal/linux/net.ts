@@ -9,11 +9,13 @@
  * - UDP goes through RECVMSG / SENDMSG (they carry the peer's address and have no fixed-buffer
  *   form); their iovec points into the registered slice, so the data still lands there.
  * - UDP receive rings, where the kernel has them, are one multishot RECVMSG per socket into a
- *   provided-buffer ring over the ring's slots (`receiveRings.ts`).
+ *   provided-buffer ring over the ring's slots (`receiveRings.ts`); TCP receive rings are one
+ *   multishot RECV per stream into a provided-buffer ring that many streams share
+ *   (`streamRings.ts`).
  *
  * @internal
  */
-import type { Done, NetDriver, Pending, ReceiveRings, Region } from "@effect-rio/core/Driver"
+import type { Done, NetDriver, Pending, ReceiveRings, Region, StreamRings } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import { setU64 } from "../native.js"
 import { completeLater, nothingToCancel } from "../operations.js"
@@ -30,11 +32,14 @@ const MSG_NOSIGNAL = 0x4000
 const SHUT = { read: 0, write: 1, both: 2 } as const
 
 // An operation's scratch: msghdr (56 bytes) at 0, iovec (16) at 56, sockaddr (28) at 72,
-// socklen_t at 100. Every field is 4-byte aligned, so the words view writes them all.
+// socklen_t at 100 — or, for a gathered send, the msghdr and up to GATHER iovecs from 56.
+// Every field is 4-byte aligned, so the words view writes them all.
 const MSGHDR = 0
 const IOVEC = 56
 const SOCKADDR = 72
 const SOCKLEN = 100
+const MESSAGE_BYTES = SOCKLEN + 4
+const GATHER = (SCRATCH_BYTES - IOVEC) / 16
 
 /**
  * A UDP send, as the record its table entry reuses. A datagram send never waits for a peer,
@@ -60,14 +65,15 @@ class DatagramSend implements Operation {
 
 /**
  * The core's `NetDriver` on `loop`'s ring; `addresses` decodes and encodes peers (shared with
- * the receive rings, so a peer is one object wherever it is seen), and `receiveRings` is
- * offered when the kernel runs them.
+ * the receive rings, so a peer is one object wherever it is seen), and `receiveRings` and
+ * `streamRings` are offered when the kernel runs them.
  */
 export const make = (
   libc: Libc.Libc,
   loop: RingLoop,
   addresses: Sockaddr.Cache = new Sockaddr.Cache(sockaddr),
-  receiveRings?: ReceiveRings
+  receiveRings?: ReceiveRings,
+  streamRings?: StreamRings
 ): NetDriver => {
   const { scratch, start } = loop
   const sockets = new Sockets(libc)
@@ -97,7 +103,7 @@ export const make = (
     const words = scratch.words(entry)
     const at = scratch.offset(entry)
     const base = scratch.address(entry)
-    words.fill(0, at / 4, (at + SCRATCH_BYTES) / 4)
+    words.fill(0, at / 4, (at + MESSAGE_BYTES) / 4)
     let nameLength = Sockaddr.SOCKADDR_BYTES
     if (peer !== undefined) {
       const encoded = addresses.encode(peer)
@@ -181,6 +187,37 @@ export const make = (
 
     send: (socket, region, done) => fixed(Opcode.WRITE_FIXED, socket.handle, region, count("RIOSend", done)),
 
+    // A batch of slices in one SENDMSG: its iovecs point into the registrations.
+    gatherSend: {
+      maxRegions: GATHER,
+      send: (socket, regions, from, length, skip, done) =>
+        start(
+          (entry, userData) => {
+            const words = scratch.words(entry)
+            const at = scratch.offset(entry)
+            const base = scratch.address(entry)
+            words.fill(0, at / 4, (at + IOVEC) / 4)
+            setU64(words, (at + MSGHDR + 16) / 4, base + IOVEC)
+            setU64(words, (at + MSGHDR + 24) / 4, length)
+            for (let i = 0; i < length; i++) {
+              const region = regions[from + i]!
+              const cut = i === 0 ? skip : 0
+              setU64(words, (at + IOVEC + i * 16) / 4, region.base + region.offset + cut)
+              setU64(words, (at + IOVEC + i * 16 + 8) / 4, region.length - cut)
+            }
+            return {
+              opcode: Opcode.SENDMSG,
+              fd: socket.handle,
+              userData,
+              addr: base + MSGHDR,
+              len: 1,
+              opFlags: MSG_NOSIGNAL
+            }
+          },
+          count("RIOSend", done)
+        )
+    },
+
     receive: (socket, region, done) => fixed(Opcode.READ_FIXED, socket.handle, region, count("RIOReceive", done)),
 
     // The hot path of UDP replies: a reused record per table entry, no closure, no object.
@@ -217,6 +254,7 @@ export const make = (
       libc.close(socket.handle)
     },
 
-    ...(receiveRings === undefined ? {} : { udpReceiveRings: receiveRings })
+    ...(receiveRings === undefined ? {} : { udpReceiveRings: receiveRings }),
+    ...(streamRings === undefined ? {} : { tcpReceiveRings: streamRings })
   }
 }

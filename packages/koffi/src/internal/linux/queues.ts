@@ -23,7 +23,8 @@ export const Opcode = {
   ACCEPT: 13,
   ASYNC_CANCEL: 14,
   CONNECT: 16,
-  SEND: 26
+  SEND: 26,
+  RECV: 27
 } as const
 
 const SQE_BYTES = 64
@@ -47,6 +48,11 @@ export interface Submission {
   readonly sqeFlags?: number
   /** `buf_group`: the provided-buffer group to select from (shares `buf_index`'s u16 at byte 40). */
   readonly bufGroup?: number
+  /**
+   * The u32 at byte 44 (`optlen`, shared with `file_index`): for a multishot RECV, the bytes
+   * after which it ends (Linux 6.17+; older kernels refuse a non-zero value with EINVAL).
+   */
+  readonly optlen?: number
 }
 
 /** `sqe.flags`: take the buffer from the provided-buffer group `buf_group` when the data arrives. */
@@ -202,6 +208,7 @@ export class Queues {
     sqes[w + 8] = entry.userData >>> 0
     if (entry.bufIndex !== undefined) this.sqes16[(w + 10) * 2] = entry.bufIndex
     if (entry.bufGroup !== undefined) this.sqes16[(w + 10) * 2] = entry.bufGroup
+    if (entry.optlen !== undefined) sqes[w + 11] = entry.optlen >>> 0
     return true
   }
 

@@ -22,44 +22,16 @@
  *
  * @internal
  */
-import type {
-  NetDriverError,
-  NetSocket,
-  Pending,
-  ReceiveRing,
-  ReceiveRings,
-  Region,
-  RingSink
-} from "@effect-rio/core/Driver"
-import { IdAllocator } from "@effect-rio/core/Driver"
-import koffi from "koffi"
-import { setU64 } from "../native.js"
+import type { Pending, ReceiveRing, ReceiveRings, Region, RingSink } from "@effect-rio/core/Driver"
 import type * as Sockaddr from "../sockaddr.js"
-import {
-  BUF_BYTES,
-  BUF_REG_BYTES,
-  describe,
-  GROUPS,
-  IORING_RECV_MULTISHOT,
-  IORING_REGISTER_PBUF_RING,
-  IORING_UNREGISTER_PBUF_RING,
-  mapRing,
-  MAX_ENTRIES,
-  nextPowerOfTwo,
-  TAIL_HALF
-} from "./bufferRing.js"
+import type { BufferGroups, BufferRingOwner, ProvidedBuffers } from "./bufferRing.js"
+import { IORING_RECV_MULTISHOT } from "./bufferRing.js"
 import * as Errors from "./errors.js"
 import * as Libc from "./libc.js"
 import type { Submission } from "./queues.js"
-import {
-  IORING_CQE_BUFFER_SHIFT,
-  IORING_CQE_F_BUFFER,
-  IORING_CQE_F_MORE,
-  IOSQE_BUFFER_SELECT,
-  Opcode
-} from "./queues.js"
+import { IORING_CQE_F_MORE, IOSQE_BUFFER_SELECT, Opcode } from "./queues.js"
 import type { RingLoop } from "./ring.js"
-import type { Ring } from "./uring.js"
+import { BatchFlush, Closing } from "./ringParts.js"
 
 /** `struct io_uring_recvmsg_out`: namelen, controllen, payloadlen, flags (u32 each). */
 const RECVMSG_OUT_BYTES = 16
@@ -83,114 +55,29 @@ const requestErrors: ReadonlySet<number> = new Set([
   Libc.Errno.EOPNOTSUPP
 ])
 
-/** The receive rings of one io_uring, and what the driver's teardown must do for them. */
-export interface Rings extends ReceiveRings {
-  /** For the layer's teardown, after the ring is closed: frees what open rings still hold. */
-  readonly shutdown: () => void
-}
-
-/** The receive rings of `ring`, run by `loop`; senders decoded through `addresses`. */
-export const make = (
-  libc: Libc.Libc,
-  ring: Ring,
-  loop: RingLoop,
-  addresses: Sockaddr.Cache,
-  pageSize: number
-): Rings => {
-  // One group id is kept back for `supported`'s probe ring.
-  const groups = new IdAllocator(GROUPS - 1)
-  const live = new Set<MultishotRing>()
-  const registration = new DataView(new ArrayBuffer(BUF_REG_BYTES))
-  const registrationBytes = new Uint8Array(registration.buffer)
-
-  /** Unregisters and unmaps a buffer ring, and frees its group id. */
-  const release = (bgid: number, address: bigint, length: number): void => {
-    if (ring.isOpen) {
-      describe(registration, address, 0, bgid)
-      libc.ioUringRegister(ring.fd, IORING_UNREGISTER_PBUF_RING, registrationBytes, 1)
-    }
-    libc.munmap(address, length)
-    groups.release(bgid)
-  }
-
-  const open = (
-    socket: NetSocket,
-    memory: Region,
-    slotBytes: number,
-    slots: number,
-    sink: RingSink
-  ): ReceiveRing | NetDriverError => {
-    const entries = nextPowerOfTwo(slots)
-    // A closed ring's fd number may already belong to another file: never pass it on.
-    if (!ring.isOpen || entries > MAX_ENTRIES) {
-      const errno = ring.isOpen ? Libc.Errno.EINVAL : Libc.Errno.EBADF
-      return Errors.bufferRingFailed(libc, "IORING_REGISTER_PBUF_RING", errno, entries)
-    }
-    const bgid = groups.take()
-    if (bgid < 0) return Errors.noBufferGroup(groups.capacity)
-    const length = Math.ceil((entries * BUF_BYTES) / pageSize) * pageSize
-    const address = mapRing(libc, length)
-    if (typeof address === "number") {
-      groups.release(bgid)
-      return Errors.bufferRingFailed(libc, "mmap", address, entries)
-    }
-    describe(registration, address, entries, bgid)
-    if (libc.ioUringRegister(ring.fd, IORING_REGISTER_PBUF_RING, registrationBytes, 1) < 0) {
-      const errno = libc.errno() || Libc.Errno.EINVAL
-      libc.munmap(address, length)
-      groups.release(bgid)
-      return Errors.bufferRingFailed(libc, "IORING_REGISTER_PBUF_RING", errno, entries)
-    }
-    const opened = new MultishotRing(
-      loop,
-      addresses,
-      socket.handle,
+/** The receive rings run by `loop`, over buffer rings from `groups`; senders decoded through `addresses`. */
+export const make = (loop: RingLoop, groups: BufferGroups, addresses: Sockaddr.Cache): ReceiveRings => ({
+  headerBytes: HEADER_BYTES,
+  open: (socket, memory, slotBytes, slots, sink) =>
+    groups.open(
       memory,
       slotBytes,
-      sink,
-      bgid,
-      entries,
-      new Uint8Array(koffi.view(address, length)),
-      (self) => {
-        live.delete(self)
-        release(bgid, address, length)
-      },
-      () => libc.munmap(address, length)
+      slots,
+      Errors.receiveRingOperation,
+      (buffers) => new MultishotRing(loop, addresses, socket.handle, memory, buffers, sink)
     )
-    live.add(opened)
-    for (let slot = 0; slot < slots; slot++) opened.recycle(slot)
-    return opened
-  }
-
-  return {
-    headerBytes: HEADER_BYTES,
-    open,
-    shutdown: () => {
-      // The ring is closed: the kernel dropped the requests and the buffer rings with it.
-      for (const opened of live) opened.abandon()
-      live.clear()
-    }
-  }
-}
+})
 
 /** One socket's receive ring: a provided-buffer ring over its slots and one multishot RECVMSG. */
-class MultishotRing implements ReceiveRing {
+class MultishotRing implements ReceiveRing, BufferRingOwner {
   readonly mechanism = MECHANISM
-  /** The buffer ring's entries as 32-bit words (addr, len) and 16-bit halves (bid, and the tail). */
-  private readonly words: Uint32Array
-  private readonly halves: Uint16Array
-  private readonly mask: number
-  private tail = 0
   /** The slots' headers, read in place. */
   private readonly view: DataView
-  /** Buffers the kernel holds: added to the ring and not yet reported in a completion. */
-  private inKernel = 0
   private armed = false
   private request: Pending | undefined = undefined
-  private closing = false
-  private finished = false
-  private closed: (() => void) | undefined = undefined
-  private flushQueued = false
+  // The request has ended: the buffer ring goes, then the caller hears of it.
+  private readonly closer = new Closing(() => this.buffers.release())
+  private readonly flush: BatchFlush
   // Made once: re-arming writes the same submission again.
   private readonly submission: { -readonly [K in keyof Submission]: Submission[K] }
 
@@ -199,19 +86,12 @@ class MultishotRing implements ReceiveRing {
     private readonly addresses: Sockaddr.Cache,
     fd: number,
     private readonly memory: Region,
-    private readonly slotBytes: number,
-    private readonly sink: RingSink,
-    bgid: number,
-    entries: number,
-    ring: Uint8Array,
-    private readonly release: (self: MultishotRing) => void,
-    private readonly unmap: () => void
+    private readonly buffers: ProvidedBuffers,
+    private readonly sink: RingSink
   ) {
-    this.words = new Uint32Array(ring.buffer, ring.byteOffset, ring.byteLength / 4)
-    this.halves = new Uint16Array(ring.buffer, ring.byteOffset, ring.byteLength / 2)
-    this.mask = entries - 1
     const bytes = memory.memory
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.flush = new BatchFlush(loop, () => sink.flush())
     this.submission = {
       opcode: Opcode.RECVMSG,
       fd,
@@ -222,8 +102,10 @@ class MultishotRing implements ReceiveRing {
       opFlags: MSG_TRUNC,
       ioprio: IORING_RECV_MULTISHOT,
       sqeFlags: IOSQE_BUFFER_SELECT,
-      bufGroup: bgid
+      bufGroup: buffers.bgid
     }
+    // Every slot is already the kernel's.
+    this.arm()
   }
 
   /** Writes the template msghdr into the request's scratch: only the name area's length matters. */
@@ -244,28 +126,16 @@ class MultishotRing implements ReceiveRing {
     this.request = this.loop.start(this.build, this.completed)
   }
 
-  private readonly flush = (): void => {
-    this.flushQueued = false
-    this.sink.flush()
-  }
-
-  private queueFlush(): void {
-    if (this.flushQueued) return
-    this.flushQueued = true
-    this.loop.afterDrain(this.flush)
-  }
-
   private readonly completed = (result: number, _entry: number, flags: number): void => {
     const more = (flags & IORING_CQE_F_MORE) !== 0
     if (!more) {
       this.armed = false
       this.request = undefined
     }
-    const slot = (flags & IORING_CQE_F_BUFFER) !== 0 ? flags >>> IORING_CQE_BUFFER_SHIFT : -1
-    if (slot >= 0) this.inKernel--
-    if (this.closing) {
+    const slot = this.buffers.taken(flags)
+    if (this.closer.closing) {
       // The caller is gone: what arrived meanwhile is dropped with the ring.
-      if (!more) this.finish()
+      if (!more) this.closer.finish()
       return
     }
     let rearm = true
@@ -280,80 +150,49 @@ class MultishotRing implements ReceiveRing {
         rearm = !requestErrors.has(errno)
         if (rearm) this.sink.fail(-1, error)
         else this.sink.end(error)
-        this.queueFlush()
+        this.flush.queue()
       }
       // A buffer taken by a receive that failed holds nothing: straight back to the kernel.
-      if (slot >= 0) this.give(slot)
+      if (slot >= 0) this.buffers.give(slot)
     }
     // Without a buffer in the kernel (or after an error of the request itself) the next
     // recycle re-arms.
     // (A sink may have recycled a slot, and so re-armed, already.)
-    if (!more && !this.armed && rearm && this.inKernel > 0) this.arm()
+    if (!more && !this.armed && rearm && this.buffers.inKernel > 0) this.arm()
   }
 
   /** Reports the datagram in `slot`: the kernel wrote `result` bytes there, header included. */
   private received(slot: number, result: number): void {
-    const at = this.memory.offset + slot * this.slotBytes
+    const slotBytes = this.buffers.slotBytes
+    const at = this.memory.offset + slot * slotBytes
     const view = this.view
     const payloadLength = view.getUint32(at + 8, true)
     const messageFlags = view.getUint32(at + 12, true)
     const sender = this.addresses.decode(view, at + RECVMSG_OUT_BYTES)
     if ((messageFlags & MSG_TRUNC) !== 0) {
-      this.sink.fail(slot, Errors.datagramTooLarge(sender, payloadLength, this.slotBytes - HEADER_BYTES))
+      this.sink.fail(slot, Errors.datagramTooLarge(sender, payloadLength, slotBytes - HEADER_BYTES))
     } else {
       this.sink.deliver(slot, HEADER_BYTES, Math.min(payloadLength, result - HEADER_BYTES), sender)
     }
-    this.queueFlush()
+    this.flush.queue()
   }
 
   readonly recycle = (slot: number): void => {
-    if (this.closing) return
-    this.give(slot)
+    if (this.closer.closing) return
+    this.buffers.give(slot)
     if (!this.armed) this.arm()
   }
 
-  /** Adds `slot` to the buffer ring. */
-  private give(slot: number): void {
-    const index = this.tail & this.mask
-    const w = index * (BUF_BYTES / 4)
-    setU64(this.words, w, this.memory.base + this.memory.offset + slot * this.slotBytes)
-    this.words[w + 2] = this.slotBytes
-    // bid is a u16: a 32-bit store here would overwrite entry 0's last field, the tail.
-    this.halves[w * 2 + 6] = slot
-    this.tail = (this.tail + 1) & 0xffff
-    // Published before the next enter, with a full fence after the entry's stores.
-    Atomics.store(this.halves, TAIL_HALF, this.tail)
-    this.inKernel++
-  }
-
   readonly close = (done: () => void): void => {
-    if (this.finished) return done()
-    this.closed = done
-    if (this.closing) return
-    this.closing = true
+    if (!this.closer.begin(done)) return
     if (this.armed) this.request!.cancel()
-    else this.finish()
-  }
-
-  /** The request has ended: the buffer ring goes, then the caller hears of it. */
-  private finish(): void {
-    if (this.finished) return
-    this.finished = true
-    this.release(this)
-    const done = this.closed
-    this.closed = undefined
-    done?.()
+    else this.closer.finish()
   }
 
   /** The io_uring is gone (the layer shut down): unmap, and let a waiting close finish. */
-  abandon(): void {
-    if (this.finished) return
-    this.finished = true
-    this.closing = true
-    this.unmap()
+  readonly abandon = (): void => {
+    if (!this.closer.abandon()) return
     this.sink.end(Errors.closed(Errors.receiveRingOperation))
-    const done = this.closed
-    this.closed = undefined
-    done?.()
+    this.closer.finish()
   }
 }

@@ -31,8 +31,8 @@ import type { Ring } from "./uring.js"
 import { IORING_SETUP_DEFER_TASKRUN } from "./uring.js"
 import * as Wake from "./wake.js"
 
-/** Scratch bytes of each table entry. */
-export const SCRATCH_BYTES = 128
+/** Scratch bytes of each table entry: room for a msghdr and 16 iovecs (a gathered send). */
+export const SCRATCH_BYTES = 56 + 16 * 16
 const CHUNK_ENTRIES = 256
 /** Rounds of deferred completion work one wake-up runs before yielding to the event loop. */
 const DEFERRED_ROUNDS = 64
@@ -123,7 +123,7 @@ export interface RingLoop {
    * its completions (once, unless it is multishot).
    */
   readonly start: (build: Build, complete: Complete) => Pending
-  /** A table entry for an operation that `submitPlain` will submit. */
+  /** A table entry for an operation that `submitPlain` or `submitRecord` will submit. */
   readonly take: () => number
   /** The user_data that the operation in `entry` must carry. */
   readonly userData: (entry: number) => number
@@ -140,6 +140,13 @@ export interface RingLoop {
     len: number,
     opFlags: number
   ) => void
+  /**
+   * Submits `operation` (whose `userData` is its entry's) as `submission`, which may be a
+   * record the caller reuses for each of its operations: nothing is allocated.
+   */
+  readonly submitRecord: (entry: number, operation: Operation, submission: Submission) => void
+  /** Asks the kernel to end `operation` early (once, and only while it is outstanding). */
+  readonly cancel: (operation: Operation) => void
   /**
    * Runs `callback` once after the batch of completions being read now (or the next one),
    * before the loop yields to the event loop. Queue it at most once per batch.
@@ -268,24 +275,32 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     }
     table.set(entry, operation)
     enqueue(submission)
-    return {
-      cancel: () => {
-        if (operation.cancelled || table.get(userData) !== operation) return
-        operation.cancelled = true
-        enqueue({ opcode: Opcode.ASYNC_CANCEL, fd: -1, userData: 0, addr: userData })
-      }
-    }
+    return { cancel: () => cancel(operation) }
+  }
+
+  const cancel = (operation: Operation): void => {
+    if (operation.cancelled || table.get(operation.userData) !== operation) return
+    operation.cancelled = true
+    enqueue({ opcode: Opcode.ASYNC_CANCEL, fd: -1, userData: 0, addr: operation.userData })
+  }
+
+  /** An operation submitted after the shutdown ends with EBADF, later, like any other. */
+  const endClosed = (operation: Operation): void => {
+    // The entry stays taken until the operation ends, so its record is not reused before.
+    endsClosed(() => {
+      table.release(operation.userData)
+      operation.complete(-Errno.EBADF, 0)
+    })
+  }
+
+  const submitRecord: RingLoop["submitRecord"] = (entry, operation, submission) => {
+    if (closed) return endClosed(operation)
+    table.set(entry, operation)
+    enqueue(submission)
   }
 
   const submitPlain: RingLoop["submitPlain"] = (entry, operation, opcode, fd, addr, len, opFlags) => {
-    if (closed) {
-      // The entry stays taken until the operation ends, so its record is not reused before.
-      endsClosed(() => {
-        table.release(operation.userData)
-        operation.complete(-Errno.EBADF, 0)
-      })
-      return
-    }
+    if (closed) return endClosed(operation)
     table.set(entry, operation)
     const userData = operation.userData
     if (backlog.length > 0 || !queues.pushPlain(opcode, fd, addr, len, opFlags, userData)) {
@@ -307,6 +322,8 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     take: () => table.take(),
     userData: (entry) => table.userData(entry),
     submitPlain,
+    submitRecord,
+    cancel,
     afterDrain,
     shutdown
   }

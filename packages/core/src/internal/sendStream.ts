@@ -1,0 +1,135 @@
+/**
+ * Many slices sent down one stream as one request: one Effect, one completion callback, and
+ * one send in the kernel at a time — vectored where the driver can (`gatherSend`), and a
+ * partial send is finished (from where the kernel stopped) before anything after it goes, so
+ * bytes never reorder. The chain takes one place in
+ * the socket's send queue, so it never interleaves with the stream's other sends, and holds a
+ * token on every slice's registration until it ends.
+ */
+import * as Effect from "effect/Effect"
+import type { NetDriverError, NetSocket, Pending } from "../Driver.js"
+import type { SocketError } from "../RegisteredSocket.js"
+import * as RioError from "../RioError.js"
+import type { SliceImpl } from "./registration.js"
+import type { InKernel } from "./requests.js"
+import { aborted, type SocketState } from "./requests.js"
+
+class Chain implements InKernel {
+  private index = 0
+  /** Bytes of `slices[index]` already sent. */
+  private sent = 0
+  private total = 0
+  private tokens = 0
+  private pending: Pending | undefined = undefined
+  private begun = false
+  private over = false
+  /** The canceller of an interrupted chain: nothing more is sent, and it waits for the send in flight. */
+  private interrupted: (() => void) | undefined = undefined
+
+  constructor(
+    private readonly state: SocketState,
+    private readonly socket: NetSocket,
+    private readonly slices: ReadonlyArray<SliceImpl>,
+    private readonly resume: (effect: Effect.Effect<void, SocketError>) => void
+  ) {}
+
+  /** Its place in the send queue is granted. */
+  readonly begin = (): void => {
+    this.begun = true
+    if (this.state.closed) return this.finish(aborted("the socket is closed"))
+    for (const slice of this.slices) {
+      const refused = slice.registration.unsafeAcquireToken()
+      if (refused !== undefined) return this.finish(refused)
+      this.tokens++
+    }
+    this.state.track(this)
+    this.next()
+  }
+
+  /** Sends the rest of the current slice, skipping empty ones; finishes after the last. */
+  private next(): void {
+    while (this.index < this.slices.length && this.slices[this.index]!.length === 0) this.index++
+    if (this.index === this.slices.length) return this.finish(undefined)
+    if (this.interrupted !== undefined) return this.finish(undefined)
+    if (this.state.closed) return this.finish(aborted("the socket is closed"))
+    const { net } = this.state
+    const left = this.slices.length - this.index
+    if (left > 1 && net.gatherSend !== undefined) {
+      const count = Math.min(left, net.gatherSend.maxRegions)
+      this.pending = net.gatherSend.send(this.socket, this.slices, this.index, count, this.sent, this.done)
+      return
+    }
+    const slice = this.slices[this.index]!
+    // A whole slice goes as it is; only the rest of a partial send needs a slice of its own.
+    const region = this.sent === 0 ? slice : slice.sub(this.sent, slice.length - this.sent)
+    this.pending = net.send(this.socket, region, this.done)
+  }
+
+  private readonly done = (result: number | NetDriverError): void => {
+    this.pending = undefined
+    if (result instanceof Error) return this.finish(result)
+    this.total += result
+    // The bytes written run on through the slices, from where the last send stopped.
+    for (let bytes = result; bytes > 0 && this.index < this.slices.length;) {
+      const take = Math.min(bytes, this.slices[this.index]!.length - this.sent)
+      bytes -= take
+      this.sent += take
+      if (this.sent === this.slices[this.index]!.length) {
+        this.index++
+        this.sent = 0
+      }
+    }
+    this.next()
+  }
+
+  cancel(): void {
+    this.pending?.cancel()
+  }
+
+  interrupt(settled: () => void): void {
+    if (this.over) return settled()
+    if (!this.begun) {
+      // Still waiting for its place: nothing was sent.
+      this.over = true
+      this.state.sends.withdraw(this.begin)
+      return settled()
+    }
+    this.interrupted = settled
+    if (this.pending === undefined) this.finish(undefined)
+  }
+
+  private finish(error: NetDriverError | undefined): void {
+    if (this.over) return
+    this.over = true
+    for (let i = 0; i < this.tokens; i++) this.slices[i]!.registration.unsafeReleaseToken()
+    this.state.sends.leave()
+    this.state.settle(this)
+    if (this.interrupted !== undefined) return this.interrupted()
+    if (error === undefined) return this.resume(Effect.void)
+    this.resume(Effect.fail(this.slices.length === 1 && this.total === 0 ? error : this.partial(error)))
+  }
+
+  /** The error, saying how much of the chain the kernel took. */
+  private partial(error: NetDriverError): NetDriverError {
+    let bytes = 0
+    for (const slice of this.slices) bytes += slice.length
+    return RioError.fromCode(error.code, {
+      operation: error.operation,
+      message: `${error.message} (sendMany: the kernel had taken ${this.total} of the ${bytes} bytes of the batch)`,
+      cause: error.cause
+    })
+  }
+}
+
+/** Sends every byte of `slices`, in order, as one request of the stream's send queue. */
+export const sendStream = (
+  state: SocketState,
+  socket: NetSocket,
+  slices: ReadonlyArray<SliceImpl>
+): Effect.Effect<void, SocketError> =>
+  Effect.async<void, SocketError>((resume) => {
+    if (state.closed) return resume(Effect.fail(aborted("the socket is closed")))
+    const chain = new Chain(state, socket, slices, resume)
+    state.sends.enter(chain.begin)
+    return Effect.async<void>((settled) => chain.interrupt(() => settled(Effect.void)))
+  })

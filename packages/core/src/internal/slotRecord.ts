@@ -1,0 +1,25 @@
+/**
+ * What a receive ring lends for one slot: a slice re-pointed at the slot's bytes each time the
+ * slot is filled, and a view of them made on first use. One per slot, made once: a ring
+ * allocates nothing per message.
+ */
+import type { SliceImpl } from "./registration.js"
+
+export class SlotRecord {
+  private view: Uint8Array | undefined = undefined
+
+  constructor(readonly slot: number, readonly buf: SliceImpl) {}
+
+  /** Made on first use after each fill, so a caller that never reads it costs nothing. */
+  get bytes(): Uint8Array {
+    const buf = this.buf
+    if (this.view === undefined) this.view = buf.memory.subarray(buf.offset, buf.offset + buf.length)
+    return this.view
+  }
+
+  /** The slot now holds `length` bytes at `offset` in the registration. */
+  fillAt(offset: number, length: number): void {
+    this.buf.moveTo(offset, length)
+    this.view = undefined
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * TCP streams and listeners: one operation per call (`send`, `sendAll`, `receive`), or
+ * batches (`sendMany`, and `receiveMany`/`withReceived` from a receive ring — the stream's
+ * own for a connected stream, its listener's shared one for an accepted stream).
+ */
+import * as Effect from "effect/Effect"
+import type { NetDriver, NetSocket } from "../Driver.js"
+import type { QueueOptions, ReceiveRingInfo, SocketError, TcpStream } from "../RegisteredSocket.js"
+import type * as RioBuf from "../RioBuf.js"
+import * as RioError from "../RioError.js"
+import { invalid } from "./address.js"
+import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
+import type { SliceImpl } from "./registration.js"
+import { aborted, SocketState } from "./requests.js"
+import { sendStream } from "./sendStream.js"
+import type { StreamQueue, StreamRing } from "./streamRing.js"
+
+/** What TCP streams need from the socket layer. */
+export interface TcpContext {
+  readonly resolve: (operation: string, buf: RioBuf.RioBuf) => SliceImpl | RioError.WSAEINVAL | RioError.WSAEFAULT
+}
+
+/** A stream's state: its requests, and its place in a receive ring once a batch call joined it. */
+export class StreamState extends SocketState {
+  private queue: StreamQueue | undefined = undefined
+
+  constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
+    super(net, socket, queues)
+  }
+
+  get receivesThroughRing(): boolean {
+    return this.queue !== undefined
+  }
+
+  /** The stream's queue in the ring, joined on first use (synchronously, when it succeeds). */
+  readonly openQueue: Effect.Effect<StreamQueue, SocketError> = Effect.suspend(() => {
+    if (this.queue !== undefined) return Effect.succeed(this.queue)
+    if (this.closed) return Effect.fail(aborted("the socket is closed"))
+    return Effect.tap(this.ring.join(this.socket), (queue) => {
+      this.queue = queue
+    })
+  })
+
+  info(): ReceiveRingInfo | undefined {
+    return this.queue === undefined ? undefined : this.ring.info()
+  }
+
+  // The ring lets go of the stream before its socket closes (the fd could be reused at once).
+  override readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.closed) return Effect.void
+    const queue = this.queue
+    return Effect.zipRight(queue === undefined ? Effect.void : queue.close, this.closeSocket)
+  })
+}
+
+/** A listener's state: it holds its streams' shared ring until it closes. */
+export class ListenerState extends SocketState {
+  constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
+    super(net, socket, queues)
+    ring.hold()
+  }
+
+  override readonly close: Effect.Effect<void> = Effect.suspend(() =>
+    this.closed ? Effect.void : Effect.zipRight(this.closeSocket, this.ring.leave)
+  )
+}
+
+export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStream => {
+  const { resolve } = context
+  const { net, socket } = state
+  const shutForWrites = (operation: string) =>
+    new RioError.WSAESHUTDOWN({ operation, message: "This stream was shut down for writing: no more sends." })
+  const send = (operation: string, buf: RioBuf.RioBuf): Effect.Effect<number, SocketError> =>
+    Effect.suspend(() => {
+      const slice = resolve(operation, buf)
+      if (slice instanceof Error) return Effect.fail(slice)
+      if (state.writeShut) return Effect.fail(shutForWrites(operation))
+      return state.submit<number>(state.sends, slice, (done) => net.send(socket, slice, done))
+    })
+  const sendAll = (buf: RioBuf.RioBuf): Effect.Effect<void, SocketError> =>
+    Effect.suspend(() => {
+      const slice = resolve("RIOSend", buf)
+      if (slice instanceof Error) return Effect.fail(slice)
+      const loop = (sent: number): Effect.Effect<void, SocketError> =>
+        sent === slice.length
+          ? Effect.void
+          : Effect.flatMap(
+            send("RIOSend", sent === 0 ? slice : slice.sub(sent, slice.length - sent)),
+            (n) => loop(sent + n)
+          )
+      return loop(0)
+    })
+  return {
+    localAddress: socket.local,
+    remoteAddress: socket.remote!,
+    send: (buf) => send("RIOSend", buf),
+    sendAll,
+    receive: (buf) =>
+      Effect.suspend(() => {
+        const slice = resolve("RIOReceive", buf)
+        if (slice instanceof Error) return Effect.fail(slice)
+        if (state.receivesThroughRing) {
+          return Effect.fail(invalid(
+            "RIOReceive",
+            "This stream receives through its ring (receiveMany/withReceived): a receive of its own would take " +
+              "bytes out of order."
+          ))
+        }
+        return state.submit<number>(state.receives, slice, (done) => net.receive(socket, slice, done))
+      }),
+    receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", state.openQueue, max),
+    withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", state.openQueue, use, max),
+    sendMany: (bufs) =>
+      Effect.suspend(() => {
+        if (!Array.isArray(bufs)) return Effect.fail(invalid("sendMany", "bufs is not an array."))
+        const slices = new Array<SliceImpl>(bufs.length)
+        for (let i = 0; i < bufs.length; i++) {
+          const slice = resolve("RIOSend", bufs[i] as RioBuf.RioBuf)
+          if (slice instanceof Error) return Effect.fail(slice)
+          slices[i] = slice
+        }
+        if (state.writeShut) return Effect.fail(shutForWrites("RIOSend"))
+        if (slices.length === 0) return Effect.void
+        return sendStream(state, socket, slices)
+      }),
+    receiveRing: Effect.sync(() => state.info()),
+    shutdown: (how = "write") =>
+      Effect.suspend(() => {
+        if (how !== "read" && how !== "write" && how !== "both") {
+          return Effect.fail(invalid("shutdown", `how ${JSON.stringify(how)} is not "read", "write" or "both".`))
+        }
+        if (state.closed) return Effect.fail(aborted("the socket is closed"))
+        const error = net.shutdown(socket, how)
+        if (error !== undefined) return Effect.fail(error)
+        if (how !== "read") state.writeShut = true
+        return Effect.void
+      })
+  }
+}
