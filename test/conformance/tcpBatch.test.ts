@@ -277,6 +277,32 @@ describeSocketBackends("TCP batches", (it, backend) => {
       }
     }))
 
+  it.effect("one way of receiving per stream; a use that throws still gives its chunks back", () =>
+    Effect.gen(function*() {
+      const io = yield* RegisteredIo.RegisteredIo
+      const before = yield* io.stats
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* RegisteredSocket.listen({ port: 0, receiveRing: { slots: 4, slotSize: 64 } })
+        const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+        const server = yield* listener.accept
+        const out = yield* source(64, 14)
+        const receiving = yield* Effect.fork(server.receive(out.slice(0, 64)))
+        yield* Effect.sleep("5 millis")
+        const refused = yield* Effect.flip(Effect.scoped(server.receiveMany()))
+        assert.strictEqual(refused._tag, "WSAEINVAL", "a receive of its own is in flight")
+        yield* Fiber.interrupt(receiving)
+        yield* client.sendMany([out.slice(0, 64)])
+        const thrown = yield* Effect.exit(server.withReceived((): Effect.Effect<void> => {
+          throw new Error("boom")
+        }))
+        assert.isTrue(Exit.isFailure(thrown))
+        yield* client.shutdown("write")
+        assert.strictEqual(yield* readToEnd(server, 14), 0, "the thrown batch was consumed")
+      }))
+      // Had the thrown batch kept its token, the ring's release would still be waiting.
+      assert.deepStrictEqual(yield* io.stats, before)
+    }))
+
   it.effect("closing: a waiting receiveMany ends aborted; a lent batch keeps the ring until it is returned", () =>
     Effect.gen(function*() {
       const io = yield* RegisteredIo.RegisteredIo
@@ -332,6 +358,38 @@ describeSocketBackends("TCP batches", (it, backend) => {
       }))
       assert.deepStrictEqual(yield* io.stats, before)
       assert.strictEqual(vmPinKiB(), pinned)
+    }))
+
+  it.effect("an echo stuck on a peer that never reads: interrupting its sendMany and closing its stream both finish", () =>
+    Effect.gen(function*() {
+      const io = yield* RegisteredIo.RegisteredIo
+      const before = yield* io.stats
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* RegisteredSocket.listen({ port: 0 })
+        const reader = yield* Scope.make()
+        // The echoing side is a connected stream, the last holder of its own ring.
+        const echoing = yield* Scope.extend(
+          RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port }),
+          reader
+        )
+        const peer = yield* listener.accept
+        const out = yield* source(1 << 20, 13)
+        // 16 MiB: more than loopback buffers hold (the double buffers without limit: there, nothing waits).
+        const flood = yield* Effect.fork(Effect.repeatN(peer.sendAll(out.slice(0, 1 << 20)), 15))
+        const echo = yield* Effect.fork(
+          Effect.forever(echoing.withReceived((chunks) => echoing.sendMany(chunks.map((chunk) => chunk.buf))))
+        )
+        // Long enough for both directions' buffers to fill: the echo's sendMany then waits.
+        yield* Effect.sleep("300 millis")
+        yield* Fiber.interrupt(echo).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "interrupting the echo hung" })
+        )
+        yield* Scope.close(reader, Exit.void).pipe(
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "closing the stream hung" })
+        )
+        yield* Fiber.interrupt(flood)
+      }))
+      assert.deepStrictEqual(yield* io.stats, before)
     }))
 
   const resetCase = "a peer that resets ends the stream with WSAECONNRESET after the chunks before it"

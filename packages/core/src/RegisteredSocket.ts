@@ -134,9 +134,10 @@ export interface ReceivedChunk {
 /**
  * The size of a TCP receive ring: one registration of `slots` slots of `slotSize` bytes. A
  * listener's ring is shared by all the streams it accepts, so pinned memory does not grow
- * with the number of connections; a stream holds at most `maxPerStream` slots (ready or
- * lent) and receives nothing more until some come back — its bytes wait in the kernel and
- * the peer's window closes, as with any unread socket.
+ * with the number of connections; a stream that holds `maxPerStream` slots (ready or lent)
+ * receives nothing more until some come back — its bytes wait in the kernel and the peer's
+ * window closes, as with any unread socket. (On io_uring the pause takes effect within one
+ * burst of receives: a stream may hold up to an eighth of the slots, at most 32, beyond it.)
  *
  * @since 0.2.0
  * @category models
@@ -253,8 +254,10 @@ export interface TcpStream {
   /**
    * Sends every byte of every slice, in order, in one Effect: one send in the kernel at a time
    * (on io_uring one vectored SENDMSG of up to 16 slices), and a partial send is finished
-   * before anything after it goes, so bytes never reorder. Every slice is checked before
-   * anything is sent; an error says how many bytes the kernel had taken.
+   * before anything after it goes, so the batch's bytes never reorder (send from one fiber per
+   * stream: another fiber's sends may land between a batch's parts). Every slice is checked
+   * before anything is sent; an error says how many bytes the kernel had taken. Interruption
+   * cancels the send in flight and waits for its completion.
    */
   readonly sendMany: (bufs: ReadonlyArray<RioBuf.RioBuf>) => Effect.Effect<void, SocketError>
   /** How the kernel fills the stream's receive ring (`undefined` before the first batch call). */

@@ -119,7 +119,7 @@ export const withReceived = <T, A, E, R>(
     max,
     (source, batch, restore) =>
       // Still uninterruptible here: the batch goes back however `use` ends.
-      Effect.flatMap(Effect.exit(restore(use(batch))), (exit) => {
+      Effect.flatMap(Effect.exit(restore(Effect.suspend(() => use(batch)))), (exit) => {
         source.giveBack(batch)
         return exit
       })

@@ -28,6 +28,11 @@ export class RequestQueue {
     else this.wait(begin)
   }
 
+  /** Whether an operation holds a place (is in the kernel) or waits for one. */
+  get busy(): boolean {
+    return this.active > 0 || this.waiters.length > 0
+  }
+
   /** Takes a place if one is free now and no one waits for it. */
   tryEnter(): boolean {
     if (this.active >= this.depth || this.waiters.length > 0) return false

@@ -2,9 +2,9 @@
  * Many slices sent down one stream as one request: one Effect, one completion callback, and
  * one send in the kernel at a time — vectored where the driver can (`gatherSend`), and a
  * partial send is finished (from where the kernel stopped) before anything after it goes, so
- * bytes never reorder. The chain takes one place in
- * the socket's send queue, so it never interleaves with the stream's other sends, and holds a
- * token on every slice's registration until it ends.
+ * the batch's bytes never reorder. The chain takes one place in the socket's send queue and
+ * holds a token on every slice's registration until it ends. (Sends that other fibers make on
+ * the same stream meanwhile take other places, so their bytes may land between the chain's.)
  */
 import * as Effect from "effect/Effect"
 import type { NetDriverError, NetSocket, Pending } from "../Driver.js"
@@ -23,7 +23,7 @@ class Chain implements InKernel {
   private pending: Pending | undefined = undefined
   private begun = false
   private over = false
-  /** The canceller of an interrupted chain: nothing more is sent, and it waits for the send in flight. */
+  /** The canceller of an interrupted chain: nothing more is sent, and it waits for the cancelled send's completion. */
   private interrupted: (() => void) | undefined = undefined
 
   constructor(
@@ -95,7 +95,9 @@ class Chain implements InKernel {
       return settled()
     }
     this.interrupted = settled
+    // The send in flight is cancelled; its completion (which always comes) ends the chain.
     if (this.pending === undefined) this.finish(undefined)
+    else this.pending.cancel()
   }
 
   private finish(error: NetDriverError | undefined): void {

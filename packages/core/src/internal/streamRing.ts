@@ -97,7 +97,7 @@ export class StreamRing {
     return Effect.suspend(() => {
       const slots = this.slots ?? this.open()
       if (slots instanceof Error) return Effect.fail(slots)
-      const queue = new StreamQueue(slots, this.maxPerStream, this.leave)
+      const queue = new StreamQueue(slots, this.maxPerStream)
       const receiver = slots.kernel.receive(socket, queue)
       if (receiver instanceof Error) {
         // A ring made for this join alone goes again.
@@ -171,11 +171,7 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   private ended: NetDriverError | typeof endOfStream | undefined = undefined
   private readonly waiters = new Waiters(() => this.count > 0 || this.closed || this.ended !== undefined)
 
-  constructor(
-    private readonly slots: Slots,
-    private readonly maxHeld: number,
-    private readonly leave: Effect.Effect<void>
-  ) {
+  constructor(private readonly slots: Slots, private readonly maxHeld: number) {
     this.order = new Int32Array(slots.count)
   }
 
@@ -244,25 +240,25 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
 
   /**
    * Stops receiving and gives the ready slots back; completes once the kernel has let go of
-   * the stream's requests (lent chunks stay their callers' until their batches end).
+   * the stream's requests (lent chunks stay their callers' until their batches end). The
+   * stream's socket closes after this, and only then does it leave the ring: a send of its
+   * chunks still in the kernel holds tokens on the ring's memory until the socket's close
+   * aborts it.
    */
   readonly close: Effect.Effect<void> = Effect.suspend(() => {
     if (this.closed) return Effect.void
     this.closed = true
     this.waiters.wakeAll()
     const receiver = this.receiver!
-    return Effect.zipRight(
-      Effect.async<void>((resume) =>
-        receiver.close(() => {
-          // Ready chunks no caller took: back to the kernel for the other streams.
-          for (; this.count > 0; this.count--) {
-            this.slots.kernel.recycle(this.order[this.head]!)
-            this.head = (this.head + 1) % this.order.length
-          }
-          resume(Effect.void)
-        })
-      ),
-      this.leave
+    return Effect.async<void>((resume) =>
+      receiver.close(() => {
+        // Ready chunks no caller took: back to the kernel for the other streams.
+        for (; this.count > 0; this.count--) {
+          this.slots.kernel.recycle(this.order[this.head]!)
+          this.head = (this.head + 1) % this.order.length
+        }
+        resume(Effect.void)
+      })
     )
   })
 }

@@ -35,7 +35,13 @@ export class StreamState extends SocketState {
   /** The stream's queue in the ring, joined on first use (synchronously, when it succeeds). */
   readonly openQueue: Effect.Effect<StreamQueue, SocketError> = Effect.suspend(() => {
     if (this.queue !== undefined) return Effect.succeed(this.queue)
-    if (this.closed) return Effect.fail(aborted("the socket is closed"))
+    if (this.closing) return Effect.fail(aborted("the socket is closed"))
+    if (this.receives.busy) {
+      return Effect.fail(invalid(
+        "receiveMany",
+        "A receive of this stream's own is in flight: the ring would take bytes out of order. Receive one way per stream."
+      ))
+    }
     return Effect.tap(this.ring.join(this.socket), (queue) => {
       this.queue = queue
     })
@@ -45,11 +51,18 @@ export class StreamState extends SocketState {
     return this.queue === undefined ? undefined : this.ring.info()
   }
 
-  // The ring lets go of the stream before its socket closes (the fd could be reused at once).
+  /** Set as the close begins, so that no batch call joins the ring while it runs. */
+  private closing = false
+
+  // The kernel lets go of the stream's receiving before its socket closes (the fd could be
+  // reused at once); the socket's close aborts its sends, whose tokens the ring's release
+  // waits for; so the stream leaves the ring last.
   override readonly close: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.closed) return Effect.void
+    if (this.closing) return Effect.void
+    this.closing = true
     const queue = this.queue
-    return Effect.zipRight(queue === undefined ? Effect.void : queue.close, this.closeSocket)
+    if (queue === undefined) return this.closeSocket
+    return Effect.zipRight(Effect.zipRight(queue.close, this.closeSocket), this.ring.leave)
   })
 }
 
