@@ -23,6 +23,8 @@ export interface TcpContext {
 /** A stream's state: its requests, and its place in a receive ring once a batch call joined it. */
 export class StreamState extends SocketState {
   private queue: StreamQueue | undefined = undefined
+  /** Set as the close begins, so that no batch call joins the ring while it runs. */
+  private closing = false
 
   constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
     super(net, socket, queues)
@@ -50,9 +52,6 @@ export class StreamState extends SocketState {
   info(): ReceiveRingInfo | undefined {
     return this.queue === undefined ? undefined : this.ring.info()
   }
-
-  /** Set as the close begins, so that no batch call joins the ring while it runs. */
-  private closing = false
 
   // The kernel lets go of the stream's receiving before its socket closes (the fd could be
   // reused at once); the socket's close aborts its sends, whose tokens the ring's release
