@@ -31,37 +31,59 @@ export const forkMaybeInterrupted = (
     return fiber
   })
 
-/** Up to 16 batch calls of `kinds`, each maybe interrupted 0..3 ms after it starts. */
-export const batchCalls = <K extends string>(kinds: ReadonlyArray<K>) =>
-  FastCheck.array(
-    FastCheck.record({
-      kind: FastCheck.constantFrom(...kinds),
-      interruptAfter: FastCheck.option(FastCheck.integer({ min: 0, max: 3 }), { nil: undefined })
-    }),
-    { minLength: 1, maxLength: 16 }
-  )
+type BatchCall = {
+  readonly kind: "receiveMany" | "withReceived" | "sendMany"
+  readonly interruptAfter: number | undefined
+}
+
+/** Up to 16 batch calls, each maybe interrupted 0..3 ms after it starts. */
+export const batchCalls: FastCheck.Arbitrary<Array<BatchCall>> = FastCheck.array(
+  FastCheck.record({
+    kind: FastCheck.constantFrom("receiveMany" as const, "withReceived" as const, "sendMany" as const),
+    interruptAfter: FastCheck.option(FastCheck.integer({ min: 0, max: 3 }), { nil: undefined })
+  }),
+  { minLength: 1, maxLength: 16 }
+)
+
+/** What the batch calls run on: a receiving socket, one batch of sends, and the sends' registration. */
+export interface BatchSockets {
+  readonly receiver: {
+    readonly receiveMany: (max?: number) => Effect.Effect<ReadonlyArray<unknown>, unknown, Scope.Scope>
+    readonly withReceived: (
+      use: (batch: ReadonlyArray<unknown>) => Effect.Effect<void>,
+      max?: number
+    ) => Effect.Effect<void, unknown>
+  }
+  readonly sendMany: Effect.Effect<unknown, unknown>
+  readonly inFlight: () => number
+}
 
 /**
- * Forks `run(kind)` for each call, interrupting those the plan says, then interrupts the rest:
- * afterwards, and once `sockets` (which made them) has closed, every registration and pinned
- * page is back where it was.
+ * Forks each call (a receive of up to 2 that keeps its batch 1 ms, or the batch of sends),
+ * interrupting those the plan says, then interrupts the rest: afterwards, and once `sockets`
+ * (which made them) has closed, every registration and pinned page is back where it was.
  */
-export const leavesNothingBehind = <K extends string>(
-  calls: ReadonlyArray<{ readonly kind: K; readonly interruptAfter: number | undefined }>,
-  sockets: Effect.Effect<
-    { readonly run: (kind: K) => Effect.Effect<unknown, unknown>; readonly inFlight: () => number },
-    unknown,
-    Scope.Scope | RegisteredIo.RegisteredIo
-  >
+export const leavesNothingBehind = (
+  calls: ReadonlyArray<
+    { readonly kind: "receiveMany" | "withReceived" | "sendMany"; readonly interruptAfter: number | undefined }
+  >,
+  sockets: Effect.Effect<BatchSockets, unknown, Scope.Scope | RegisteredIo.RegisteredIo>
 ) =>
   Effect.gen(function*() {
     const io = yield* RegisteredIo.RegisteredIo
     const before = yield* io.stats
     const pinned = vmPinKiB()
     yield* Effect.scoped(Effect.gen(function*() {
-      const { inFlight, run } = yield* sockets
+      const { inFlight, receiver, sendMany } = yield* sockets
       const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-      for (const call of calls) fibers.push(yield* forkMaybeInterrupted(run(call.kind), call.interruptAfter))
+      for (const call of calls) {
+        const run: Effect.Effect<unknown, unknown> = call.kind === "sendMany"
+          ? sendMany
+          : call.kind === "receiveMany"
+          ? Effect.scoped(Effect.zipRight(receiver.receiveMany(2), Effect.sleep("1 millis")))
+          : receiver.withReceived(() => Effect.sleep("1 millis"), 2)
+        fibers.push(yield* forkMaybeInterrupted(run, call.interruptAfter))
+      }
       yield* Fiber.interruptAll(fibers)
       assert.strictEqual(inFlight(), 0)
     }))

@@ -19,6 +19,13 @@ export * as BufferId from "./BufferId.js"
 export * as Driver from "./Driver.js"
 
 /**
+ * Lowest-free-first ids, as RIO and io_uring hand out buffer ids: a helper for backends.
+ *
+ * @since 0.2.0
+ */
+export * as IdAllocator from "./IdAllocator.js"
+
+/**
  * The backend service and the scoped registration.
  *
  * @since 0.1.0

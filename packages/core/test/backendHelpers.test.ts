@@ -1,4 +1,4 @@
-import { IdAllocator } from "@effect-rio/core/Driver"
+import { IdAllocator } from "@effect-rio/core/IdAllocator"
 import * as RioError from "@effect-rio/core/RioError"
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "effect/FastCheck"

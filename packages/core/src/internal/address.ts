@@ -1,6 +1,6 @@
 /**
  * Checks of socket arguments, before anything reaches a driver: addresses as drivers take
- * them (a numeric host, an integer port) and request-queue depths.
+ * them (a numeric host, an integer port), request-queue depths and receive-ring sizes.
  */
 import { isIP } from "node:net"
 import type { QueueOptions, SocketAddress } from "../RegisteredSocket.js"
@@ -36,6 +36,20 @@ export const checkDepth = (operation: string, queues: QueueOptions): RioError.WS
   return check("maxOutstandingSends", queues.maxOutstandingSends) ??
     check("maxOutstandingReceives", queues.maxOutstandingReceives)
 }
+
+/** io_uring's provided-buffer rings hold at most 2^15 entries: the most slots a receive ring has. */
+export const MAX_RING_SLOTS = 32768
+
+/** A receive-ring option, if given, is an integer in 1..max; else the typed error that names it. */
+export const checkRingOption = (
+  operation: string,
+  name: string,
+  value: number | undefined,
+  max: number
+): RioError.WSAEINVAL | undefined =>
+  value === undefined || (Number.isSafeInteger(value) && value >= 1 && value <= max)
+    ? undefined
+    : invalid(operation, `receiveRing.${name} ${String(value)} is not an integer in 1..${max}.`)
 
 /** Addresses drivers reported as datagram senders: valid by construction. */
 export const senders = new WeakSet<SocketAddress>()

@@ -111,13 +111,13 @@ class Chain implements InKernel {
     this.resume(Effect.fail(this.slices.length === 1 && this.total === 0 ? error : this.partial(error)))
   }
 
-  /** The error, saying how much of the chain the kernel took. */
+  /** The error, saying how much of what was to be sent the kernel took. */
   private partial(error: NetDriverError): NetDriverError {
     let bytes = 0
     for (const slice of this.slices) bytes += slice.length
     return RioError.fromCode(error.code, {
       operation: error.operation,
-      message: `${error.message} (sendMany: the kernel had taken ${this.total} of the ${bytes} bytes of the batch)`,
+      message: `${error.message} (the kernel had taken ${this.total} of the ${bytes} bytes to send)`,
       cause: error.cause
     })
   }

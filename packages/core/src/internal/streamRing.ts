@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import type { NetDriver, NetDriverError, NetSocket, StreamReceiver, StreamSink, StreamSlots } from "../Driver.js"
 import type { ReceivedChunk, ReceiveRingInfo, SocketError, StreamRingOptions } from "../RegisteredSocket.js"
 import type * as RioError from "../RioError.js"
-import { invalid } from "./address.js"
+import { checkRingOption, MAX_RING_SLOTS } from "./address.js"
 import type { BatchSource } from "./batches.js"
 import { Waiters } from "./batches.js"
 import { postedStreams } from "./postedStreams.js"
@@ -28,8 +28,6 @@ import { SlotRecord } from "./slotRecord.js"
 const DEFAULT_SLOT_SIZE = 4096
 const DEFAULT_SLOTS = 256
 const MAX_SLOT_SIZE = 1 << 20
-/** io_uring's provided-buffer rings hold at most 2^15 entries. */
-const MAX_SLOTS = 32768
 
 /** The options as given, or the typed error that names the bad one. */
 export const checkStreamRing = (
@@ -37,13 +35,9 @@ export const checkStreamRing = (
   ring: StreamRingOptions | undefined
 ): RioError.WSAEINVAL | undefined => {
   if (ring === undefined) return undefined
-  const check = (name: string, value: number | undefined, max: number) =>
-    value === undefined || (Number.isSafeInteger(value) && value >= 1 && value <= max)
-      ? undefined
-      : invalid(operation, `receiveRing.${name} ${String(value)} is not an integer in 1..${max}.`)
-  return check("slotSize", ring.slotSize, MAX_SLOT_SIZE) ??
-    check("slots", ring.slots, MAX_SLOTS) ??
-    check("maxPerStream", ring.maxPerStream, ring.slots ?? DEFAULT_SLOTS)
+  return checkRingOption(operation, "slotSize", ring.slotSize, MAX_SLOT_SIZE) ??
+    checkRingOption(operation, "slots", ring.slots, MAX_RING_SLOTS) ??
+    checkRingOption(operation, "maxPerStream", ring.maxPerStream, ring.slots ?? DEFAULT_SLOTS)
 }
 
 /** The slots of one live ring: its registration, a record per slot, and the kernel's side. */

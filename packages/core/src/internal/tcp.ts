@@ -89,18 +89,14 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
       if (state.writeShut) return Effect.fail(shutForWrites(operation))
       return state.submit<number>(state.sends, slice, (done) => net.send(socket, slice, done))
     })
+  // One slice through the same chain as a batch: one Effect however many sends it takes.
   const sendAll = (buf: RioBuf.RioBuf): Effect.Effect<void, SocketError> =>
     Effect.suspend(() => {
       const slice = resolve("RIOSend", buf)
       if (slice instanceof Error) return Effect.fail(slice)
-      const loop = (sent: number): Effect.Effect<void, SocketError> =>
-        sent === slice.length
-          ? Effect.void
-          : Effect.flatMap(
-            send("RIOSend", sent === 0 ? slice : slice.sub(sent, slice.length - sent)),
-            (n) => loop(sent + n)
-          )
-      return loop(0)
+      if (slice.length === 0) return Effect.void
+      if (state.writeShut) return Effect.fail(shutForWrites("RIOSend"))
+      return sendStream(state, socket, [slice])
     })
   return {
     localAddress: socket.local,

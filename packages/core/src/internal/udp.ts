@@ -16,7 +16,7 @@ import type {
 } from "../RegisteredSocket.js"
 import type * as RioBuf from "../RioBuf.js"
 import type * as RioError from "../RioError.js"
-import { invalid, parseAddress, senders, show } from "./address.js"
+import { checkRingOption, invalid, MAX_RING_SLOTS, parseAddress, senders, show } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import { postedRing } from "./postedRing.js"
 import { ReceiveRing } from "./receiveRing.js"
@@ -27,8 +27,6 @@ import { sendBatch } from "./sendBatch.js"
 
 const DEFAULT_SLOT_SIZE = 2048
 const DEFAULT_SLOTS = 256
-/** io_uring's provided-buffer rings hold at most 2^15 entries. */
-const MAX_SLOTS = 32768
 
 /** What UDP sockets need from the service and the socket layer. */
 export interface UdpContext {
@@ -40,11 +38,8 @@ export interface UdpContext {
 /** The ring options as given, or the typed error that names the bad one. */
 export const checkRing = (operation: string, ring: RingOptions | undefined): RioError.WSAEINVAL | undefined => {
   if (ring === undefined) return undefined
-  const check = (name: string, value: number | undefined, max: number) =>
-    value === undefined || (Number.isSafeInteger(value) && value >= 1 && value <= max)
-      ? undefined
-      : invalid(operation, `receiveRing.${name} ${String(value)} is not an integer in 1..${max}.`)
-  return check("slotSize", ring.slotSize, 65535) ?? check("slots", ring.slots, MAX_SLOTS)
+  return checkRingOption(operation, "slotSize", ring.slotSize, 65535) ??
+    checkRingOption(operation, "slots", ring.slots, MAX_RING_SLOTS)
 }
 
 /** A UDP socket's state: its requests, and its receive ring once a batch call made it. */

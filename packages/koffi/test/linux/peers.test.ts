@@ -66,6 +66,26 @@ const freePort = Effect.promise(() =>
   })
 )
 
+/** A node:net client that sends `sent`, ends its side, and resolves with everything echoed. */
+const nodeNetClient = (port: number, sent: Buffer) =>
+  Effect.promise(() =>
+    new Promise<Buffer>((resolve, reject) => {
+      const chunks: Array<Buffer> = []
+      const socket = net.connect(port, "127.0.0.1", () => socket.end(sent))
+      socket.on("data", (chunk) => chunks.push(chunk))
+      socket.on("end", () => resolve(Buffer.concat(chunks)))
+      socket.on("error", reject)
+    })
+  )
+
+/** A node:net echo server for the life of the scope: its port. */
+const nodeNetEchoServer = Effect.gen(function*() {
+  const echoServer = net.createServer((socket) => socket.pipe(socket))
+  yield* Effect.addFinalizer(() => Effect.sync(() => echoServer.close()))
+  yield* Effect.promise(() => new Promise<void>((resolve) => echoServer.listen(0, "127.0.0.1", resolve)))
+  return (echoServer.address() as net.AddressInfo).port
+})
+
 layer(KoffiRio.layerLinux(), { excludeTestServices: true })("RegisteredSocket on io_uring with foreign peers", (it) => {
   it.scoped("node:dgram → ours (echo) and ours → node:dgram (echo), 200 datagrams each way", () =>
     Effect.gen(function*() {
@@ -130,23 +150,12 @@ layer(KoffiRio.layerLinux(), { excludeTestServices: true })("RegisteredSocket on
         )
       })))
       const sent = pattern(1 << 20, 1)
-      const echoed = yield* Effect.promise(() =>
-        new Promise<Buffer>((resolve, reject) => {
-          const chunks: Array<Buffer> = []
-          const socket = net.connect(listener.address.port, "127.0.0.1", () => socket.end(sent))
-          socket.on("data", (chunk) => chunks.push(chunk))
-          socket.on("end", () => resolve(Buffer.concat(chunks)))
-          socket.on("error", reject)
-        })
-      )
+      const echoed = yield* nodeNetClient(listener.address.port, sent)
       assert.isTrue(echoed.equals(sent), "node:net got its megabyte back")
       yield* Fiber.join(server)
 
       // Now node:net echoes and ours connects.
-      const echoServer = net.createServer((socket) => socket.pipe(socket))
-      yield* Effect.addFinalizer(() => Effect.sync(() => echoServer.close()))
-      yield* Effect.promise(() => new Promise<void>((resolve) => echoServer.listen(0, "127.0.0.1", resolve)))
-      const port = (echoServer.address() as net.AddressInfo).port
+      const port = yield* nodeNetEchoServer
       const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port })
       const received = yield* Effect.fork(pool.withLease((lease) =>
         Effect.gen(function*() {
@@ -299,22 +308,11 @@ for (
           }
         })))
         const sent = pattern(1 << 20, 4)
-        const echoed = yield* Effect.promise(() =>
-          new Promise<Buffer>((resolve, reject) => {
-            const chunks: Array<Buffer> = []
-            const socket = net.connect(listener.address.port, "127.0.0.1", () => socket.end(sent))
-            socket.on("data", (chunk) => chunks.push(chunk))
-            socket.on("end", () => resolve(Buffer.concat(chunks)))
-            socket.on("error", reject)
-          })
-        )
+        const echoed = yield* nodeNetClient(listener.address.port, sent)
         assert.isTrue(echoed.equals(sent), "node:net got its megabyte back")
         yield* Fiber.join(server)
 
-        const echoServer = net.createServer((socket) => socket.pipe(socket))
-        yield* Effect.addFinalizer(() => Effect.sync(() => echoServer.close()))
-        yield* Effect.promise(() => new Promise<void>((resolve) => echoServer.listen(0, "127.0.0.1", resolve)))
-        const port = (echoServer.address() as net.AddressInfo).port
+        const port = yield* nodeNetEchoServer
         const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port, receiveRing: { slots: 16 } })
         const received = yield* Effect.fork(collect(stream))
         const back = pattern(1 << 20, 5)

@@ -6,7 +6,8 @@
  */
 import * as BufferId from "@effect-rio/core/BufferId"
 import type { Driver } from "@effect-rio/core/Driver"
-import { IdAllocator, pagesCovered } from "@effect-rio/core/Driver"
+import { pagesCovered } from "@effect-rio/core/Driver"
+import { IdAllocator } from "@effect-rio/core/IdAllocator"
 import * as RioError from "@effect-rio/core/RioError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

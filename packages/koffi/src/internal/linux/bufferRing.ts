@@ -11,7 +11,7 @@
  * @internal
  */
 import type { NetDriverError, Region } from "@effect-rio/core/Driver"
-import { IdAllocator } from "@effect-rio/core/Driver"
+import { IdAllocator } from "@effect-rio/core/IdAllocator"
 import koffi from "koffi"
 import { setU64 } from "../native.js"
 import * as Errors from "./errors.js"

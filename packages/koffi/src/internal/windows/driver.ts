@@ -27,7 +27,8 @@
  * @internal
  */
 import * as BufferId from "@effect-rio/core/BufferId"
-import { type Driver, IdAllocator } from "@effect-rio/core/Driver"
+import type { Driver } from "@effect-rio/core/Driver"
+import { IdAllocator } from "@effect-rio/core/IdAllocator"
 import type * as RioError from "@effect-rio/core/RioError"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
