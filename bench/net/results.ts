@@ -2,6 +2,7 @@
  * The shape of bench/results/net.json: what one load generator run reports, and the rows and
  * scenarios built from those runs.
  */
+import type { IdleConnections } from "./idle-connections.js"
 import type { Metric, Role } from "./scenarios.js"
 
 /** One load generator run, as it printed it (udp runs have roundTrips, tcp runs messages, rpc runs requests). */
@@ -63,7 +64,6 @@ export interface NetScenario {
   readonly unit: string
   readonly rows: ReadonlyArray<NetRow>
 }
-
 /** All of bench/results/net.json. */
 export interface NetResults {
   readonly date: string
@@ -77,6 +77,8 @@ export interface NetResults {
   readonly tcpBulk: NetScenario
   readonly socketPingPong: NetScenario
   readonly rpc: NetScenario
+  /** What RioSocketServer pins with 10,000 idle connections, or why it was not measured. */
+  readonly idleConnections: IdleConnections | string
 }
 
 /** How long each server is measured. */

@@ -30,6 +30,7 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "./build.js"
 import { clockTicks } from "./cpu.js"
+import { measureIdle, printIdle } from "./idle-connections.js"
 import { measure } from "./measure-scenario.js"
 import { print } from "./report.js"
 import type { NetPlan, NetResults, NetScenario } from "./results.js"
@@ -67,6 +68,10 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     measured[scenario.key] = await measure(root, scenario, plan, built, ticks)
     print(measured[scenario.key]!)
   }
+  const idle = built.has("bench/build/socket-echo.mjs")
+    ? `skipped: ${built.get("bench/build/socket-echo.mjs")}`
+    : await measureIdle(root)
+  printIdle(idle)
   const results: NetResults = {
     date: new Date().toISOString(),
     node: process.version,
@@ -77,7 +82,8 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     tcpPingPong: measured.tcpPingPong!,
     tcpBulk: measured.tcpBulk!,
     socketPingPong: measured.socketPingPong!,
-    rpc: measured.rpc!
+    rpc: measured.rpc!,
+    idleConnections: idle
   }
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(join(root, "bench/results/net.json"), JSON.stringify(results, null, 2) + "\n")

@@ -14,68 +14,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { describeSocketBackends } from "./describeBackends.js"
 import { batchCalls, leavesNothingBehind, vmPinKiB } from "./processState.js"
-
-/** The byte at `position` of stream `seed`. */
-const byteAt = (position: number, seed: number): number => (position * 31 + (position >>> 9) * 7 + seed) & 0xff
-
-/** A registration of `length` bytes holding stream `seed` from position 0, and its slices. */
-const source = (length: number, seed: number) =>
-  Effect.map(RegisteredIo.allocateBuffer(length), (registration) => {
-    for (let i = 0; i < length; i++) registration.bytes[i] = byteAt(i, seed)
-    return {
-      registration,
-      slice: (from: number, bytes: number) => registration.unsafeSlice(from, bytes) as RioBuf.RioBuf
-    }
-  })
-
-/** Slices of `length` bytes cut at sizes 1..max that vary with the position. */
-const cuts = (length: number, max: number): Array<readonly [number, number]> => {
-  const out: Array<readonly [number, number]> = []
-  for (let at = 0; at < length;) {
-    const size = Math.min(length - at, 1 + ((at * 7919 + 13) % 104729) % max)
-    out.push([at, size])
-    at += size
-  }
-  return out
-}
-
-/** Reads `stream` until the peer's end, checking every byte against stream `seed`: the count. */
-const readToEnd = (stream: RegisteredSocket.TcpStream, seed: number, max = 64) =>
-  Effect.gen(function*() {
-    let position = 0
-    for (;;) {
-      const ended = yield* stream.withReceived((chunks) =>
-        Effect.sync(() => {
-          for (const chunk of chunks) {
-            const bytes = chunk.bytes
-            assert.strictEqual(bytes.length, chunk.buf.length)
-            for (let i = 0; i < bytes.length; i++) {
-              if (bytes[i] !== byteAt(position + i, seed)) {
-                assert.fail(`byte ${position + i} of stream ${seed} is ${bytes[i]}, not ${byteAt(position + i, seed)}`)
-              }
-            }
-            position += bytes.length
-          }
-          return chunks.length === 0
-        }), max)
-      if (ended) return position
-    }
-  })
-
-/** Echoes a stream in batches until its peer's end, then ends its own side. */
-const echoStream = (stream: RegisteredSocket.TcpStream): Effect.Effect<void, RegisteredSocket.SocketError> => {
-  const loop: Effect.Effect<void, RegisteredSocket.SocketError> = Effect.flatMap(
-    stream.withReceived((chunks) =>
-      chunks.length === 0 ? Effect.succeed(false) : Effect.as(stream.sendMany(chunks.map((chunk) => chunk.buf)), true)
-    ),
-    (more) => (more ? loop : stream.shutdown("write"))
-  )
-  return loop
-}
-
-/** Accepts for the life of the scope, echoing each stream in its own fiber. */
-const echoServer = (listener: RegisteredSocket.TcpListener) =>
-  Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (stream) => Effect.forkScoped(echoStream(stream)))))
+import { byteAt, cuts, echoServer, echoStream, readToEnd, resetting, source } from "./streams.js"
 
 describeSocketBackends("TCP batches", (it, backend) => {
   it.scoped("echo: 1 MiB in slices of 1..3000 bytes over 4 streams sharing one ring, every byte checked", () =>
@@ -400,13 +339,7 @@ describeSocketBackends("TCP batches", (it, backend) => {
     backend.sockets?.cannotReset === undefined ? resetCase : `${resetCase} — skipped: ${backend.sockets.cannotReset}`,
     () =>
       Effect.gen(function*() {
-        const listener = yield* RegisteredSocket.listen({ port: 0 })
-        const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
-        const serverScope = yield* Scope.make()
-        const server = yield* Scope.extend(listener.accept, serverScope)
-        const out = yield* source(200, 11)
-        yield* client.sendMany([out.slice(0, 200)])
-        yield* server.sendAll(out.slice(0, 50))
+        const { client, out, server, serverScope } = yield* resetting(11)
         let received = 0
         while (received < 50) {
           received += yield* client.withReceived((chunks) =>

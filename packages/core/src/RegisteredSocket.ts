@@ -205,7 +205,7 @@ export interface UdpSocket {
 /**
  * A receive ring as it is: its size and how the kernel fills it (`"multishot RECVMSG into
  * provided buffers"` on io_uring; `"one receive posted per free slot"` on Winsock RIO, the
- * double, or a kernel without multishot receives).
+ * double's UDP, or a kernel without multishot receives; TCP rings say the same per stream).
  *
  * @since 0.2.0
  * @category models
@@ -251,6 +251,17 @@ export interface TcpStream {
     use: (chunks: ReadonlyArray<ReceivedChunk>) => Effect.Effect<A, E, R>,
     max?: number
   ) => Effect.Effect<A, E | SocketError, R>
+  /**
+   * Receives through the ring like `receiveMany`, but hands each chunk to `onChunk` as it
+   * arrives, synchronously in the turn that completed it: no Effect, fiber or batch per
+   * chunk — the shape of Node's `"data"` event, for servers that copy or parse what arrives.
+   * The view is valid only while `onChunk` runs (its slot then goes back to the kernel): copy
+   * what you keep. Chunks that were ready before the call come first. Succeeds at the peer's
+   * end of stream, fails with the error that ended the stream, and dies with what `onChunk`
+   * threw. One call at a time per stream; interrupting it stops the calls, and later chunks
+   * wait for the next call of either kind.
+   */
+  readonly receiveEach: (onChunk: (bytes: Uint8Array) => void) => Effect.Effect<void, SocketError>
   /**
    * Sends every byte of every slice, in order, in one Effect: one send in the kernel at a time
    * (on io_uring one vectored SENDMSG of up to 16 slices), and a partial send is finished

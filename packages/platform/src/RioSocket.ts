@@ -8,6 +8,7 @@
  * @since 0.2.0
  */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
 import type * as Socket from "@effect/platform/Socket"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -15,8 +16,9 @@ import type * as Layer from "effect/Layer"
 import * as internal from "./internal/socket.js"
 
 /**
- * Where to connect, how long opening may take, and the size of the connection's two
- * registered slots (one receives, one stages sends; default 16 KiB, at least 4 bytes).
+ * Where to connect, how long opening may take, and the connection's registered memory: its
+ * own receive ring (default 16 slots of 4 KiB) and one slot that stages sends (default
+ * 16 KiB, at least 4 bytes).
  *
  * @since 0.2.0
  * @category models
@@ -27,8 +29,10 @@ export interface TcpOptions {
   readonly port: number
   /** Opening that takes longer fails with a `SocketGenericError` of reason `"Open"`, like NodeSocket. */
   readonly openTimeout?: Duration.DurationInput | undefined
-  /** Bytes per registered slot (default 16384). */
+  /** Bytes of the registered slot that stages sends (default 16384). */
   readonly bufferSize?: number | undefined
+  /** The connection's own receive ring (default 16 slots of 4096 bytes). */
+  readonly receiveRing?: RegisteredSocket.StreamRingOptions | undefined
 }
 
 /**

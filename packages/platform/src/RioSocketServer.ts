@@ -6,6 +6,7 @@
  * @since 0.2.0
  */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -13,20 +14,35 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/server.js"
 
 /**
- * Where to listen (port 0: a free one, reported in `address`), the listen backlog, and the
- * size of each connection's two registered slots (default 16 KiB).
+ * Where to listen (port 0: a free one, reported in `address`), the listen backlog, how many
+ * connections may be open, and the server's registered memory — the same whatever the number
+ * of connections: one receive ring that every connection receives through, and one pool of
+ * send slots that every connection copies its writes into (a slot per batch of writes in
+ * flight; a connection waits for a free slot rather than fail).
  *
  * @since 0.2.0
  * @category models
  */
 export interface Options {
-  /** Default `"127.0.0.1"`. */
+  /**
+   * Default: every interface, as Node — `"::"` (IPv4 peers too, dual stack) where the system
+   * has IPv6, else `"0.0.0.0"`.
+   */
   readonly host?: string | undefined
   readonly port: number
   /** Default 511, like Node. */
   readonly backlog?: number | undefined
-  /** Bytes per registered slot of each connection (default 16384). */
+  /**
+   * The most connections open at once (default: no limit, like Node). One more is closed as
+   * soon as it is accepted, with a warning in the log that names the limit.
+   */
+  readonly maxConnections?: number | undefined
+  /** The one receive ring of every connection (default 256 slots of 4096 bytes). */
+  readonly receiveRing?: RegisteredSocket.StreamRingOptions | undefined
+  /** Bytes per send slot (default 16384). */
   readonly bufferSize?: number | undefined
+  /** Send slots shared by every connection (default 64). */
+  readonly sendSlots?: number | undefined
 }
 
 /**

@@ -141,7 +141,10 @@ export interface ControlService {
   readonly datagramsInFlight: Effect.Effect<number>
   /** Bytes sent and received by each end of every open TCP connection. */
   readonly connectionBytes: Effect.Effect<ReadonlyArray<ConnectionBytes>>
-  /** Network operations started whose `done` has not run yet. */
+  /**
+   * Network operations started whose `done` has not run yet; a stream receiving through shared
+   * slots counts as one until its receiving has closed (as an armed multishot receive would).
+   */
   readonly outstandingOperations: Effect.Effect<number>
 }
 

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import type { NetDriver, NetDriverError, NetSocket, StreamReceiver, StreamSink, StreamSlots } from "../Driver.js"
 import type { ReceivedChunk, ReceiveRingInfo, SocketError, StreamRingOptions } from "../RegisteredSocket.js"
 import type * as RioError from "../RioError.js"
-import { checkRingOption, MAX_RING_SLOTS } from "./address.js"
+import { checkRingOption, invalid, MAX_RING_SLOTS } from "./address.js"
 import type { BatchSource } from "./batches.js"
 import { Waiters } from "./batches.js"
 import { postedStreams } from "./postedStreams.js"
@@ -151,6 +151,12 @@ export class StreamRing {
 const endOfStream = Symbol("endOfStream")
 const noChunks: ReadonlyArray<SlotRecord> = Object.freeze([])
 
+/** A running `receiveEach`: whom to hand each chunk, and how to end the call. */
+interface Each {
+  readonly onChunk: (bytes: Uint8Array) => void
+  readonly resume: (outcome: Effect.Effect<void, SocketError>) => void
+}
+
 /** One stream's chunks in arrival order, and how many slots it holds. */
 export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   /** Ready slots, oldest first (a circular queue): a stream never holds more than every slot. */
@@ -163,6 +169,9 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   private paused = false
   private closed = false
   private ended: NetDriverError | typeof endOfStream | undefined = undefined
+  private each: Each | undefined = undefined
+  /** Slots whose chunks `receiveEach` handed out this burst: back to the kernel at its flush. */
+  private readonly spent: Array<number> = []
   private readonly waiters = new Waiters(() => this.count > 0 || this.closed || this.ended !== undefined)
 
   constructor(private readonly slots: Slots, private readonly maxHeld: number) {
@@ -176,7 +185,15 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   // --- StreamSink: the driver reports from its completion handling ------------------------------
 
   readonly deliver = (slot: number, length: number): void => {
-    this.slots.records[slot]!.fillAt(slot * this.slots.slotBytes, length)
+    const record = this.slots.records[slot]!
+    record.fillAt(slot * this.slots.slotBytes, length)
+    if (this.each !== undefined && this.count === 0) {
+      this.handOut(this.each, record)
+      // Not recycled here: the driver is in the middle of its completions, and the view
+      // stays the callback's until it returns.
+      this.spent.push(slot)
+      return
+    }
     this.order[(this.head + this.count) % this.order.length] = slot
     this.count++
     if (!this.paused && this.count + this.lent >= this.maxHeld) {
@@ -188,10 +205,63 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   readonly end = (error: NetDriverError | undefined): void => {
     this.ended ??= error ?? endOfStream
     this.waiters.wakeAll()
+    if (this.each !== undefined && this.count === 0) this.finishEach()
   }
 
   readonly flush = (): void => {
+    const spent = this.spent
+    if (spent.length > 0) {
+      for (let i = 0; i < spent.length; i++) this.slots.kernel.recycle(spent[i]!)
+      spent.length = 0
+    }
     if (this.count > 0) this.waiters.wakeAll()
+  }
+
+  // --- receiveEach: chunks handed out as they arrive --------------------------------------------
+
+  /**
+   * Hands every chunk to `onChunk` as it arrives, until the stream ends: the ready ones first,
+   * in order. One call at a time; interrupting it stops the calls, and later chunks queue for
+   * the next call of either kind.
+   */
+  readonly receiveEach = (onChunk: (bytes: Uint8Array) => void): Effect.Effect<void, SocketError> =>
+    Effect.async<void, SocketError>((resume) => {
+      if (this.closed) return resume(Effect.fail(aborted("the socket is closed")))
+      if (this.each !== undefined) {
+        return resume(Effect.fail(invalid("receiveEach", "Another receiveEach of this stream is running.")))
+      }
+      const each: Each = { onChunk, resume }
+      this.each = each
+      // What arrived before this call, in order; every slot goes back at once (no driver is
+      // in the middle of anything here).
+      while (this.count > 0 && this.each === each) {
+        const slot = this.order[this.head]!
+        this.head = (this.head + 1) % this.order.length
+        this.count--
+        this.handOut(each, this.slots.records[slot]!)
+        this.slots.kernel.recycle(slot)
+      }
+      this.resumeIfRoom()
+      if (this.each === each && this.ended !== undefined) this.finishEach()
+      return Effect.sync(() => {
+        if (this.each === each) this.each = undefined
+      })
+    })
+
+  private handOut(each: Each, record: SlotRecord): void {
+    try {
+      each.onChunk(record.bytes)
+    } catch (defect) {
+      this.each = undefined
+      each.resume(Effect.die(defect))
+    }
+  }
+
+  /** The stream ended with nothing queued: the running receiveEach ends as the stream did. */
+  private finishEach(): void {
+    const each = this.each!
+    this.each = undefined
+    each.resume(this.ended === endOfStream ? Effect.void : Effect.fail(this.ended!))
   }
 
   // --- the caller's side ------------------------------------------------------------------------
@@ -226,6 +296,10 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
     for (let i = 0; i < batch.length; i++) kernel.recycle((batch[i] as SlotRecord).slot)
     this.lent -= batch.length
     this.slots.registration.unsafeReleaseToken()
+    this.resumeIfRoom()
+  }
+
+  private resumeIfRoom(): void {
     if (this.paused && !this.closed && this.count + this.lent < this.maxHeld) {
       this.paused = false
       this.receiver!.resume()
@@ -243,10 +317,14 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
     if (this.closed) return Effect.void
     this.closed = true
     this.waiters.wakeAll()
+    const each = this.each
+    this.each = undefined
+    each?.resume(Effect.fail(aborted("the socket is closed")))
     const receiver = this.receiver!
     return Effect.async<void>((resume) =>
       receiver.close(() => {
         // Ready chunks no caller took: back to the kernel for the other streams.
+        this.flush()
         for (; this.count > 0; this.count--) {
           this.slots.kernel.recycle(this.order[this.head]!)
           this.head = (this.head + 1) % this.order.length

@@ -118,6 +118,10 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
       }),
     receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", state.openQueue, max),
     withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", state.openQueue, use, max),
+    receiveEach: (onChunk) =>
+      typeof onChunk === "function"
+        ? Effect.flatMap(state.openQueue, (queue) => queue.receiveEach(onChunk))
+        : Effect.fail(invalid("receiveEach", "onChunk is not a function.")),
     sendMany: (bufs) =>
       Effect.suspend(() => {
         if (!Array.isArray(bufs)) return Effect.fail(invalid("sendMany", "bufs is not an array."))

@@ -36,6 +36,9 @@ const parseIPv6 = (host: string): Array<number> => {
   return [...head, ...Array.from({ length: right === undefined ? 0 : missing }, () => 0), ...rest, ...extra]
 }
 
+/** Two 16-bit groups as a dotted IPv4 address. */
+const dotted = (high: number, low: number): string => `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
+
 /** Reads and writes the sockaddrs of one platform. */
 export class Codec {
   constructor(readonly families: Families) {}
@@ -74,6 +77,11 @@ export class Codec {
       }
     }
     const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(at + 8 + i * 2, false))
+    // An IPv4 peer of a dual-stack socket arrives IPv4-mapped: shown "::ffff:127.0.0.1", as
+    // inet_ntop (and so Node) shows it on every platform, so that hosts compare equal.
+    if (groups[5] === 0xffff && groups.slice(0, 5).every((g) => g === 0)) {
+      return { host: `::ffff:${dotted(groups[6]!, groups[7]!)}`, port }
+    }
     // RFC 5952: the longest run of two or more zero groups becomes "::".
     let best = -1
     let bestLength = 1
@@ -96,26 +104,41 @@ export class Codec {
 
 const IPV4_PEERS = 4096
 
+/** Whether the sockaddr_in6 at `at` holds an IPv4-mapped address (::ffff:a.b.c.d). */
+const isMapped = (view: DataView, at: number): boolean =>
+  view.getUint32(at + 8) === 0 && view.getUint32(at + 12) === 0 && view.getUint32(at + 16) === 0xffff
+
 /**
  * Peers as the hot path sees them: a datagram from a known IPv4 peer gets the same frozen
  * address object every time (no string is built per datagram), and an address object is
- * encoded once, however often it is sent to.
+ * encoded once, however often it is sent to. IPv4 peers of a dual-stack socket arrive
+ * IPv4-mapped and are cached the same way, apart (their host reads differently).
  */
 export class Cache {
   constructor(private readonly codec: Codec) {}
 
   private readonly peers = new Map<number, SocketAddress>()
+  private readonly mappedPeers = new Map<number, SocketAddress>()
   private readonly encoded = new WeakMap<SocketAddress, Uint8Array>()
 
   decode(view: DataView, at: number): SocketAddress {
-    if (view.getUint16(at, true) !== this.codec.families.inet) return this.codec.read(view, at)
+    const family = view.getUint16(at, true)
+    if (family === this.codec.families.inet) return this.cached(this.peers, view, at, at + 4)
+    if (family === this.codec.families.inet6 && isMapped(view, at)) {
+      return this.cached(this.mappedPeers, view, at, at + 20)
+    }
+    return this.codec.read(view, at)
+  }
+
+  /** The frozen address of the sockaddr at `at`, whose IPv4 address is at `ip`, from `peers`. */
+  private cached(peers: Map<number, SocketAddress>, view: DataView, at: number, ip: number): SocketAddress {
     // ip * 2^16 + port: exact in a double.
-    const key = view.getUint32(at + 4, false) * 0x10000 + view.getUint16(at + 2, false)
-    let address = this.peers.get(key)
+    const key = view.getUint32(ip, false) * 0x10000 + view.getUint16(at + 2, false)
+    let address = peers.get(key)
     if (address === undefined) {
-      if (this.peers.size >= IPV4_PEERS) this.peers.clear()
+      if (peers.size >= IPV4_PEERS) peers.clear()
       address = Object.freeze(this.codec.read(view, at))
-      this.peers.set(key, address)
+      peers.set(key, address)
     }
     return address
   }

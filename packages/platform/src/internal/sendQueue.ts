@@ -22,7 +22,7 @@ export class SendQueue<C, E> {
   private items: Array<Item<C, E>> = []
   /** Writes waiting for room, in order. */
   private readonly waiting: Array<Item<C, E>> = []
-  private taker: ((batch: Array<Item<C, E>>) => void) | undefined
+  private taker: (() => void) | undefined
   private closedWith: Effect.Effect<never, E> | undefined
 
   constructor(private readonly capacity: number) {}
@@ -30,7 +30,6 @@ export class SendQueue<C, E> {
   /** Queues `chunk` and waits until the sending fiber settles it (or the queue closes). */
   offer(chunk: C): Effect.Effect<void, E> {
     return Effect.async<void, E>((resume) => {
-      if (this.closedWith !== undefined) return resume(this.closedWith)
       let settled = false
       const item: Item<C, E> = {
         chunk,
@@ -40,17 +39,30 @@ export class SendQueue<C, E> {
           resume(outcome)
         }
       }
-      if (this.items.length < this.capacity) {
-        this.items.push(item)
-        this.wakeTaker()
-        return
-      }
-      this.waiting.push(item)
+      if (this.push(item)) return
       return Effect.sync(() => {
         const at = this.waiting.indexOf(item)
         if (at >= 0) this.waiting.splice(at, 1)
       })
     })
+  }
+
+  /**
+   * Queues `item` without an Effect: in the queue if there is room, else behind the writes
+   * waiting for it (false; its writer may withdraw it). A closed queue settles it at once.
+   */
+  push(item: Item<C, E>): boolean {
+    if (this.closedWith !== undefined) {
+      item.settle(this.closedWith)
+      return true
+    }
+    if (this.items.length < this.capacity && this.waiting.length === 0) {
+      this.items.push(item)
+      this.wakeTaker()
+      return true
+    }
+    this.waiting.push(item)
+    return false
   }
 
   /** Queues `chunk` past the bound, settled by nobody: for the writer's release (half-close). */
@@ -62,14 +74,19 @@ export class SendQueue<C, E> {
     this.wakeTaker()
   }
 
-  /** Takes every queued write, waiting for one if there is none (one taker at a time). */
+  /**
+   * Takes every queued write, waiting for one if there is none (one taker at a time). The
+   * wait has no canceller (one would cost as much as the rest of a round): a taker is handed
+   * no writes, only woken to take them itself, so an interrupted one strands nothing.
+   */
   readonly takeAll: Effect.Effect<Array<Item<C, E>>> = Effect.async((resume) => {
     if (this.items.length > 0) return resume(Effect.succeed(this.takeItems()))
-    this.taker = (batch) => resume(Effect.succeed(batch))
-    return Effect.sync(() => {
-      this.taker = undefined
-    })
+    this.taker = () => resume(this.takeNow)
   })
+
+  private readonly takeNow: Effect.Effect<Array<Item<C, E>>> = Effect.suspend(() =>
+    this.items.length > 0 ? Effect.succeed(this.takeItems()) : this.takeAll
+  )
 
   /** Fails every queued and waiting write, and every later one, with `error`. */
   close(error: E): void {
@@ -89,9 +106,9 @@ export class SendQueue<C, E> {
 
   private wakeTaker(): void {
     const taker = this.taker
-    if (taker === undefined || this.items.length === 0) return
+    if (taker === undefined) return
     this.taker = undefined
-    taker(this.takeItems())
+    taker()
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * `RioSocketServer`: a registered TCP listener as `@effect/platform`'s `SocketServer`, each
- * accepted connection run as a `Socket` in a fiber of its own.
+ * accepted connection run as a `Socket` in a fiber of its own. Every connection receives
+ * through the listener's one ring and copies its writes into slots of one send pool, so the
+ * memory the server pins is set by its options, not by how many connections it has.
  */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
@@ -15,7 +17,10 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type { Options as ServerOptions } from "../RioSocketServer.js"
-import { fromConnection, makePool } from "./socket.js"
+import { fromConnection, makeSendPool } from "./socket.js"
+
+/** Send slots shared by a server's connections, by default. */
+const DEFAULT_SEND_SLOTS = 64
 
 export const make = (
   options: ServerOptions
@@ -25,15 +30,21 @@ export const make = (
   RegisteredIo.RegisteredIo | Scope.Scope
 > =>
   Effect.gen(function*() {
-    const listener = yield* Effect.mapError(
-      RegisteredSocket.listen({
-        host: options.host ?? "127.0.0.1",
-        port: options.port,
-        ...(options.backlog === undefined ? {} : { backlog: options.backlog })
-      }),
-      (cause) => new SocketServer.SocketServerError({ reason: "Open", cause })
+    const maxConnections = options.maxConnections ?? Infinity
+    if (!(maxConnections === Infinity || (Number.isSafeInteger(maxConnections) && maxConnections >= 1))) {
+      return yield* new SocketServer.SocketServerError({
+        reason: "Open",
+        cause: new RangeError(`maxConnections ${String(options.maxConnections)} is not a positive integer.`)
+      })
+    }
+    const openError = (cause: unknown) => new SocketServer.SocketServerError({ reason: "Open", cause })
+    const sends = yield* Effect.mapError(
+      makeSendPool(options.bufferSize, options.sendSlots ?? DEFAULT_SEND_SLOTS),
+      openError
     )
+    const listener = yield* Effect.mapError(listenAt(options), openError)
     const context = yield* Effect.context<RegisteredIo.RegisteredIo>()
+    let connections = 0
     // The scopes of the running `run`s: shutting the server down closes them, and with them
     // every connection, before the listener closes.
     const runs = new Set<Scope.CloseableScope>()
@@ -67,21 +78,30 @@ export const make = (
                 )
               }
               const stream = accepted.value
+              if (connections >= maxConnections) {
+                yield* Scope.close(connection, Exit.void)
+                yield* Effect.logWarning(
+                  `RioSocketServer: closed the connection from ${show(stream.remoteAddress)} at once: ` +
+                    `maxConnections (${maxConnections}) are open`
+                )
+                continue
+              }
+              connections++
+              yield* Scope.addFinalizer(connection, Effect.sync(() => connections--))
               let open = true
               const socket = yield* fromConnection(
-                Effect.gen(function*() {
-                  if (!open) return yield* Effect.fail(new Socket.SocketCloseError({ reason: "Close", code: 1000 }))
-                  const pool = yield* Effect.mapError(
-                    makePool(options.bufferSize),
-                    (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
-                  )
+                Effect.suspend(() => {
+                  if (!open) return Effect.fail(new Socket.SocketCloseError({ reason: "Close", code: 1000 }))
                   // Like NodeSocketServer: the connection is closed when the `run` that used it ends.
-                  yield* Effect.addFinalizer(() => {
-                    open = false
-                    return Scope.close(connection, Exit.void)
-                  })
-                  return { pool, stream }
-                })
+                  return Effect.as(
+                    Effect.addFinalizer(() => {
+                      open = false
+                      return Scope.close(connection, Exit.void)
+                    }),
+                    { sends, stream }
+                  )
+                }),
+                { onReceiveError: (error) => warnClosed(stream, error) }
               ).pipe(Effect.provide(context))
               runFork(
                 handler(socket).pipe(
@@ -108,6 +128,34 @@ export const layer = (
   options: ServerOptions
 ): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError, RegisteredIo.RegisteredIo> =>
   Layer.scoped(SocketServer.SocketServer, make(options))
+
+/**
+ * Where to listen: the host asked for, else every interface as Node does — the IPv6 wildcard
+ * (dual stack: IPv4 peers too) where the system has IPv6, the IPv4 one where it has not.
+ */
+const listenAt = (options: ServerOptions) => {
+  const listenOn = (host: string) =>
+    RegisteredSocket.listen({
+      host,
+      port: options.port,
+      ...(options.backlog === undefined ? {} : { backlog: options.backlog }),
+      ...(options.receiveRing === undefined ? {} : { receiveRing: options.receiveRing })
+    })
+  if (options.host !== undefined) return listenOn(options.host)
+  return Effect.catchIf(
+    listenOn("::"),
+    // No IPv6 here: the family is refused (a system error), or "::" is no address of ours.
+    (error) => error._tag === "RioSystemError" || error._tag === "WSAEADDRNOTAVAIL",
+    () => listenOn("0.0.0.0")
+  )
+}
+
+/** The peer did not ask for this close: said at warning, with the reason. */
+const warnClosed = (stream: RegisteredSocket.TcpStream, error: RegisteredSocket.SocketError) =>
+  Effect.logWarning(`RioSocketServer: the connection from ${show(stream.remoteAddress)} ended: ${error.message}`)
+
+const show = (address: RegisteredSocket.SocketAddress) =>
+  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
 
 const reportUnhandledError = <E>(cause: Cause.Cause<E>) =>
   Effect.withFiberRuntime<void>((fiber) => {

@@ -1,6 +1,8 @@
 /**
- * `RioSocket`: a registered TCP stream as `@effect/platform`'s `Socket`, its bytes moving
- * through two slots of a `BufferPool`.
+ * `RioSocket`: a registered TCP stream as `@effect/platform`'s `Socket`. Bytes arrive through
+ * the stream's receive ring (a server's one shared ring, or a client's own) and are handed to
+ * the handler as they arrive; writes are copied into a slot of a send pool (a server's shared
+ * one, or a client's own) and each batch of them leaves in one send.
  */
 import * as BufferPool from "@effect-rio/core/BufferPool"
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
@@ -10,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import { identity } from "effect/Function"
@@ -18,13 +21,16 @@ import * as Scope from "effect/Scope"
 import type { TcpOptions } from "../RioSocket.js"
 import * as SendQueue from "./sendQueue.js"
 
-/** Bytes per pool slot: one slot receives, one stages sends. */
+/** Bytes per send slot. */
 export const defaultBufferSize = 16 * 1024
 
-/** An open connection: its stream and the pool whose slots carry its bytes. */
+/** A client's own receive ring: a few slots, each back in the kernel as soon as its chunk is copied. */
+export const clientReceiveRing: RegisteredSocket.StreamRingOptions = { slots: 16, slotSize: 4096 }
+
+/** An open connection: its stream, and the pool whose slots carry its writes (a slot per batch). */
 export interface Connection {
   readonly stream: RegisteredSocket.TcpStream
-  readonly pool: BufferPool.BufferPool
+  readonly sends: BufferPool.BufferPool
 }
 
 /** Marks the writer's release: half-close after everything queued before it. */
@@ -36,10 +42,19 @@ type Item = SendQueue.Item<Chunk, Socket.SocketError>
 
 const encoder = new TextEncoder()
 
-/** The slots of a connection's pool: one receive slot held for the connection's life, one send slot. */
-export const makePool = (bufferSize: number | undefined) =>
+const writeOf: unique symbol = Symbol.for("@effect-rio/platform/RioSocket/writeOf")
+const writerOf: unique symbol = Symbol.for("@effect-rio/platform/RioSocket/writerOf")
+
+/** A write of this module: what it writes, and through which socket's writer. */
+type WriteEffect = Effect.Effect<void, Socket.SocketError> & {
+  [writeOf]?: Uint8Array | string | Socket.CloseEvent
+  [writerOf]?: unknown
+}
+
+/** A send pool: `slots` slots of `bufferSize` bytes. */
+export const makeSendPool = (bufferSize: number | undefined, slots: number) =>
   // At least 4 bytes: a slot must hold any one character encoded as UTF-8.
-  BufferPool.make({ slotSize: Math.max(4, bufferSize ?? defaultBufferSize), slots: 2 })
+  BufferPool.make({ slotSize: Math.max(4, bufferSize ?? defaultBufferSize), slots })
 
 /**
  * What `run` has while it runs: the send queue that the writer feeds, and whether the write
@@ -56,7 +71,11 @@ interface Current {
  */
 export const fromConnection = <RO>(
   open: Effect.Effect<Connection, Socket.SocketError, RO>,
-  options?: { readonly openTimeout?: Duration.DurationInput | undefined }
+  options?: {
+    readonly openTimeout?: Duration.DurationInput | undefined
+    /** Told when receiving ends with an error while the connection is open (not at its close). */
+    readonly onReceiveError?: ((error: RegisteredSocket.SocketError) => Effect.Effect<void>) | undefined
+  }
 ): Effect.Effect<Socket.Socket, never, Exclude<RO, Scope.Scope>> =>
   Effect.withFiberRuntime<Socket.Socket, never, Exclude<RO, Scope.Scope>>((fiber) => {
     let current: Current | undefined
@@ -67,7 +86,7 @@ export const fromConnection = <RO>(
       readonly onOpen?: Effect.Effect<void> | undefined
     }) =>
       Effect.scopedWith(Effect.fnUntraced(function*(scope) {
-        const { pool, stream } = yield* Scope.extend(open, scope).pipe(
+        const { sends, stream } = yield* Scope.extend(open, scope).pipe(
           options?.openTimeout ?
             Effect.timeoutFail({
               duration: options.openTimeout,
@@ -78,24 +97,49 @@ export const fromConnection = <RO>(
             identity
         )
         // Made after the connection, so closed before it: the fibers give their leases back
-        // and their operations complete before the stream and then the pool are closed.
+        // and their operations complete before the stream (and a client's pool) close.
         const fiberSet = yield* FiberSet.make<any, E | Socket.SocketError>().pipe(Scope.extend(scope))
         const runFork = yield* FiberSet.runtime(fiberSet)<R>()
-        const done = (effect: Effect.Effect<void, Socket.SocketError>) => Deferred.unsafeDone(fiberSet.deferred, effect)
+        let finished = false
+        const done = (effect: Effect.Effect<void, Socket.SocketError>) => {
+          finished = true
+          Deferred.unsafeDone(fiberSet.deferred, effect)
+        }
         const readError = (cause: unknown) => new Socket.SocketGenericError({ reason: "Read", cause })
 
-        const receiving = pool.withLease((lease) =>
-          Effect.suspend(function loop(): Effect.Effect<void, Socket.SocketError> {
-            return Effect.flatMap(Effect.mapError(stream.receive(lease.buf), readError), (n) => {
-              // 0: the peer's orderly end of stream, which ends `run` like Node's "end".
-              if (n === 0) return Effect.sync(() => done(Effect.void))
-              // A copy, once: the handler may keep the bytes, and the next receive reuses the slot.
-              const result = handler(lease.bytes.slice(0, n))
-              if (Effect.isEffect(result)) runFork(result)
-              return loop()
-            })
-          })
-        ).pipe(Effect.catchAll((error) => Effect.sync(() => done(Effect.fail(error as Socket.SocketError)))))
+        // Each chunk goes to the handler in the turn it arrived, as NodeSocket's "data" does; a
+        // fiber starts only for a handler that returns an Effect.
+        // What a forked write would do when it fails: end `run` with its error.
+        const settleDirect = (outcome: Effect.Effect<void, Socket.SocketError>) => {
+          if (Exit.isExit(outcome) && Exit.isFailure(outcome)) done(outcome)
+        }
+        const onChunk = (bytes: Uint8Array): void => {
+          // A copy, once: the handler may keep the bytes, and the slot goes back to the kernel.
+          const result = handler(bytes.slice())
+          if (!Effect.isEffect(result)) return
+          // This socket's own write (an echo, a reply): queued now, in the order of the calls,
+          // as its fiber would queue it — without the fiber.
+          const marked = result as unknown as WriteEffect
+          const chunk = marked[writeOf]
+          const state = current
+          if (chunk !== undefined && state !== undefined && marked[writerOf] === write) {
+            if (Socket.isCloseEvent(chunk)) state.ended = true
+            state.queue.push({ chunk, settle: settleDirect })
+            return
+          }
+          runFork(result)
+        }
+        // The peer's orderly end of stream ends `run` successfully, like Node's "end".
+        const receiving = Effect.matchEffect(stream.receiveEach(onChunk), {
+          onFailure: (error) =>
+            Effect.suspend(() => {
+              // A reset is the peer's doing; anything else ended the connection under it.
+              const tell = !finished && error._tag !== "WSAECONNRESET" ? options?.onReceiveError : undefined
+              done(Effect.fail(readError(error)))
+              return tell === undefined ? Effect.void : tell(error)
+            }),
+          onSuccess: () => Effect.sync(() => done(Effect.void))
+        })
 
         const capacity = yield* FiberRef.get(Socket.currentSendQueueCapacity)
         // Bounded by `Socket.currentSendQueueCapacity`: with the queue full, writers wait.
@@ -106,10 +150,11 @@ export const fromConnection = <RO>(
           Effect.matchEffect(sendBatch(stream, lease, items, done), {
             onFailure: (cause) =>
               Effect.sync(() => {
+                // Node emits one "error" for a failed write, and that ends `run` as a read error
+                // (first: a write queued by `run` itself ends it with its own error).
+                done(Effect.fail(readError(cause)))
                 const error = Effect.fail(new Socket.SocketGenericError({ reason: "Write", cause }))
                 for (const item of items) item.settle(error)
-                // Node emits one "error" for a failed write, and that ends `run` as a read error.
-                done(Effect.fail(readError(cause)))
               }),
             onSuccess: (handled) =>
               Effect.sync(() => {
@@ -117,22 +162,27 @@ export const fromConnection = <RO>(
                   items[i].settle(i < handled ? Effect.void : Effect.fail(closedWriteError()))
                 }
               })
-          }).pipe(
-            // `run` ended with this batch in flight: closing aborts its send, so these writes can
-            // never complete — they fail rather than leave their writers waiting forever.
-            Effect.onInterrupt(() =>
-              Effect.sync(() => {
+          })
+        // A slot per batch, leased when the batch is there: connections share a server's slots,
+        // and one waits for a free slot rather than fail.
+        const sendNext = Effect.flatMap(queue.takeAll, (items) =>
+          sends.withLease((lease) => sendAndSettle(lease, items)).pipe(
+            // `run` ended with this batch waiting for a slot or in flight (closing aborts its
+            // send), or the pool closed: these writes can never complete — they fail rather than
+            // leave their writers waiting forever. Settled writes ignore a second outcome.
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
                 for (const item of items) item.settle(Effect.fail(closedWriteError()))
               })
             )
-          )
-        const sending = pool.withLease((lease) =>
-          // A loop, not `Effect.forever`, which yields once per round: `takeAll` suspends anyway
-          // when there is nothing to send, and a round per message is the hot path.
-          Effect.suspend(function loop(): Effect.Effect<never> {
-            return Effect.flatMap(Effect.flatMap(queue.takeAll, (items) => sendAndSettle(lease, items)), loop)
-          })
-        ).pipe(Effect.catchAll((error) => Effect.sync(() => done(Effect.fail(readError(error))))))
+          ))
+        // A loop, not `Effect.forever`, which yields once per round: `takeAll` suspends anyway
+        // when there is nothing to send, and a round per message is the hot path.
+        const sending = Effect.suspend(function loop(): Effect.Effect<never, RegisteredSocket.SocketError> {
+          return Effect.flatMap(sendNext, loop)
+        }).pipe(Effect.catchAll((error) =>
+          Effect.sync(() => done(Effect.fail(readError(error))))
+        ))
 
         runFork(receiving as Effect.Effect<void, never, R>)
         runFork(sending as Effect.Effect<void, never, R>)
@@ -149,13 +199,18 @@ export const fromConnection = <RO>(
         Effect.interruptible
       )
 
-    const write = (chunk: Uint8Array | string | Socket.CloseEvent) =>
-      latch.whenOpen(Effect.suspend(() => {
+    const write = (chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> => {
+      const effect: WriteEffect = latch.whenOpen(Effect.suspend(() => {
         const state = current
         if (state === undefined) return Effect.fail(closedWriteError())
         if (Socket.isCloseEvent(chunk)) state.ended = true
         return state.queue.offer(chunk)
       }))
+      // Marked, so that `run` can queue it at once when its handler returns it.
+      effect[writeOf] = chunk
+      effect[writerOf] = write
+      return effect
+    }
 
     const writer = Effect.acquireRelease(
       Effect.succeed(write),
@@ -193,7 +248,19 @@ const sendBatch = (
   done: (effect: Effect.Effect<void, Socket.SocketError>) => void
 ): Effect.Effect<number, RegisteredSocket.SocketError> => {
   const slot = lease.bytes
+  // The usual batch, bytes that fit the slot together, is copied here and leaves in one send;
+  // the steps below take over from the first item that does not.
   let filled = 0
+  let first = 0
+  for (; first < items.length; first++) {
+    const chunk = items[first].chunk
+    if (!(chunk instanceof Uint8Array) || chunk.length > slot.length - filled) break
+    slot.set(chunk, filled)
+    filled += chunk.length
+  }
+  if (first === items.length) {
+    return filled === 0 ? Effect.succeed(first) : Effect.as(stream.sendAll({ ...lease.buf, length: filled }), first)
+  }
   const flush = Effect.suspend(() => {
     if (filled === 0) return Effect.void
     const length = filled
@@ -245,7 +312,7 @@ const sendBatch = (
       if (typeof chunk === "string") return Effect.zipRight(copyString(chunk), step(i + 1))
       return Effect.zipRight(copyBytes(chunk, 0), step(i + 1))
     })
-  return step(0)
+  return step(first)
 }
 
 export const makeTcp = (
@@ -253,15 +320,19 @@ export const makeTcp = (
 ): Effect.Effect<Socket.Socket, never, RegisteredIo.RegisteredIo> =>
   fromConnection(
     Effect.gen(function*() {
-      const pool = yield* Effect.mapError(
-        makePool(options.bufferSize),
+      const sends = yield* Effect.mapError(
+        makeSendPool(options.bufferSize, 1),
         (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
       )
       const stream = yield* Effect.mapError(
-        RegisteredSocket.connect({ host: options.host ?? "localhost", port: options.port }),
+        RegisteredSocket.connect({
+          host: options.host ?? "localhost",
+          port: options.port,
+          receiveRing: options.receiveRing ?? clientReceiveRing
+        }),
         (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
       )
-      return { pool, stream }
+      return { sends, stream }
     }),
     options
   )

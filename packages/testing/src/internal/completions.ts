@@ -50,10 +50,32 @@ export class CompletionQueue {
   settle<A>(request: Request<A>, result: A | NetDriverError): void {
     if (request.settled) return
     request.settled = true
-    this.queue.push(() => {
+    this.post(() => {
       this.started--
       request.done(result)
     })
+  }
+
+  /**
+   * Counts an operation that is not one request, such as a stream's receiving into shared
+   * slots (one multishot receive in a kernel), as outstanding until {@link finishOperation}.
+   */
+  startOperation(): void {
+    this.started++
+  }
+
+  /** The operation counted by {@link startOperation} has ended. */
+  finishOperation(): void {
+    this.started--
+  }
+
+  /**
+   * Queues `entry` for a reap, in order with the requests' completions and within the reap's
+   * size: a driver's own completion work (a stream's turn at the shared slots), made once by
+   * its owner so that queueing it allocates nothing.
+   */
+  post(entry: () => void): void {
+    this.queue.push(entry)
     if (!this.draining) {
       this.draining = true
       queueMicrotask(this.drain)

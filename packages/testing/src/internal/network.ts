@@ -6,6 +6,7 @@
 import type { NetDriver } from "@effect-rio/core/Driver"
 import type { ConnectionBytes } from "../RioTest.js"
 import { CompletionQueue } from "./completions.js"
+import * as StreamRings from "./streamRings.js"
 import { Streams } from "./streams.js"
 import { Tcp } from "./tcp.js"
 import { Udp } from "./udp.js"
@@ -33,6 +34,7 @@ export class Network {
       sendTo: (socket, region, peer, done) => udp.sendTo(socket, region, peer, done),
       receiveFrom: (socket, region, done) => udp.receiveFrom(socket, region, done),
       shutdown: (socket, how) => streams.shutdown(socket, how),
+      tcpReceiveRings: StreamRings.make(completions, streams),
       // Handles are unique across protocols: only the module that owns this one acts.
       close: (socket) => {
         udp.close(socket.handle)

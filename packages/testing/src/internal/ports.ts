@@ -1,7 +1,8 @@
 /**
  * Addresses and ports of the double's loopback-only network: which hosts exist (the loopback
- * of each family and its wildcard), and one protocol's port table — binding a port asked
- * for, handing out ephemeral ports for port 0, and who is bound where.
+ * of each family and its wildcard), how IPv4 looks to a dual-stack IPv6 socket, and one
+ * protocol's port table — binding a port asked for, handing out ephemeral ports for port 0,
+ * and who is bound where.
  */
 import type { NetDriverError } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
@@ -16,39 +17,65 @@ const ephemeralSpan = lastPort - firstEphemeralPort + 1
 /** The one host of each family that can be reached. */
 export const loopback: Record<Family, string> = { v4: "127.0.0.1", v6: "::1" }
 
+/** The IPv4 loopback as an IPv6 socket sees it: IPv4-mapped, as Linux, Windows and Node show it. */
+export const mappedLoopback = "::ffff:127.0.0.1"
+
 /** The family of a host of this network (the loopback, or the wildcard, which means it); undefined for others. */
 export const familyOf = (host: string): Family | undefined =>
   host === "127.0.0.1" || host === "0.0.0.0" ? "v4" : host === "::1" || host === "::" ? "v6" : undefined
+
+/**
+ * The family that packets to `host` travel in: that of {@link familyOf}, and IPv4 for the
+ * IPv4-mapped loopback, which an IPv6 socket reaches only when it is dual-stack.
+ */
+export const routeOf = (host: string): Family | undefined => host === mappedLoopback ? "v4" : familyOf(host)
+
+/** The loopback of `family` as a socket of family `viewer` sees it. */
+export const seenBy = (family: Family, viewer: Family): string =>
+  family === "v4" && viewer === "v6" ? mappedLoopback : loopback[family]
 
 /** An address as error messages show it. */
 export const show = (address: SocketAddress): string =>
   address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
 
+const familyName = (family: Family): string => family === "v4" ? "IPv4" : "IPv6"
+
 /** A port a bind found free: the socket that asked takes it with {@link PortTable.hold}. */
 export interface Bound {
   readonly family: Family
   readonly port: number
+  /**
+   * Bound to "::": the socket takes IPv4 peers too, so it holds the port in both families —
+   * Linux's default (bindv6only=0), which the real backends set everywhere, as Node does.
+   */
+  readonly dualStack: boolean
 }
+
+const families = (bound: Bound): ReadonlyArray<Family> => bound.dualStack ? ["v6", "v4"] : [bound.family]
 
 /** The ports of one protocol (UDP and TCP ports are apart, as in a kernel), each family apart. */
 export class PortTable<A> {
   private readonly holders = { v4: new Map<number, A>(), v6: new Map<number, A>() }
+  /** Ports held in both families by one dual-stack socket, for the messages. */
+  private readonly dualStack = new Set<number>()
   // Rotating cursors, like a kernel's: a closed port is not handed out again at once.
   private readonly cursors = { v4: 0, v6: 0 }
 
   constructor(private readonly protocol: "udp" | "tcp") {}
 
-  /** Who holds `port`, if anyone. */
+  /** Who holds `port` in `family`, if anyone (a dual-stack socket holds it in both). */
   get(family: Family, port: number): A | undefined {
     return this.holders[family].get(port)
   }
 
   hold(bound: Bound, holder: A): void {
-    this.holders[bound.family].set(bound.port, holder)
+    for (const family of families(bound)) this.holders[family].set(bound.port, holder)
+    if (bound.dualStack) this.dualStack.add(bound.port)
   }
 
-  release(family: Family, port: number): void {
-    this.holders[family].delete(port)
+  release(bound: Bound): void {
+    for (const family of families(bound)) this.holders[family].delete(bound.port)
+    if (bound.dualStack) this.dualStack.delete(bound.port)
   }
 
   /** The port `address` asks for if it is free, or the next free ephemeral port for port 0. */
@@ -61,22 +88,30 @@ export class PortTable<A> {
           `Bind "127.0.0.1", "::1", "0.0.0.0" or "::".`
       })
     }
-    const table = this.holders[family]
+    const dualStack = address.host === "::"
+    const wanted = families({ family, port: 0, dualStack })
+    const free = (port: number) => wanted.every((f) => !this.holders[f].has(port))
     if (address.port !== 0) {
-      if (table.has(address.port)) {
+      const taken = wanted.find((f) => this.holders[f].has(address.port))
+      if (taken !== undefined) {
+        const why = this.dualStack.has(address.port)
+          ? ` by a socket on "::", which is dual-stack and holds it for IPv4 too`
+          : dualStack
+          ? ` by another socket, and a socket on "::" is dual-stack: it needs the port in IPv4 and IPv6`
+          : " by another socket"
         return new RioError.WSAEADDRINUSE({
           operation: call,
-          message: `${this.protocol.toUpperCase()} port ${address.port} (${family === "v4" ? "IPv4" : "IPv6"}) is ` +
-            "already bound by another socket. Close it first, or bind port 0 for a free port."
+          message: `${this.protocol.toUpperCase()} port ${address.port} (${familyName(taken)}) is already bound` +
+            `${why}. Close it first, or bind port 0 for a free port.`
         })
       }
-      return { family, port: address.port }
+      return { family, port: address.port, dualStack }
     }
     for (let i = 0; i < ephemeralSpan; i++) {
       const port = firstEphemeralPort + (this.cursors[family] + i) % ephemeralSpan
-      if (!table.has(port)) {
+      if (free(port)) {
         this.cursors[family] = (port - firstEphemeralPort + 1) % ephemeralSpan
-        return { family, port }
+        return { family, port, dualStack }
       }
     }
     return new RioError.WSAEADDRINUSE({

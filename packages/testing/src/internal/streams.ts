@@ -2,7 +2,7 @@
  * The byte streams of the double's TCP connections: what each end has buffered, send and
  * receive (short transfers under the `limitChunk` fault), half-close by shutdown, close, and
  * resets (injected by a test, or a close with unread data). How connections are made is
- * `tcp.ts`.
+ * `tcp.ts`; receiving into shared slots as bytes arrive is `streamRings.ts`.
  */
 import type { Done, NetDriverError, NetSocket, Pending, Region } from "@effect-rio/core/Driver"
 import * as RioError from "@effect-rio/core/RioError"
@@ -17,6 +17,17 @@ interface Receiver extends Waiter<number> {
   readonly region: Region
 }
 
+/**
+ * A receiver of an end's bytes other than its list of receives: a stream of shared receive
+ * slots, which takes its bytes itself when it has a slot for them.
+ */
+export interface StreamWatcher {
+  /** Bytes arrived or the stream ended (the receives waiting in the list were served first). */
+  readonly wake: () => void
+  /** The stream broke: `error` is what a receive waiting on it got. */
+  readonly fail: (error: NetDriverError) => void
+}
+
 /** One end of a connection. */
 export interface Connection {
   readonly kind: "connection"
@@ -29,6 +40,8 @@ export interface Connection {
   readonly buffer: Array<Uint8Array>
   buffered: number
   readonly receivers: Array<Receiver>
+  /** The stream of shared slots that this end's bytes go to, if it receives that way. */
+  watcher: StreamWatcher | undefined
   readShut: boolean
   writeShut: boolean
   reset: boolean
@@ -46,6 +59,7 @@ const makeConnection = (socket: NetSocket, family: Family, ownsPort: boolean): C
   buffer: [],
   buffered: 0,
   receivers: [],
+  watcher: undefined,
   readShut: false,
   writeShut: false,
   reset: false,
@@ -170,6 +184,8 @@ export class Streams {
     for (const receiver of connection.receivers.splice(0)) {
       this.completions.settle(receiver.request, aborted("RIOReceive"))
     }
+    // The core closes a stream's slots before its socket; if not, they end like a waiting receive.
+    connection.watcher?.fail(aborted("RIOReceive"))
     // Closing with unread bytes is abortive in real stacks (RST, not FIN): the peer sees a reset.
     if (connection.buffered > 0 && !connection.reset) this.reset(connection, "the peer closed with unread data")
     connection.closed = true
@@ -184,7 +200,8 @@ export class Streams {
     this.connections.delete(connection.socket.handle)
   }
 
-  private lookup(handle: number, call: string): Connection | NetDriverError {
+  /** The open end with socket `handle`, or the error `call` reports for a handle that is none. */
+  lookup(handle: number, call: string): Connection | NetDriverError {
     return this.connections.get(handle) ??
       new RioError.WSAEINVAL({ operation: call, message: `Socket ${handle} is not a TCP connection of this double.` })
   }
@@ -198,37 +215,44 @@ export class Streams {
       for (const receiver of end.receivers.splice(0)) {
         this.completions.settle(receiver.request, connectionReset("RIOReceive", end, why))
       }
+      end.watcher?.fail(connectionReset("RIOReceive", end, why))
     }
   }
 
-  /** Serves waiting receives from the buffer, then with 0 once the stream has ended. */
+  /** Serves waiting receives from the buffer, then with 0 once the stream has ended; then its watcher. */
   private pump(connection: Connection): void {
     while (connection.receivers.length > 0) {
       if (connection.buffered > 0) {
         const receiver = connection.receivers.shift()!
-        this.completions.settle(receiver.request, this.take(connection, receiver.region))
+        const region = receiver.region
+        this.completions.settle(receiver.request, this.take(connection, region.memory, region.offset, region.length))
       } else if (this.ended(connection)) {
         const receiver = connection.receivers.shift()!
         this.completions.settle(receiver.request, 0)
       } else {
-        return
+        break
       }
     }
+    connection.watcher?.wake()
   }
 
-  private ended(connection: Connection): boolean {
+  /** Whether nothing more arrives after what is buffered: the peer finished, or this end stopped reading. */
+  ended(connection: Connection): boolean {
     const peer = connection.peer
     return connection.readShut || peer === undefined || peer.closed || peer.writeShut
   }
 
-  /** Moves buffered bytes into `region`: as many as fit, at most one chunk under `limitChunk`. */
-  private take(connection: Connection, region: Region): number {
-    const wanted = Math.min(region.length, this.chunk ?? region.length, connection.buffered)
+  /**
+   * Moves buffered bytes into `memory` at `at`: as many as fit in `room`, at most one chunk
+   * under `limitChunk`.
+   */
+  take(connection: Connection, memory: Uint8Array, at: number, room: number): number {
+    const wanted = Math.min(room, this.chunk ?? room, connection.buffered)
     let copied = 0
     while (copied < wanted) {
       const head = connection.buffer[0]
       const n = Math.min(head.length, wanted - copied)
-      region.memory.set(head.subarray(0, n), region.offset + copied)
+      memory.set(head.subarray(0, n), at + copied)
       copied += n
       if (n === head.length) connection.buffer.shift()
       else connection.buffer[0] = head.subarray(n)
@@ -239,7 +263,7 @@ export class Streams {
   }
 }
 
-const connectionReset = (call: string, connection: Connection, why: string): RioError.WSAECONNRESET =>
+export const connectionReset = (call: string, connection: Connection, why: string): RioError.WSAECONNRESET =>
   new RioError.WSAECONNRESET({
     operation: call,
     message: `The connection ${show(connection.socket.local)} -> ${show(connection.socket.remote!)} was reset ` +

@@ -8,14 +8,14 @@ import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 import type { CompletionQueue, Waiter } from "./completions.js"
 import { aborted, decided } from "./completions.js"
-import type { Family } from "./ports.js"
-import { familyOf, loopback, PortTable, show } from "./ports.js"
+import type { Bound } from "./ports.js"
+import { loopback, PortTable, routeOf, seenBy, show } from "./ports.js"
 import type { Connection, Streams } from "./streams.js"
 
 interface Listener {
   readonly kind: "listener"
   readonly socket: NetSocket
-  readonly family: Family
+  readonly bound: Bound
   readonly backlog: number
   /** Connections made that the application has not accepted yet: at most `backlog`. */
   readonly unaccepted: Array<Connection>
@@ -41,7 +41,7 @@ export class Tcp {
     const listener: Listener = {
       kind: "listener",
       socket,
-      family: bound.family,
+      bound,
       backlog: Math.max(1, backlog),
       unaccepted: [],
       accepts: []
@@ -53,7 +53,8 @@ export class Tcp {
 
   connect(peer: SocketAddress, done: Done<NetSocket>): Pending {
     const request = this.completions.start(done)
-    const family = familyOf(peer.host)
+    // The family the connection runs in: IPv4 for the IPv4-mapped loopback too.
+    const family = routeOf(peer.host)
     if (family === undefined) {
       return this.completions.now(
         request,
@@ -86,12 +87,22 @@ export class Tcp {
     }
     const bound = this.ports.bind({ host: loopback[family], port: 0 }, "ConnectEx")
     if ("_tag" in bound) return this.completions.now(request, bound)
-    const clientLocal = { host: loopback[family], port: bound.port }
-    const serverLocal = { host: loopback[family], port: peer.port }
+    // Each end shows IPv4 as its own socket's family does: an IPv6 socket (the client that
+    // dialled "::ffff:127.0.0.1", a dual-stack listener's streams) sees it IPv4-mapped.
+    const clientSees = seenBy(family, peer.host.includes(":") ? "v6" : "v4")
+    const serverSees = seenBy(family, listener.bound.family)
     const { client, server } = this.streams.open(
       family,
-      { handle: this.nextHandle(), local: clientLocal, remote: serverLocal },
-      { handle: this.nextHandle(), local: serverLocal, remote: clientLocal }
+      {
+        handle: this.nextHandle(),
+        local: { host: clientSees, port: bound.port },
+        remote: { host: clientSees, port: peer.port }
+      },
+      {
+        handle: this.nextHandle(),
+        local: { host: serverSees, port: peer.port },
+        remote: { host: serverSees, port: bound.port }
+      }
     )
     this.ports.hold(bound, client)
     this.completions.settle(request, client.socket)
@@ -124,11 +135,13 @@ export class Tcp {
     const listener = this.listeners.get(handle)
     if (listener === undefined) {
       const connection = this.streams.close(handle)
-      if (connection?.ownsPort) this.ports.release(connection.family, connection.socket.local.port)
+      if (connection?.ownsPort) {
+        this.ports.release({ family: connection.family, port: connection.socket.local.port, dualStack: false })
+      }
       return
     }
     this.listeners.delete(handle)
-    this.ports.release(listener.family, listener.socket.local.port)
+    this.ports.release(listener.bound)
     for (const accept of listener.accepts.splice(0)) this.completions.settle(accept.request, aborted("AcceptEx"))
     // Connections the application never accepted are reset by the kernel.
     for (const connection of listener.unaccepted.splice(0)) {

@@ -8,8 +8,8 @@ import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 import type { CompletionQueue, Waiter } from "./completions.js"
 import { aborted, decided } from "./completions.js"
-import type { Family } from "./ports.js"
-import { familyOf, loopback, PortTable, show } from "./ports.js"
+import type { Bound, Family } from "./ports.js"
+import { familyOf, loopback, mappedLoopback, PortTable, routeOf, seenBy, show } from "./ports.js"
 
 interface Received {
   readonly length: number
@@ -19,6 +19,7 @@ interface Received {
 // The largest UDP payload each family can carry in one datagram (65535 minus the headers).
 const maxDatagram: Record<Family, number> = { v4: 65507, v6: 65527 }
 
+/** A datagram on the wire: its addresses as the family it travels in writes them. */
 interface Datagram {
   readonly bytes: Uint8Array
   readonly from: SocketAddress
@@ -35,7 +36,7 @@ interface Receiver extends Waiter<Received> {
 
 interface UdpSocket {
   readonly socket: NetSocket
-  readonly family: Family
+  readonly bound: Bound
   /** Datagrams that arrived while no receive was waiting. */
   readonly queue: Array<Datagram>
   readonly receivers: Array<Receiver>
@@ -100,7 +101,7 @@ export class Udp {
     if ("_tag" in bound) return bound
     const handle = this.nextHandle()
     const socket: NetSocket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
-    const udp: UdpSocket = { socket, family: bound.family, queue: [], receivers: [] }
+    const udp: UdpSocket = { socket, bound, queue: [], receivers: [] }
     this.sockets.set(handle, udp)
     this.ports.hold(bound, udp)
     return socket
@@ -111,7 +112,7 @@ export class Udp {
     const udp = this.sockets.get(handle)
     if (udp === undefined) return
     this.sockets.delete(handle)
-    this.ports.release(udp.family, udp.socket.local.port)
+    this.ports.release(udp.bound)
     for (const receiver of udp.receivers.splice(0)) {
       this.completions.settle(receiver.request, aborted("RIOReceiveEx"))
     }
@@ -121,14 +122,19 @@ export class Udp {
     const request = this.completions.start(done)
     const udp = this.lookup(socket.handle, "RIOSendEx")
     if ("_tag" in udp) return this.completions.now(request, udp)
-    const family = familyOf(peer.host)
-    if (family !== udp.family) {
+    const family = routeOf(peer.host)
+    // The IPv4-mapped loopback is IPv4 reached through a dual-stack socket, as on Linux.
+    const reachable = peer.host === mappedLoopback ? udp.bound.dualStack : familyOf(peer.host) === udp.bound.family
+    if (family === undefined || !reachable) {
       return this.completions.now(
         request,
         new RioError.WSAEADDRNOTAVAIL({
           operation: "RIOSendEx",
           message: family === undefined
             ? `Cannot reach ${show(peer)}: the simulated network is loopback-only. Send to "127.0.0.1" or "::1".`
+            : peer.host === mappedLoopback
+            ? `Cannot reach ${show(peer)} from ${show(socket.local)}: only a dual-stack socket (bound to "::") ` +
+              "reaches IPv4-mapped peers. Bind it to \"::\", or send to \"127.0.0.1\" from an IPv4 socket."
             : `Cannot reach ${show(peer)} from ${show(socket.local)}: the families differ. ` +
               "Bind the socket in the peer's family."
         })
@@ -162,7 +168,7 @@ export class Udp {
     const receiver = { request, region }
     const datagram = udp.queue.shift()
     if (datagram !== undefined) {
-      this.receive(receiver, datagram)
+      this.receive(udp, receiver, datagram)
       return decided
     }
     udp.receivers.push(receiver)
@@ -224,11 +230,11 @@ export class Udp {
     for (let i = 0; i < datagram.copies; i++) {
       const receiver = target.receivers.shift()
       if (receiver === undefined) target.queue.push(datagram)
-      else this.receive(receiver, datagram)
+      else this.receive(target, receiver, datagram)
     }
   }
 
-  private receive({ region, request }: Receiver, datagram: Datagram): void {
+  private receive(udp: UdpSocket, { region, request }: Receiver, datagram: Datagram): void {
     const length = Math.min(datagram.bytes.length, region.length)
     region.memory.set(datagram.bytes.subarray(0, length), region.offset)
     if (datagram.bytes.length > region.length) {
@@ -242,7 +248,12 @@ export class Udp {
         })
       )
     } else {
-      this.completions.settle(request, { length, address: datagram.from })
+      // A dual-stack socket sees an IPv4 sender IPv4-mapped.
+      const from = familyOf(datagram.from.host)!
+      const address = from === udp.bound.family
+        ? datagram.from
+        : { host: seenBy(from, udp.bound.family), port: datagram.from.port }
+      this.completions.settle(request, { length, address })
     }
   }
 }

@@ -21,10 +21,23 @@ export class Sockets {
 
   constructor(private readonly libc: Libc.Libc) {}
 
-  /** A close-on-exec socket of `type` for `host`'s family, or the typed error of `operation`. */
+  /**
+   * A close-on-exec socket of `type` for `host`'s family, or the typed error of `operation`.
+   * An IPv6 socket is dual-stack, as Node's are: bound to "::" it also takes IPv4 peers
+   * (seen IPv4-mapped). The sysctl `net.ipv6.bindv6only` only sets the default, so it is
+   * turned off explicitly: a system with bindv6only=1 behaves the same.
+   */
   open(host: string, type: number, operation: string): number | NetDriverError {
-    const fd = this.libc.socket(sockaddr.family(host), type | Libc.SOCK_CLOEXEC, 0)
-    return fd < 0 ? fromErrno(this.libc.errno(), `${operation} (socket)`) : fd
+    const libc = this.libc
+    const family = sockaddr.family(host)
+    const fd = libc.socket(family, type | Libc.SOCK_CLOEXEC, 0)
+    if (fd < 0) return fromErrno(libc.errno(), `${operation} (socket)`)
+    if (family === Libc.AF_INET6 && libc.setsockoptInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 0) < 0) {
+      const errno = libc.errno()
+      libc.close(fd)
+      return fromErrno(errno, `${operation} (setsockopt IPV6_V6ONLY)`)
+    }
+    return fd
   }
 
   /**

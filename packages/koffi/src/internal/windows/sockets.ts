@@ -13,6 +13,9 @@ import { lastError } from "./errors.js"
 import type { Native } from "./winsock.js"
 
 const AF_INET6 = 23
+/** ws2def.h / ws2ipdef.h: IPV6_V6ONLY is 27 here (26 on Linux). */
+const IPPROTO_IPV6 = 41
+const IPV6_V6ONLY = 27
 const SOL_SOCKET = 0xFFFF
 const SO_ERROR = 0x1007
 const TCP_NODELAY = 1
@@ -128,6 +131,10 @@ export const noDelay = (ws: Native, socket: bigint): void => {
 /**
  * A new socket opened for RIO, bound to `address` when `bind` (else `address` only picks the
  * family). On failure the socket is closed again and the error names `call` and the step.
+ *
+ * An IPv6 socket is made dual-stack before it binds, as Node (libuv) makes its own: Windows
+ * opens it IPv6-only, so a listener on "::" would otherwise miss every IPv4 client, which
+ * it then sees IPv4-mapped ("::ffff:127.0.0.1"), as on Linux.
  */
 export const open = (
   ws: Native,
@@ -137,8 +144,9 @@ export const open = (
   bind: boolean,
   call: string
 ): bigint | NetDriverError => {
+  const family = sockaddr.family(address.host)
   const socket = ws.WSASocketW(
-    sockaddr.family(address.host),
+    family,
     type,
     protocol,
     null,
@@ -146,6 +154,11 @@ export const open = (
     Abi.WSA_FLAG_OVERLAPPED | Abi.WSA_FLAG_REGISTERED_IO
   )
   if (socket === Abi.INVALID_SOCKET) return lastError(ws, `${call} (WSASocketW)`)
+  if (family === AF_INET6 && ws.setsockopt(socket, IPPROTO_IPV6, IPV6_V6ONLY, new Int32Array([0]), 4) !== 0) {
+    const error = lastError(ws, `${call} (setsockopt IPV6_V6ONLY)`)
+    ws.closesocket(socket)
+    return error
+  }
   if (!bind) return socket
   const { length, name } = encode(address)
   if (ws.bind(socket, name, length) !== 0) {
