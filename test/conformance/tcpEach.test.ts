@@ -177,6 +177,33 @@ describeSocketBackends("TCP receiveEach", (it, backend) => {
       assert.deepStrictEqual(yield* io.stats, before)
     }))
 
+  it.scoped("unsafeSendMany: every byte in order, one onDone per call; bad input and a shut stream are typed", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair()
+      const out = yield* source(30_000, 9)
+      const outcomes: Array<string> = []
+      const record = (error: RegisteredSocket.SocketError | undefined) => outcomes.push(error?._tag ?? "ok")
+      // Each call from the end of the one before, as a sender without a fiber makes them (calls
+      // at once may interleave, as sendMany from several fibers do).
+      const sendFrom = (at: number) =>
+        client.unsafeSendMany([out.slice(at, 4000), out.slice(at + 4000, 6000)], (error) => {
+          record(error)
+          if (error === undefined && at + 10_000 < 30_000) sendFrom(at + 10_000)
+        })
+      client.unsafeSendMany([{ ...out.slice(0, 1), length: 30_001 }], record)
+      assert.deepStrictEqual(outcomes, ["WSAEFAULT"], "a bad slice is refused before the call returns")
+      sendFrom(0)
+      const { onChunk, state } = checker(9)
+      const each = yield* Effect.fork(server.receiveEach(onChunk))
+      while (outcomes.length < 4) yield* Effect.sleep("2 millis")
+      assert.deepStrictEqual(outcomes, ["WSAEFAULT", "ok", "ok", "ok"])
+      yield* client.shutdown("write")
+      yield* Fiber.join(each)
+      assert.strictEqual(state.position, 30_000)
+      client.unsafeSendMany([out.slice(0, 1)], record)
+      assert.strictEqual(outcomes[4], "WSAESHUTDOWN")
+    }))
+
   const resetCase = "a peer that resets ends the call with WSAECONNRESET after the chunks before it"
   it.scoped.skipIf(backend.sockets?.cannotReset !== undefined)(
     backend.sockets?.cannotReset === undefined ? resetCase : `${resetCase} — skipped: ${backend.sockets.cannotReset}`,

@@ -271,6 +271,16 @@ export interface TcpStream {
    * cancels the send in flight and waits for its completion.
    */
   readonly sendMany: (bufs: ReadonlyArray<RioBuf.RioBuf>) => Effect.Effect<void, SocketError>
+  /**
+   * `sendMany` without an Effect, for code that runs in callbacks (an adapter's write path,
+   * beside `receiveEach`): the same checks, order and sends, then `onDone` once — `undefined`
+   * when every byte went, else the error. `onDone` may run before this returns (a bad slice, a
+   * closed stream). Nothing interrupts it; closing the stream aborts it.
+   */
+  readonly unsafeSendMany: (
+    bufs: ReadonlyArray<RioBuf.RioBuf>,
+    onDone: (error: SocketError | undefined) => void
+  ) => void
   /** How the kernel fills the stream's receive ring (`undefined` before the first batch call). */
   readonly receiveRing: Effect.Effect<ReceiveRingInfo | undefined>
   /** Half-closes: `"write"` (the default) sends the peer an end of stream; later sends are `WSAESHUTDOWN`. */

@@ -30,7 +30,7 @@ class Chain implements InKernel {
     private readonly state: SocketState,
     private readonly socket: NetSocket,
     private readonly slices: ReadonlyArray<SliceImpl>,
-    private readonly resume: (effect: Effect.Effect<void, SocketError>) => void
+    private readonly onDone: (error: SocketError | undefined) => void
   ) {}
 
   /** Its place in the send queue is granted. */
@@ -107,8 +107,7 @@ class Chain implements InKernel {
     this.state.sends.leave()
     this.state.settle(this)
     if (this.interrupted !== undefined) return this.interrupted()
-    if (error === undefined) return this.resume(Effect.void)
-    this.resume(Effect.fail(this.slices.length === 1 && this.total === 0 ? error : this.partial(error)))
+    this.onDone(error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error))
   }
 
   /** The error, saying how much of what was to be sent the kernel took. */
@@ -123,6 +122,10 @@ class Chain implements InKernel {
   }
 }
 
+/** What a chain's end resumes its fiber with. */
+const outcome = (error: SocketError | undefined): Effect.Effect<void, SocketError> =>
+  error === undefined ? Effect.void : Effect.fail(error)
+
 /** Sends every byte of `slices`, in order, as one request of the stream's send queue. */
 export const sendStream = (
   state: SocketState,
@@ -131,7 +134,18 @@ export const sendStream = (
 ): Effect.Effect<void, SocketError> =>
   Effect.async<void, SocketError>((resume) => {
     if (state.closed) return resume(Effect.fail(aborted("the socket is closed")))
-    const chain = new Chain(state, socket, slices, resume)
+    const chain = new Chain(state, socket, slices, (error) => resume(outcome(error)))
     state.sends.enter(chain.begin)
     return Effect.async<void>((settled) => chain.interrupt(() => settled(Effect.void)))
   })
+
+/** `sendStream` for callers without a fiber: `onDone` once, with the error if any; only the socket's close stops it. */
+export const unsafeSendStream = (
+  state: SocketState,
+  socket: NetSocket,
+  slices: ReadonlyArray<SliceImpl>,
+  onDone: (error: SocketError | undefined) => void
+): void => {
+  if (state.closed) return onDone(aborted("the socket is closed"))
+  state.sends.enter(new Chain(state, socket, slices, onDone).begin)
+}

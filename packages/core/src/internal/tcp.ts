@@ -12,7 +12,7 @@ import { invalid } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import type { SliceImpl } from "./registration.js"
 import { aborted, SocketState } from "./requests.js"
-import { sendStream } from "./sendStream.js"
+import { sendStream, unsafeSendStream } from "./sendStream.js"
 import type { StreamQueue, StreamRing } from "./streamRing.js"
 
 /** What TCP streams need from the socket layer. */
@@ -98,6 +98,17 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
       if (state.writeShut) return Effect.fail(shutForWrites("RIOSend"))
       return sendStream(state, socket, [slice])
     })
+  /** Every slice checked before anything is sent, and the stream still open for writing. */
+  const resolveAll = (bufs: ReadonlyArray<RioBuf.RioBuf>): Array<SliceImpl> | SocketError => {
+    if (!Array.isArray(bufs)) return invalid("sendMany", "bufs is not an array.")
+    const slices = new Array<SliceImpl>(bufs.length)
+    for (let i = 0; i < bufs.length; i++) {
+      const slice = resolve("RIOSend", bufs[i] as RioBuf.RioBuf)
+      if (slice instanceof Error) return slice
+      slices[i] = slice
+    }
+    return state.writeShut ? shutForWrites("RIOSend") : slices
+  }
   return {
     localAddress: socket.local,
     remoteAddress: socket.remote!,
@@ -124,17 +135,17 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
         : Effect.fail(invalid("receiveEach", "onChunk is not a function.")),
     sendMany: (bufs) =>
       Effect.suspend(() => {
-        if (!Array.isArray(bufs)) return Effect.fail(invalid("sendMany", "bufs is not an array."))
-        const slices = new Array<SliceImpl>(bufs.length)
-        for (let i = 0; i < bufs.length; i++) {
-          const slice = resolve("RIOSend", bufs[i] as RioBuf.RioBuf)
-          if (slice instanceof Error) return Effect.fail(slice)
-          slices[i] = slice
-        }
-        if (state.writeShut) return Effect.fail(shutForWrites("RIOSend"))
+        const slices = resolveAll(bufs)
+        if (slices instanceof Error) return Effect.fail(slices)
         if (slices.length === 0) return Effect.void
         return sendStream(state, socket, slices)
       }),
+    unsafeSendMany: (bufs, onDone) => {
+      const slices = resolveAll(bufs)
+      if (slices instanceof Error) return onDone(slices)
+      if (slices.length === 0) return onDone(undefined)
+      unsafeSendStream(state, socket, slices, onDone)
+    },
     receiveRing: Effect.sync(() => state.info()),
     shutdown: (how = "write") =>
       Effect.suspend(() => {

@@ -81,12 +81,23 @@ export class SendQueue<C, E> {
    */
   readonly takeAll: Effect.Effect<Array<Item<C, E>>> = Effect.async((resume) => {
     if (this.items.length > 0) return resume(Effect.succeed(this.takeItems()))
-    this.taker = () => resume(this.takeNow)
+    this.taker = () => resume(this.takeLater)
   })
 
-  private readonly takeNow: Effect.Effect<Array<Item<C, E>>> = Effect.suspend(() =>
+  private readonly takeLater: Effect.Effect<Array<Item<C, E>>> = Effect.suspend(() =>
     this.items.length > 0 ? Effect.succeed(this.takeItems()) : this.takeAll
   )
+
+  /** Every queued write now, without an Effect (none if there is none). */
+  takeNow(): Array<Item<C, E>> {
+    return this.items.length > 0 ? this.takeItems() : []
+  }
+
+  /** Calls `wake` once, when there is something to take: at once if there is (the taker's place). */
+  onReady(wake: () => void): void {
+    if (this.items.length > 0) return wake()
+    this.taker = wake
+  }
 
   /** Fails every queued and waiting write, and every later one, with `error`. */
   close(error: E): void {

@@ -17,7 +17,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type { Options as ServerOptions } from "../RioSocketServer.js"
-import { fromConnection, makeSendPool } from "./socket.js"
+import { fromConnection, makeSendSlots } from "./socket.js"
 
 /** Send slots shared by a server's connections, by default. */
 const DEFAULT_SEND_SLOTS = 64
@@ -39,12 +39,13 @@ export const make = (
     }
     const openError = (cause: unknown) => new SocketServer.SocketServerError({ reason: "Open", cause })
     const sends = yield* Effect.mapError(
-      makeSendPool(options.bufferSize, options.sendSlots ?? DEFAULT_SEND_SLOTS),
+      makeSendSlots(options.bufferSize, options.sendSlots ?? DEFAULT_SEND_SLOTS),
       openError
     )
     const listener = yield* Effect.mapError(listenAt(options), openError)
     const context = yield* Effect.context<RegisteredIo.RegisteredIo>()
-    let connections = 0
+    /** Connections open now, for `maxConnections`. */
+    let live = 0
     // The scopes of the running `run`s: shutting the server down closes them, and with them
     // every connection, before the listener closes.
     const runs = new Set<Scope.CloseableScope>()
@@ -63,10 +64,13 @@ export const make = (
         Effect.tap(Scope.make(), (scope) => Effect.sync(() => runs.add(scope))),
         (scope) =>
           Effect.gen(function*() {
+            // Made before the handlers' fibers, so closed after them: a shutdown interrupts the
+            // handlers first (as NodeSocketServer's does), then closes what they left open.
+            const connections = yield* Scope.fork(scope, ExecutionStrategy.sequential)
             const fiberSet = yield* FiberSet.make().pipe(Scope.extend(scope))
             const runFork = yield* FiberSet.runtime(fiberSet)<R>()
             for (;;) {
-              const connection = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+              const connection = yield* Scope.fork(connections, ExecutionStrategy.sequential)
               const accepted = yield* Effect.exit(Scope.extend(listener.accept, connection))
               if (Exit.isFailure(accepted)) {
                 yield* Scope.close(connection, Exit.void)
@@ -78,7 +82,7 @@ export const make = (
                 )
               }
               const stream = accepted.value
-              if (connections >= maxConnections) {
+              if (live >= maxConnections) {
                 yield* Scope.close(connection, Exit.void)
                 yield* Effect.logWarning(
                   `RioSocketServer: closed the connection from ${show(stream.remoteAddress)} at once: ` +
@@ -86,8 +90,16 @@ export const make = (
                 )
                 continue
               }
-              connections++
-              yield* Scope.addFinalizer(connection, Effect.sync(() => connections--))
+              live++
+              // Runs before the stream closes: what its close does to receiving is no news.
+              let closing = false
+              yield* Scope.addFinalizer(
+                connection,
+                Effect.sync(() => {
+                  live--
+                  closing = true
+                })
+              )
               let open = true
               const socket = yield* fromConnection(
                 Effect.suspend(() => {
@@ -101,7 +113,7 @@ export const make = (
                     { sends, stream }
                   )
                 }),
-                { onReceiveError: (error) => warnClosed(stream, error) }
+                { onReceiveError: (error) => closing ? Effect.void : warnClosed(stream, error) }
               ).pipe(Effect.provide(context))
               runFork(
                 handler(socket).pipe(
@@ -144,8 +156,10 @@ const listenAt = (options: ServerOptions) => {
   if (options.host !== undefined) return listenOn(options.host)
   return Effect.catchIf(
     listenOn("::"),
-    // No IPv6 here: the family is refused (a system error), or "::" is no address of ours.
-    (error) => error._tag === "RioSystemError" || error._tag === "WSAEADDRNOTAVAIL",
+    // No IPv6 here: the family is refused (EAFNOSUPPORT as 10097, WSAEAFNOSUPPORT), or "::" is no address of ours.
+    (error) =>
+      (error._tag === "RioSystemError" && (error.code === 10097 || error.code === 10047)) ||
+      error._tag === "WSAEADDRNOTAVAIL",
     () => listenOn("0.0.0.0")
   )
 }

@@ -4,14 +4,15 @@
  * the handler as they arrive; writes are copied into a slot of a send pool (a server's shared
  * one, or a client's own) and each batch of them leaves in one send.
  */
-import * as BufferPool from "@effect-rio/core/BufferPool"
-import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
+import * as RioError from "@effect-rio/core/RioError"
 import * as Socket from "@effect/platform/Socket"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
@@ -19,6 +20,7 @@ import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type { TcpOptions } from "../RioSocket.js"
+import { Outbox, SendSlots } from "./outbox.js"
 import * as SendQueue from "./sendQueue.js"
 
 /** Bytes per send slot. */
@@ -27,20 +29,16 @@ export const defaultBufferSize = 16 * 1024
 /** A client's own receive ring: a few slots, each back in the kernel as soon as its chunk is copied. */
 export const clientReceiveRing: RegisteredSocket.StreamRingOptions = { slots: 16, slotSize: 4096 }
 
-/** An open connection: its stream, and the pool whose slots carry its writes (a slot per batch). */
+/** An open connection: its stream, and the slots that carry its writes (a slot per batch). */
 export interface Connection {
   readonly stream: RegisteredSocket.TcpStream
-  readonly sends: BufferPool.BufferPool
+  readonly sends: SendSlots
 }
 
 /** Marks the writer's release: half-close after everything queued before it. */
 const End: unique symbol = Symbol.for("@effect-rio/platform/RioSocket/End")
 
 type Chunk = Uint8Array | string | Socket.CloseEvent | typeof End
-
-type Item = SendQueue.Item<Chunk, Socket.SocketError>
-
-const encoder = new TextEncoder()
 
 const writeOf: unique symbol = Symbol.for("@effect-rio/platform/RioSocket/writeOf")
 const writerOf: unique symbol = Symbol.for("@effect-rio/platform/RioSocket/writerOf")
@@ -51,10 +49,23 @@ type WriteEffect = Effect.Effect<void, Socket.SocketError> & {
   [writerOf]?: unknown
 }
 
-/** A send pool: `slots` slots of `bufferSize` bytes. */
-export const makeSendPool = (bufferSize: number | undefined, slots: number) =>
+/** Send slots: `slots` slots of `bufferSize` bytes, in one registration for the life of the scope. */
+export const makeSendSlots = (bufferSize: number | undefined, slots: number) => {
   // At least 4 bytes: a slot must hold any one character encoded as UTF-8.
-  BufferPool.make({ slotSize: Math.max(4, bufferSize ?? defaultBufferSize), slots })
+  const slotSize = Math.max(4, bufferSize ?? defaultBufferSize)
+  if (!Number.isSafeInteger(slotSize) || !Number.isSafeInteger(slots) || slots < 1) {
+    return Effect.fail(
+      new RioError.WSAEINVAL({
+        operation: "RioSocket",
+        message: `Send slots: ${String(slots)} × ${String(bufferSize)} bytes is not a positive number of whole bytes.`
+      })
+    )
+  }
+  return Effect.map(
+    RegisteredIo.allocateBuffer(slotSize * slots),
+    (registration) => new SendSlots(registration, slotSize, slots)
+  )
+}
 
 /**
  * What `run` has while it runs: the send queue that the writer feeds, and whether the write
@@ -145,47 +156,34 @@ export const fromConnection = <RO>(
         // Bounded by `Socket.currentSendQueueCapacity`: with the queue full, writers wait.
         const queue = new SendQueue.SendQueue<Chunk, Socket.SocketError>(Math.max(1, capacity))
         yield* Scope.addFinalizer(scope, Effect.sync(() => queue.close(closedWriteError())))
-        /** Sends one batch and tells each of its writers how it went. */
-        const sendAndSettle = (lease: BufferPool.Lease, items: ReadonlyArray<Item>) =>
-          Effect.matchEffect(sendBatch(stream, lease, items, done), {
-            onFailure: (cause) =>
-              Effect.sync(() => {
-                // Node emits one "error" for a failed write, and that ends `run` as a read error
-                // (first: a write queued by `run` itself ends it with its own error).
-                done(Effect.fail(readError(cause)))
-                const error = Effect.fail(new Socket.SocketGenericError({ reason: "Write", cause }))
-                for (const item of items) item.settle(error)
-              }),
-            onSuccess: (handled) =>
-              Effect.sync(() => {
-                for (let i = 0; i < items.length; i++) {
-                  items[i].settle(i < handled ? Effect.void : Effect.fail(closedWriteError()))
-                }
-              })
-          })
-        // A slot per batch, leased when the batch is there: connections share a server's slots,
-        // and one waits for a free slot rather than fail.
-        const sendNext = Effect.flatMap(queue.takeAll, (items) =>
-          sends.withLease((lease) => sendAndSettle(lease, items)).pipe(
-            // `run` ended with this batch waiting for a slot or in flight (closing aborts its
-            // send), or the pool closed: these writes can never complete — they fail rather than
-            // leave their writers waiting forever. Settled writes ignore a second outcome.
-            Effect.onExit((exit) =>
-              Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => {
-                for (const item of items) item.settle(Effect.fail(closedWriteError()))
-              })
-            )
-          ))
-        // A loop, not `Effect.forever`, which yields once per round: `takeAll` suspends anyway
-        // when there is nothing to send, and a round per message is the hot path.
-        const sending = Effect.suspend(function loop(): Effect.Effect<never, RegisteredSocket.SocketError> {
-          return Effect.flatMap(sendNext, loop)
-        }).pipe(Effect.catchAll((error) =>
-          Effect.sync(() => done(Effect.fail(readError(error))))
-        ))
+        const outbox = new Outbox<Chunk, Socket.SocketError>(queue, sends, stream, {
+          isEnd: (chunk) => chunk === End,
+          halfClose: () => {
+            const result = Effect.runSync(Effect.either(stream.shutdown("write")))
+            return Either.isLeft(result) ? result.left : undefined
+          },
+          close: (chunk) =>
+            // What NodeSocket's `destroy` leads to: "close" without an error (code 1000), or, for
+            // a code above 1000, destroy with an error, which Node reports as a read error.
+            done(Effect.fail(
+              (chunk as Socket.CloseEvent).code > 1000
+                ? new Socket.SocketGenericError({
+                  reason: "Read",
+                  cause: new Error(`closed with code ${(chunk as Socket.CloseEvent).code}`)
+                })
+                : new Socket.SocketCloseError({ reason: "Close", code: 1000 })
+            )),
+          failed: (cause) => {
+            // Node emits one "error" for a failed write, and that ends `run` as a read error
+            // (first: a write queued by `run` itself ends it with its own error).
+            done(Effect.fail(readError(cause)))
+            return new Socket.SocketGenericError({ reason: "Write", cause })
+          },
+          closedError: closedWriteError
+        })
+        yield* Scope.addFinalizer(scope, Effect.sync(() => outbox.stop()))
 
         runFork(receiving as Effect.Effect<void, never, R>)
-        runFork(sending as Effect.Effect<void, never, R>)
         current = { queue, ended: false }
         yield* latch.open
         if (opts?.onOpen) yield* opts.onOpen
@@ -235,93 +233,13 @@ export const fromConnection = <RO>(
 const closedWriteError = () =>
   new Socket.SocketGenericError({ reason: "Write", cause: new Error("The socket is not open") })
 
-/**
- * Sends a batch of queued writes: their bytes are copied once into the send slot and
- * coalesced into as few sends as the slot allows; `End` half-closes and a `CloseEvent`
- * ends `run` (closing the connection), both after the bytes queued before them. Succeeds
- * with how many items were handled: those after a `CloseEvent` were not.
- */
-const sendBatch = (
-  stream: RegisteredSocket.TcpStream,
-  lease: BufferPool.Lease,
-  items: ReadonlyArray<Item>,
-  done: (effect: Effect.Effect<void, Socket.SocketError>) => void
-): Effect.Effect<number, RegisteredSocket.SocketError> => {
-  const slot = lease.bytes
-  // The usual batch, bytes that fit the slot together, is copied here and leaves in one send;
-  // the steps below take over from the first item that does not.
-  let filled = 0
-  let first = 0
-  for (; first < items.length; first++) {
-    const chunk = items[first].chunk
-    if (!(chunk instanceof Uint8Array) || chunk.length > slot.length - filled) break
-    slot.set(chunk, filled)
-    filled += chunk.length
-  }
-  if (first === items.length) {
-    return filled === 0 ? Effect.succeed(first) : Effect.as(stream.sendAll({ ...lease.buf, length: filled }), first)
-  }
-  const flush = Effect.suspend(() => {
-    if (filled === 0) return Effect.void
-    const length = filled
-    filled = 0
-    return stream.sendAll({ ...lease.buf, length })
-  })
-  // Copies what fits; a full slot is sent before the rest is copied (the slot is then reused).
-  const copyBytes = (chunk: Uint8Array, from: number): Effect.Effect<void, RegisteredSocket.SocketError> => {
-    const n = Math.min(chunk.length - from, slot.length - filled)
-    slot.set(chunk.subarray(from, from + n), filled)
-    filled += n
-    if (from + n === chunk.length) return Effect.void
-    return Effect.zipRight(flush, Effect.suspend(() => copyBytes(chunk, from + n)))
-  }
-  // Strings are encoded as UTF-8 straight into the slot, like Node's `write(string)`.
-  const copyString = (rest: string): Effect.Effect<void, RegisteredSocket.SocketError> => {
-    const { read, written } = encoder.encodeInto(rest, slot.subarray(filled))
-    filled += written
-    if (read === rest.length) return Effect.void
-    return Effect.zipRight(flush, Effect.suspend(() => copyString(rest.slice(read))))
-  }
-  const step = (i: number): Effect.Effect<number, RegisteredSocket.SocketError> =>
-    Effect.suspend(() => {
-      if (i === items.length) return Effect.as(flush, i)
-      const chunk = items[i].chunk
-      if (chunk === End) {
-        return Effect.zipRight(Effect.zipRight(flush, stream.shutdown("write")), step(i + 1))
-      }
-      if (Socket.isCloseEvent(chunk)) {
-        return Effect.as(
-          Effect.zipRight(
-            flush,
-            Effect.sync(() =>
-              // What NodeSocket's `destroy` leads to: "close" without an error (code 1000), or,
-              // for a code above 1000, destroy with an error, which Node reports as a read error.
-              done(Effect.fail(
-                chunk.code > 1000
-                  ? new Socket.SocketGenericError({
-                    reason: "Read",
-                    cause: new Error(`closed with code ${chunk.code}`)
-                  })
-                  : new Socket.SocketCloseError({ reason: "Close", code: 1000 })
-              ))
-            )
-          ),
-          i + 1
-        )
-      }
-      if (typeof chunk === "string") return Effect.zipRight(copyString(chunk), step(i + 1))
-      return Effect.zipRight(copyBytes(chunk, 0), step(i + 1))
-    })
-  return step(first)
-}
-
 export const makeTcp = (
   options: TcpOptions
 ): Effect.Effect<Socket.Socket, never, RegisteredIo.RegisteredIo> =>
   fromConnection(
     Effect.gen(function*() {
       const sends = yield* Effect.mapError(
-        makeSendPool(options.bufferSize, 1),
+        makeSendSlots(options.bufferSize, 1),
         (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
       )
       const stream = yield* Effect.mapError(

@@ -1,0 +1,227 @@
+/**
+ * The write side of a `RioSocket` without a fiber: the writes queued in one turn are copied
+ * into a registered send slot and leave in one send (`unsafeSendMany`), and the next batch
+ * starts from the send's completion. A round per message costs no Effect — the sending fiber
+ * it replaces cost more than the rest of the echo path (bench/net, Socket echo).
+ */
+import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
+import type * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
+import type * as RioBuf from "@effect-rio/core/RioBuf"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { Item, SendQueue } from "./sendQueue.js"
+
+/**
+ * Send slots lent without an Effect: one registration cut into equal slots, shared by every
+ * connection of a server (or a client's own). A connection that finds none waits in line and
+ * is called back with the next one given back.
+ */
+export class SendSlots {
+  private readonly free: Array<number> = []
+  private readonly line: Array<(slot: number) => void> = []
+  private readonly views: Array<Uint8Array> = []
+
+  constructor(readonly registration: RegisteredIo.Registration, readonly slotSize: number, count: number) {
+    for (let slot = count - 1; slot >= 0; slot--) {
+      this.free.push(slot)
+      this.views[slot] = registration.bytes.subarray(slot * slotSize, (slot + 1) * slotSize)
+    }
+  }
+
+  /** A slot now, or later through `then` (in line order); `undefined` when it will come later. */
+  take(then: (slot: number) => void): number | undefined {
+    const slot = this.free.pop()
+    if (slot === undefined) this.line.push(then)
+    return slot
+  }
+
+  /** Leaves the line (a connection that closed while it waited). */
+  leave(then: (slot: number) => void): void {
+    const at = this.line.indexOf(then)
+    if (at >= 0) this.line.splice(at, 1)
+  }
+
+  give(slot: number): void {
+    const next = this.line.shift()
+    if (next === undefined) this.free.push(slot)
+    else next(slot)
+  }
+
+  bytes(slot: number): Uint8Array {
+    return this.views[slot]!
+  }
+
+  /** The first `length` bytes of `slot`: always in range, so never an error. */
+  buf(slot: number, length: number): RioBuf.RioBuf {
+    return this.registration.unsafeSlice(slot * this.slotSize, length) as RioBuf.RioBuf
+  }
+}
+
+/** What the outbox does besides sending bytes and text, for the socket it serves. */
+export interface Controls<C, E> {
+  /** Whether `chunk` marks the half-close (Node's `end()`), after what is before it. */
+  readonly isEnd: (chunk: C) => boolean
+  readonly halfClose: () => RegisteredSocket.SocketError | undefined
+  /** Any other chunk that is neither bytes nor text closes: `run` ends; nothing after it is sent. */
+  readonly close: (chunk: C) => void
+  /** A send failed: `run` ends with it; the batch's writes fail with what this returns. */
+  readonly failed: (error: RegisteredSocket.SocketError) => E
+  /** What writes fail with that never went because `run` ended. */
+  readonly closedError: () => E
+}
+
+const encoder = new TextEncoder()
+
+/** One connection's sender: at most one batch at a time, one send of it in the kernel at a time. */
+export class Outbox<C, E> {
+  private batch: Array<Item<C, E>> = []
+  /** The item being copied, and how far (bytes of a Uint8Array; characters of a string). */
+  private index = 0
+  private offset = 0
+  private slot = -1
+  private filled = 0
+  private busy = false
+  private sending = false
+  private scheduled = false
+  /** `run` ended, or a close went: nothing more is sent. */
+  private stopped = false
+
+  constructor(
+    private readonly queue: SendQueue<C, E>,
+    private readonly slots: SendSlots,
+    private readonly stream: RegisteredSocket.TcpStream,
+    private readonly controls: Controls<C, E>
+  ) {
+    queue.onReady(this.wake)
+  }
+
+  /** `run` ended: a batch under way fails its writes; the slot goes back once its send completed. */
+  stop(): void {
+    this.stopped = true
+    this.slots.leave(this.gotSlot)
+    if (!this.sending) this.release()
+    this.settleBatch(Effect.fail(this.controls.closedError()))
+  }
+
+  // Writes queued in this turn go together: the batch starts after the turn's callbacks.
+  private readonly wake = (): void => {
+    if (this.scheduled || this.busy || this.stopped) return
+    this.scheduled = true
+    queueMicrotask(this.start)
+  }
+
+  private readonly start = (): void => {
+    this.scheduled = false
+    if (this.busy || this.stopped) return
+    const batch = this.queue.takeNow()
+    if (batch.length === 0) return this.queue.onReady(this.wake)
+    this.batch = batch
+    this.index = 0
+    this.offset = 0
+    this.busy = true
+    this.fill()
+  }
+
+  private readonly gotSlot = (slot: number): void => {
+    this.slot = slot
+    if (this.stopped) return this.release()
+    this.fill()
+  }
+
+  /** Copies from where it stopped until the slot is full or the batch is copied, then sends. */
+  private fill(): void {
+    if (this.slot < 0) {
+      const slot = this.slots.take(this.gotSlot)
+      if (slot === undefined) return
+      this.slot = slot
+    }
+    const room = this.slots.bytes(this.slot)
+    const { batch, controls } = this
+    while (this.index < batch.length) {
+      const chunk = batch[this.index]!.chunk
+      if (this.filled === room.length) return this.send()
+      if (chunk instanceof Uint8Array) {
+        const n = Math.min(chunk.length - this.offset, room.length - this.filled)
+        room.set(chunk.subarray(this.offset, this.offset + n), this.filled)
+        this.filled += n
+        this.offset += n
+        if (this.offset === chunk.length) this.next()
+      } else if (typeof chunk === "string") {
+        const rest = this.offset === 0 ? chunk : chunk.slice(this.offset)
+        const { read, written } = encoder.encodeInto(rest, room.subarray(this.filled))
+        this.filled += written
+        this.offset += read
+        if (this.offset === chunk.length) this.next()
+        else if (read === 0) return this.send()
+      } else if (this.filled > 0) {
+        // An end or a close follows the bytes before it.
+        return this.send()
+      } else if (controls.isEnd(chunk)) {
+        const error = controls.halfClose()
+        if (error !== undefined) return this.fail(error)
+        this.next()
+      } else {
+        this.next()
+        this.stopped = true
+        controls.close(chunk)
+        return this.finish()
+      }
+    }
+    if (this.filled > 0) return this.send()
+    this.finish()
+  }
+
+  private next(): void {
+    this.index++
+    this.offset = 0
+  }
+
+  private send(): void {
+    const length = this.filled
+    this.filled = 0
+    this.sending = true
+    this.stream.unsafeSendMany([this.slots.buf(this.slot, length)], this.sent)
+  }
+
+  private readonly sent = (error: RegisteredSocket.SocketError | undefined): void => {
+    this.sending = false
+    if (this.stopped) return this.release()
+    if (error !== undefined) return this.fail(error)
+    this.fill()
+  }
+
+  private fail(error: RegisteredSocket.SocketError): void {
+    this.stopped = true
+    const failure = Effect.fail(this.controls.failed(error))
+    this.release()
+    this.settleBatch(failure)
+  }
+
+  /** The batch went (up to a close, if any): its writes succeed, those after a close fail. */
+  private finish(): void {
+    this.release()
+    this.settleBatch(Effect.void)
+    if (!this.stopped) this.queue.onReady(this.wake)
+  }
+
+  private release(): void {
+    if (this.slot < 0) return
+    const slot = this.slot
+    this.slot = -1
+    this.filled = 0
+    this.slots.give(slot)
+  }
+
+  /** Writes before `index` with `outcome` (a success only if they all went), the rest failed as closed. */
+  private settleBatch(outcome: Effect.Effect<void, E>): void {
+    const { batch, index } = this
+    if (batch.length === 0) return
+    this.batch = []
+    this.busy = false
+    for (let i = 0; i < batch.length && i < index; i++) batch[i]!.settle(outcome)
+    if (index >= batch.length) return
+    // Made only when needed: an error captures a stack trace, which costs more than a send.
+    const closed = Exit.isSuccess(outcome as Exit.Exit<void, E>) ? Effect.fail(this.controls.closedError()) : outcome
+    for (let i = index; i < batch.length; i++) batch[i]!.settle(closed)
+  }
+}
