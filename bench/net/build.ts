@@ -48,6 +48,7 @@ export const build = async (root: string): Promise<Built> => {
     bundle("bench/net/udp-batch-echo.ts"),
     bundle("examples/src/tcp-echo.ts"),
     bundle("examples/src/tcp-batch-echo.ts"),
+    bundle("bench/net/tcp-each-echo.ts"),
     bundle("examples/src/rpc-server.ts"),
     bundle("bench/net/socket-echo.ts"),
     bundle("bench/net/rpc-server-node.ts"),

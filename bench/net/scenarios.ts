@@ -64,6 +64,12 @@ const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
     requires: "bench/build/tcp-batch-echo.mjs",
     command: (port) => ["node", "bench/build/tcp-batch-echo.mjs", "server", "--port", String(port)]
   },
+  {
+    name: "ours, callbacks (receiveEach/unsafeSendMany, one shared ring)",
+    role: "ours",
+    requires: "bench/build/tcp-each-echo.mjs",
+    command: (port) => ["node", "bench/build/tcp-each-echo.mjs", String(port)]
+  },
   NODE_NET
 ]
 
