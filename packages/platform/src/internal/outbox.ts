@@ -20,6 +20,9 @@ export class SendSlots {
   private readonly free: Array<number> = []
   private readonly line: Array<(slot: number) => void> = []
   private readonly views: Array<Uint8Array> = []
+  /** Hand-overs not yet made (a callback, then its slot), while `give` is already handing. */
+  private readonly handoffs: Array<((slot: number) => void) | number> = []
+  private handing = false
 
   constructor(readonly registration: RegisteredIo.Registration, readonly slotSize: number, count: number) {
     for (let slot = count - 1; slot >= 0; slot--) {
@@ -41,10 +44,25 @@ export class SendSlots {
     if (at >= 0) this.line.splice(at, 1)
   }
 
+  /**
+   * Back from a connection: to the first in line, else free. Handed over in a loop, not by
+   * recursion: a connection whose batch needs no send (an end, a close) gives the slot back
+   * from inside its hand-over, and a long line would otherwise run as deep as it is long.
+   */
   give(slot: number): void {
     const next = this.line.shift()
-    if (next === undefined) this.free.push(slot)
-    else next(slot)
+    if (next === undefined) return void this.free.push(slot)
+    this.handoffs.push(next, slot)
+    if (this.handing) return
+    this.handing = true
+    try {
+      while (this.handoffs.length > 0) {
+        const then = this.handoffs.shift() as (slot: number) => void
+        then(this.handoffs.shift() as number)
+      }
+    } finally {
+      this.handing = false
+    }
   }
 
   bytes(slot: number): Uint8Array {
