@@ -107,8 +107,8 @@ export const fromConnection = <RO>(
             }) :
             identity
         )
-        // Made after the connection, so closed before it: the fibers give their leases back
-        // and their operations complete before the stream (and a client's pool) close.
+        // Made after the connection, so closed before it: the fibers end before the stream
+        // (and a client's send slots) close.
         const fiberSet = yield* FiberSet.make<any, E | Socket.SocketError>().pipe(Scope.extend(scope))
         const runFork = yield* FiberSet.runtime(fiberSet)<R>()
         let finished = false
@@ -118,12 +118,12 @@ export const fromConnection = <RO>(
         }
         const readError = (cause: unknown) => new Socket.SocketGenericError({ reason: "Read", cause })
 
-        // Each chunk goes to the handler in the turn it arrived, as NodeSocket's "data" does; a
-        // fiber starts only for a handler that returns an Effect.
         // What a forked write would do when it fails: end `run` with its error.
         const settleDirect = (outcome: Effect.Effect<void, Socket.SocketError>) => {
           if (Exit.isExit(outcome) && Exit.isFailure(outcome)) done(outcome)
         }
+        // Each chunk goes to the handler in the turn it arrived, as NodeSocket's "data" does; a
+        // fiber starts only for a handler that returns an Effect.
         const onChunk = (bytes: Uint8Array): void => {
           // A copy, once: the handler may keep the bytes, and the slot goes back to the kernel.
           const result = handler(bytes.slice())
