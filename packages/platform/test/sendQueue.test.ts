@@ -1,5 +1,5 @@
 /**
- * The queue between a socket's writers and its sending fiber: bounded like `Queue.bounded`
+ * The queue between a socket's writers and its sender: bounded like `Queue.bounded`
  * (`Socket.currentSendQueueCapacity`), in order, each writer told its own outcome, and
  * nobody left waiting once it closes.
  */
@@ -18,7 +18,7 @@ describe("SendQueue", () => {
       const queue = new SendQueue<string, string>(8)
       const writers = yield* Effect.forEach(["a", "b", "c"], (chunk) => Effect.fork(queue.offer(chunk)))
       yield* settle
-      const batch = yield* queue.takeAll
+      const batch = queue.takeNow()
       assert.deepStrictEqual(batch.map((item) => item.chunk), ["a", "b", "c"])
       assert.isNull(writers[0].unsafePoll(), "a writer waits until its write is settled")
       batch[0].settle(Effect.void)
@@ -29,15 +29,19 @@ describe("SendQueue", () => {
       assert.deepStrictEqual(yield* Fiber.await(writers[2]), Exit.void)
     }))
 
-  it.effect("a waiting taker gets the first write", () =>
+  it.effect("a waiting taker is woken by the first write, once", () =>
     Effect.gen(function*() {
       const queue = new SendQueue<string, string>(8)
-      const taker = yield* Effect.fork(queue.takeAll)
+      let woken = 0
+      queue.onReady(() => woken++)
       yield* settle
-      assert.isNull(taker.unsafePoll())
+      assert.strictEqual(woken, 0)
       yield* Effect.fork(queue.offer("a"))
-      const batch = yield* Fiber.join(taker)
-      assert.deepStrictEqual(batch.map((item) => item.chunk), ["a"])
+      yield* Effect.fork(queue.offer("b"))
+      yield* settle
+      assert.strictEqual(woken, 1)
+      assert.deepStrictEqual(queue.takeNow().map((item) => item.chunk), ["a", "b"])
+      assert.deepStrictEqual(queue.takeNow(), [])
     }))
 
   it.effect("full, a writer waits for room; interrupted while waiting, its write is withdrawn", () =>
@@ -49,9 +53,9 @@ describe("SendQueue", () => {
       yield* Effect.fork(queue.offer("c"))
       yield* settle
       yield* Fiber.interrupt(withdrawn)
-      assert.deepStrictEqual((yield* queue.takeAll).map((item) => item.chunk), ["a", "b"])
+      assert.deepStrictEqual(queue.takeNow().map((item) => item.chunk), ["a", "b"])
       // The room made went to the writer waiting for it.
-      assert.deepStrictEqual((yield* queue.takeAll).map((item) => item.chunk), ["c"])
+      assert.deepStrictEqual(queue.takeNow().map((item) => item.chunk), ["c"])
     }))
 
   it.effect("once queued, a write is sent even if its writer stops waiting", () =>
@@ -60,7 +64,7 @@ describe("SendQueue", () => {
       const writer = yield* Effect.fork(queue.offer("a"))
       yield* settle
       yield* Fiber.interrupt(writer)
-      const batch = yield* queue.takeAll
+      const batch = queue.takeNow()
       assert.deepStrictEqual(batch.map((item) => item.chunk), ["a"])
       batch[0].settle(Effect.void)
     }))
@@ -72,9 +76,9 @@ describe("SendQueue", () => {
       yield* Effect.fork(queue.offer("b"))
       yield* settle
       queue.unsafeOfferUnbounded("end")
-      assert.deepStrictEqual((yield* queue.takeAll).map((item) => item.chunk), ["a"])
-      assert.deepStrictEqual((yield* queue.takeAll).map((item) => item.chunk), ["b"])
-      assert.deepStrictEqual((yield* queue.takeAll).map((item) => item.chunk), ["end"])
+      assert.deepStrictEqual(queue.takeNow().map((item) => item.chunk), ["a"])
+      assert.deepStrictEqual(queue.takeNow().map((item) => item.chunk), ["b"])
+      assert.deepStrictEqual(queue.takeNow().map((item) => item.chunk), ["end"])
     }))
 
   it.effect("closing fails the queued writes, the waiting ones and every later one", () =>

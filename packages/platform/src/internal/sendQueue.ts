@@ -10,7 +10,7 @@ export interface Item<C, E> {
 }
 
 /**
- * The queue between a socket's writers and its one sending fiber. A plain array with one
+ * The queue between a socket's writers and its one sender (the Outbox). A plain array with one
  * callback per write, not an Effect `Queue` plus a `Deferred` per write: those cost more per
  * message than everything else in the write path (Socket echo benchmark, bench/net).
  *
@@ -27,7 +27,7 @@ export class SendQueue<C, E> {
 
   constructor(private readonly capacity: number) {}
 
-  /** Queues `chunk` and waits until the sending fiber settles it (or the queue closes). */
+  /** Queues `chunk` and waits until the sender settles it (or the queue closes). */
   offer(chunk: C): Effect.Effect<void, E> {
     return Effect.async<void, E>((resume) => {
       let settled = false
@@ -73,20 +73,6 @@ export class SendQueue<C, E> {
     else this.waiting.push({ chunk, settle: noop })
     this.wakeTaker()
   }
-
-  /**
-   * Takes every queued write, waiting for one if there is none (one taker at a time). The
-   * wait has no canceller (one would cost as much as the rest of a round): a taker is handed
-   * no writes, only woken to take them itself, so an interrupted one strands nothing.
-   */
-  readonly takeAll: Effect.Effect<Array<Item<C, E>>> = Effect.async((resume) => {
-    if (this.items.length > 0) return resume(Effect.succeed(this.takeItems()))
-    this.taker = () => resume(this.takeLater)
-  })
-
-  private readonly takeLater: Effect.Effect<Array<Item<C, E>>> = Effect.suspend(() =>
-    this.items.length > 0 ? Effect.succeed(this.takeItems()) : this.takeAll
-  )
 
   /** Every queued write now, without an Effect (none if there is none). */
   takeNow(): Array<Item<C, E>> {
