@@ -52,7 +52,8 @@ export const build = async (root: string): Promise<Built> => {
     bundle("examples/src/rpc-server.ts"),
     bundle("bench/net/socket-echo.ts"),
     bundle("bench/net/rpc-server-node.ts"),
-    bundle("bench/net/rpc-load.ts")
+    bundle("bench/net/rpc-load.ts"),
+    bundle("bench/net/rpc-wire-load.ts")
   ])
   return new Map(results.flatMap(([path, reason]) => reason === null ? [] : [[path, reason] as const]))
 }

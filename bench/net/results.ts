@@ -77,6 +77,7 @@ export interface NetResults {
   readonly tcpBulk: NetScenario
   readonly socketPingPong: NetScenario
   readonly rpc: NetScenario
+  readonly rpcServerBound: NetScenario
   /** What RioSocketServer pins with 10,000 idle connections, or why it was not measured. */
   readonly idleConnections: IdleConnections | string
 }

@@ -1,7 +1,7 @@
 /**
  * `pnpm bench:net`: servers measured by one load generator per scenario — the C program
  * bench/net/loadgen.c for the echo servers, an `@effect/rpc` client (bench/net/rpc-load.ts)
- * for the rpc servers — all in this one run, so that every server of a scenario pays the same
+ * and a lighter wire-level one (bench/net/rpc-wire-load.ts) for the rpc servers — all in this one run, so that every server of a scenario pays the same
  * client cost and the ratios compare like with like. Prints the tables and writes
  * bench/results/net.json.
  *
@@ -83,6 +83,7 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     tcpBulk: measured.tcpBulk!,
     socketPingPong: measured.socketPingPong!,
     rpc: measured.rpc!,
+    rpcServerBound: measured.rpcServerBound!,
     idleConnections: idle
   }
   mkdirSync(join(root, "bench/results"), { recursive: true })

@@ -137,8 +137,21 @@ const rpcLoad = (concurrency: number): LoadClient => ({
   measuringAfter: 1.5
 })
 
+/**
+ * A client that speaks `@effect/rpc`'s wire protocol with its own serializer and no client
+ * runtime, light enough that the server, not the client, sets the rate.
+ */
+const rpcWireLoad = (concurrency: number): LoadClient => ({
+  requires: "bench/build/rpc-wire-load.mjs",
+  command: (
+    port,
+    seconds
+  ) => ["node", "bench/build/rpc-wire-load.mjs", String(port), String(concurrency), String(seconds)],
+  measuringAfter: 1
+})
+
 /** The scenario's key in bench/results/net.json. */
-export type ScenarioKey = "udp" | "tcpPingPong" | "tcpBulk" | "socketPingPong" | "rpc"
+export type ScenarioKey = "udp" | "tcpPingPong" | "tcpBulk" | "socketPingPong" | "rpc" | "rpcServerBound"
 
 /** One table: a load generator against every server of a protocol. */
 export interface Scenario {
@@ -208,6 +221,17 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
     servers: RPC_SERVERS,
     reference: "NodeSocketServer",
     client: rpcLoad(32),
+    metric: "rate",
+    unit: "requests/s",
+    heap: false
+  },
+  {
+    key: "rpcServerBound",
+    title: "@effect/rpc unary calls (MessagePack), one wire-level client (server-bound), 32 in flight",
+    protocol: "tcp",
+    servers: RPC_SERVERS,
+    reference: "NodeSocketServer",
+    client: rpcWireLoad(32),
     metric: "rate",
     unit: "requests/s",
     heap: false

@@ -18,6 +18,8 @@ export interface Backend {
     readonly withCompletionQueue: (size: number) => Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailable>
     /** Why a stream closed with unread data cannot reach its peer as a reset here, if it cannot. */
     readonly cannotReset?: string
+    /** Why a send here cannot stop short when the peer's buffers are full (`unsafeSendNow`), if it cannot. */
+    readonly sendsWait?: string
   }
 }
 
@@ -42,7 +44,10 @@ export const candidates: ReadonlyArray<Backend> = [
   {
     name: "RioTest",
     layer: RioTest.layer(),
-    sockets: { withCompletionQueue: (size) => RioTest.layer({ completionQueueSize: size }) }
+    sockets: {
+      withCompletionQueue: (size) => RioTest.layer({ completionQueueSize: size }),
+      sendsWait: "the double buffers what is sent without limit: its sends never find a peer full"
+    }
   },
   {
     name: "custom driver (Layer.succeed + RegisteredIo.make)",

@@ -204,6 +204,127 @@ describeSocketBackends("TCP receiveEach", (it, backend) => {
       assert.strictEqual(outcomes[4], "WSAESHUTDOWN")
     }))
 
+  /**
+   * Sends `out` (4 MiB) from `client` in 256 KiB calls of `unsafeSendNow`, the rest of a call
+   * that stopped short sent after `unsafeWhenWritable`, as a sender that must not hold its
+   * slices does; the calls that stopped short, once all went.
+   */
+  const sendWithoutWaiting = (
+    client: RegisteredSocket.TcpStream,
+    out: { readonly slice: (from: number, bytes: number) => RioBuf.RioBuf },
+    total: number
+  ) =>
+    Effect.async<number, RegisteredSocket.SocketError>((resume) => {
+      let short = 0
+      const from = (at: number) => {
+        if (at === total) return resume(Effect.succeed(short))
+        const asked = Math.min(256 * 1024, total - at)
+        client.unsafeSendNow([out.slice(at, asked)], (error, sent) => {
+          if (error !== undefined) return resume(Effect.fail(error))
+          assert.isTrue(sent >= 0 && sent <= asked, `sent ${sent} of ${asked}`)
+          if (sent === asked) return from(at + sent)
+          short++
+          client.unsafeWhenWritable((error) => error === undefined ? from(at + sent) : resume(Effect.fail(error)))
+        })
+      }
+      from(0)
+    })
+
+  it.scoped("unsafeSendNow and unsafeWhenWritable: 4 MiB to a peer that starts reading late, every byte in order", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair()
+      const total = 4 << 20
+      const out = yield* source(total, 10)
+      const sending = yield* Effect.fork(sendWithoutWaiting(client, out, total))
+      yield* Effect.sleep("100 millis")
+      const { onChunk, state } = checker(10)
+      const each = yield* Effect.fork(server.receiveEach(onChunk))
+      const short = yield* Fiber.join(sending)
+      yield* client.shutdown("write")
+      yield* Fiber.join(each)
+      assert.strictEqual(state.position, total)
+      if (backend.sockets?.sendsWait === undefined) assert.isAtLeast(short, 1, "4 MiB outruns a peer not reading")
+      const outcomes: Array<string> = []
+      client.unsafeSendNow(
+        [{ ...out.slice(0, 1), length: total + 1 }],
+        (error, sent) => outcomes.push(`${error?._tag} ${sent}`)
+      )
+      client.unsafeSendNow([out.slice(0, 1)], (error, sent) => outcomes.push(`${error?._tag} ${sent}`))
+      assert.deepStrictEqual(outcomes, ["WSAEFAULT 0", "WSAESHUTDOWN 0"], "refused before the call returns")
+    }))
+
+  const stopsShort =
+    "a peer that never reads: unsafeSendNow stops short at once, unsafeWhenWritable waits for its reads"
+  it.scoped.skipIf(backend.sockets?.sendsWait !== undefined)(
+    backend.sockets?.sendsWait === undefined ? stopsShort : `${stopsShort} — skipped: ${backend.sockets.sendsWait}`,
+    () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const { client, server } = yield* pair()
+        const out = yield* source(1 << 20, 11)
+        // Until the kernel's buffers (both ends' on loopback) are full: then a call stops short.
+        let sent = 0
+        for (let calls = 0; calls < 256; calls++) {
+          const took = yield* Effect.async<number, RegisteredSocket.SocketError>((resume) =>
+            client.unsafeSendNow([out.slice(0, 1 << 20)], (error, n) =>
+              resume(error === undefined ? Effect.succeed(n) : Effect.fail(error)))
+          )
+          sent += took
+          if (took < 1 << 20) {
+            break
+          }
+        }
+        assert.isBelow(sent, 256 << 20, "a send stopped short instead of waiting for the peer")
+        const before = yield* io.stats
+        let writable = 0
+        client.unsafeWhenWritable((error) => {
+          assert.isUndefined(error)
+          writable++
+        })
+        yield* Effect.sleep("50 millis")
+        assert.strictEqual(writable, 0, "no room while the peer reads nothing")
+        assert.deepStrictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers)
+        let read = 0
+        const reading = yield* Effect.fork(server.receiveEach((bytes) =>
+          void (read += bytes.length)
+        ))
+        while (writable === 0) yield* Effect.sleep("2 millis")
+        assert.isAbove(read, 0)
+        yield* Fiber.interrupt(reading)
+      })
+  )
+
+  it.scoped.skipIf(backend.sockets?.sendsWait !== undefined)(
+    backend.sockets?.sendsWait === undefined
+      ? "closing a stream ends its wait for room with WSAECONNABORTED; every registration goes"
+      : `closing a stream ends its wait for room — skipped: ${backend.sockets.sendsWait}`,
+    () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const listener = yield* RegisteredSocket.listen({ port: 0 })
+        const out = yield* source(1 << 20, 12)
+        const before = yield* io.stats
+        // The peer stays open and unread while the client's own scope closes.
+        const clientScope = yield* Scope.make()
+        const client = yield* Scope.extend(
+          RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port }),
+          clientScope
+        )
+        yield* listener.accept
+        for (;;) {
+          const took = yield* Effect.async<number>((resume) =>
+            client.unsafeSendNow([out.slice(0, 1 << 20)], (_, n) => resume(Effect.succeed(n)))
+          )
+          if (took < 1 << 20) break
+        }
+        const outcome: Array<string> = []
+        client.unsafeWhenWritable((error) => outcome.push(error?._tag ?? "writable"))
+        yield* Scope.close(clientScope, Exit.void)
+        assert.deepStrictEqual(outcome, ["WSAECONNABORTED"])
+        assert.deepStrictEqual(yield* io.stats, before)
+      })
+  )
+
   const resetCase = "a peer that resets ends the call with WSAECONNRESET after the chunks before it"
   it.scoped.skipIf(backend.sockets?.cannotReset !== undefined)(
     backend.sockets?.cannotReset === undefined ? resetCase : `${resetCase} — skipped: ${backend.sockets.cannotReset}`,

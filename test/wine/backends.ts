@@ -17,6 +17,7 @@ export const backends = await probe([
     layer: providerLayer(),
     sockets: {
       withCompletionQueue: (size) => providerLayer({ completionQueueSize: size }),
+      sendsWait: "RIOSend has no form that stops short: a send waits until the peer has room",
       // Checked with a plain Winsock program (no RIO) under Wine 10: closesocket of a stream
       // with 199 unread bytes, even after SO_LINGER {1, 0}, reaches the peer as a FIN.
       ...(isWine() ? { cannotReset: "Wine's closesocket never resets a TCP connection (the peer sees FIN)" } : {})

@@ -160,6 +160,17 @@ export interface NetDriver {
    * costs one operation instead of one each. Without it the core sends one region at a time.
    */
   readonly gatherSend?: GatherSend
+  /**
+   * TCP, optional: a send that never waits for room — it takes what the socket's send buffer
+   * holds now, 0 when it is full. Without it the core's send-without-waiting is `send` (which
+   * waits for room, so that a peer that stops reading keeps the region's slot in the kernel).
+   */
+  readonly sendNow?: (socket: NetSocket, region: Region, done: Done<number>) => Pending
+  /**
+   * TCP, optional: completes (with 0) once the socket's send buffer has room again or its peer
+   * has gone (the next send reports how). Without it the core takes every socket as writable.
+   */
+  readonly whenWritable?: (socket: NetSocket, done: Done<number>) => Pending
   /** TCP: bytes read into the region; 0 is the peer's orderly close. */
   readonly receive: (socket: NetSocket, region: Region, done: Done<number>) => Pending
   readonly sendTo: (socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>) => Pending

@@ -272,15 +272,30 @@ export interface TcpStream {
    */
   readonly sendMany: (bufs: ReadonlyArray<RioBuf.RioBuf>) => Effect.Effect<void, SocketError>
   /**
-   * `sendMany` without an Effect, for code that runs in callbacks (an adapter's write path,
-   * beside `receiveEach`): the same checks, order and sends, then `onDone` once — `undefined`
-   * when every byte went, else the error. `onDone` may run before this returns (a bad slice, a
-   * closed stream). Nothing interrupts it; closing the stream aborts it.
+   * `sendMany` without an Effect, for code that runs in callbacks (beside `receiveEach`): the
+   * same checks, order and sends, then `onDone` once with the error if any — maybe before this
+   * returns (a bad slice, a closed stream). Nothing interrupts it; closing the stream aborts it.
    */
   readonly unsafeSendMany: (
     bufs: ReadonlyArray<RioBuf.RioBuf>,
     onDone: (error: SocketError | undefined) => void
   ) => void
+  /**
+   * `unsafeSendMany` that never waits for room: it stops when the stream's send buffer is full,
+   * `onDone` getting the bytes the kernel took (fewer than asked, even 0). Keep the rest, wait
+   * with `unsafeWhenWritable`, send it then: a peer that stops reading holds no slice meanwhile.
+   * io_uring sends with `RWF_NOWAIT`; Winsock RIO's sends always wait, the double's never do.
+   */
+  readonly unsafeSendNow: (
+    bufs: ReadonlyArray<RioBuf.RioBuf>,
+    onDone: (error: SocketError | undefined, sent: number) => void
+  ) => void
+  /**
+   * Calls `onReady` once the stream's send buffer has room again (on io_uring a poll for
+   * `POLLOUT`; at once on backends that cannot tell) or the peer has gone (the next send says
+   * how); closing the stream ends the wait with `WSAECONNABORTED`.
+   */
+  readonly unsafeWhenWritable: (onReady: (error: SocketError | undefined) => void) => void
   /** How the kernel fills the stream's receive ring (`undefined` before the first batch call). */
   readonly receiveRing: Effect.Effect<ReceiveRingInfo | undefined>
   /** Half-closes: `"write"` (the default) sends the peer an end of stream; later sends are `WSAESHUTDOWN`. */

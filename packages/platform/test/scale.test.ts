@@ -4,7 +4,7 @@
  * io_uring as an ordinary user, and on the double's simulation of it), `maxConnections` turns
  * away what is over it, and a handler that never reads makes nothing grow.
  */
-import { RegisteredIo, RegisteredSocket } from "@effect-rio/core"
+import { RegisteredIo } from "@effect-rio/core"
 import { KoffiRio } from "@effect-rio/koffi"
 import { RioTest } from "@effect-rio/testing"
 import type * as Socket from "@effect/platform/Socket"
@@ -18,13 +18,12 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Scope from "effect/Scope"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 import { RioSocketServer } from "../src/index.js"
-import { concat, echo, message, portOf } from "./helpers.js"
+import { echoed, netClient, pattern, patternAt, registeredClients, within } from "./clients.js"
+import { echo, message, portOf } from "./helpers.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 const childScript = fileURLToPath(new URL("./fixtures/scale-child.ts", import.meta.url))
@@ -34,10 +33,6 @@ const MiB = 1024 * KiB
 /** The server's registered memory with its defaults: a 256 × 4 KiB receive ring and a 64 × 16 KiB send pool. */
 const SERVER_BYTES = 256 * 4 * KiB + 64 * 16 * KiB
 const CLIENTS = 1000
-
-/** Fails with `what` rather than hang (within vitest's 60 s): every wait of these tests has an end. */
-const within = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.timeoutFail(effect, { duration: "20 seconds", onTimeout: () => new Error(`timed out: ${what}`) })
 
 const readVmPinKiB = (): number => {
   const match = /^VmPin:\s+(\d+)\s+kB$/m.exec(fs.readFileSync("/proc/self/status", "utf8"))
@@ -59,113 +54,6 @@ const makeWarnings = () => {
   })
   return { messages, next: Queue.take(queue), layer: Logger.replace(Logger.defaultLogger, logger) }
 }
-
-// ---- clients ----------------------------------------------------------------------------
-
-interface Client {
-  readonly write: (bytes: Uint8Array) => Effect.Effect<void, unknown>
-  /** The next `n` bytes, fewer only when the stream ended first. */
-  readonly read: (n: number) => Effect.Effect<Uint8Array, unknown>
-  /** Every byte until the end of the stream. */
-  readonly readToEnd: Effect.Effect<Uint8Array, unknown>
-  /** Closes the connection (a FIN: nothing is left unread). */
-  readonly end: Effect.Effect<void>
-}
-
-type Connect = (port: number) => Effect.Effect<Client, unknown, Scope.Scope | RegisteredIo.RegisteredIo>
-
-/** A client whose `pull` gives the next bytes that arrived, none at the end of the stream. */
-const clientOf = (
-  write: Client["write"],
-  pull: Effect.Effect<Uint8Array, unknown>,
-  end: Effect.Effect<void>
-): Client => {
-  let pending: Uint8Array = new Uint8Array(0)
-  let ended = false
-  const until = (ready: () => boolean) =>
-    Effect.whileLoop({
-      while: () => !ready() && !ended,
-      body: () => pull,
-      step: (bytes) => {
-        if (bytes.length === 0) ended = true
-        else pending = concat([pending, bytes])
-      }
-    })
-  const take = (n: number) => {
-    const bytes = pending.slice(0, n)
-    pending = pending.slice(n)
-    return bytes
-  }
-  return {
-    write,
-    read: (n) => Effect.map(until(() => pending.length >= n), () => take(n)),
-    readToEnd: Effect.map(until(() => false), () => take(pending.length)),
-    end
-  }
-}
-
-/** A `node:net` client: it pins nothing, so every registration on io_uring is the server's. */
-const netClient: Connect = (port) =>
-  Effect.gen(function*() {
-    const socket = yield* Effect.acquireRelease(
-      Effect.async<Net.Socket, Error>((resume) => {
-        const socket = Net.connect({ host: "127.0.0.1", port }, () => resume(Effect.succeed(socket)))
-        socket.once("error", (error) => resume(Effect.fail(error)))
-      }),
-      (socket) => Effect.sync(() => socket.destroy())
-    )
-    const arrived = yield* Queue.unbounded<Uint8Array | Error>()
-    socket.on("data", (chunk: Buffer) => Queue.unsafeOffer(arrived, chunk))
-    socket.on("end", () => Queue.unsafeOffer(arrived, new Uint8Array(0)))
-    socket.on("error", (error) => Queue.unsafeOffer(arrived, error))
-    return clientOf(
-      (bytes) =>
-        Effect.async<void, Error>((resume) => {
-          socket.write(bytes, (error) => resume(error ? Effect.fail(error) : Effect.void))
-        }),
-      Effect.flatMap(Queue.take(arrived), (next) => next instanceof Error ? Effect.fail(next) : Effect.succeed(next)),
-      Effect.sync(() => socket.destroy())
-    )
-  })
-
-/**
- * `RegisteredSocket` clients of the double's network. Each sends from and receives into its
- * own region of `memory`, one registration for them all, with plain `sendAll` and `receive`:
- * no receive ring, no pool of its own.
- */
-const registeredClients = (memory: RegisteredIo.Registration, regionSize: number): Connect => {
-  let nextRegion = 0
-  const half = regionSize / 2
-  return (port) =>
-    Effect.gen(function*() {
-      const sendAt = nextRegion++ * regionSize
-      const receiveAt = sendAt + half
-      // Its own scope, so that `end` closes the connection before the test's scope does.
-      const scope = yield* Effect.acquireRelease(Scope.make(), (scope) => Scope.close(scope, Exit.void))
-      const stream = yield* Scope.extend(RegisteredSocket.connect({ host: "127.0.0.1", port }), scope)
-      const into = yield* memory.slice(receiveAt, half)
-      const write = (bytes: Uint8Array) =>
-        Effect.forEach(Array.from({ length: Math.ceil(bytes.length / half) }, (_, i) => i * half), (at) => {
-          const piece = bytes.subarray(at, at + half)
-          memory.bytes.set(piece, sendAt)
-          return Effect.flatMap(memory.slice(sendAt, piece.length), stream.sendAll)
-        }, { discard: true })
-      const pull = Effect.map(stream.receive(into), (n) => memory.bytes.slice(receiveAt, receiveAt + n))
-      return clientOf(write, pull, Scope.close(scope, Exit.void))
-    })
-}
-
-/** Writes `bytes` and checks that exactly they come back. */
-const echoed = (client: Client, bytes: Uint8Array) =>
-  Effect.gen(function*() {
-    yield* client.write(bytes)
-    assert.deepStrictEqual(yield* within("an echo", client.read(bytes.length)), bytes)
-  })
-
-/** The byte at stream position `i`: a shifted, lost or repeated stretch shows as a mismatch. */
-const patternAt = (i: number): number => Math.imul(i, 2654435761) >>> 24
-
-const pattern = (length: number, from = 0): Uint8Array => Uint8Array.from({ length }, (_, i) => patternAt(from + i))
 
 // ---- 1,000 clients under an 8 MiB memlock limit -----------------------------------------
 

@@ -5,6 +5,11 @@
  * the batch's bytes never reorder. The chain takes one place in the socket's send queue and
  * holds a token on every slice's registration until it ends. (Sends that other fibers make on
  * the same stream meanwhile take other places, so their bytes may land between the chain's.)
+ *
+ * A chain that must not wait for room (`unsafeSendNow`) ends instead at the first send the
+ * kernel took only part of, with the count: its caller keeps the rest, waits for room without
+ * holding the slice (`unsafeWhenWritable`) and sends it then — so a peer that stops reading
+ * holds no registered memory.
  */
 import * as Effect from "effect/Effect"
 import type { NetDriverError, NetSocket, Pending } from "../Driver.js"
@@ -16,6 +21,8 @@ import { aborted, type SocketState } from "./requests.js"
 
 class Chain implements InKernel {
   private index = 0
+  /** What the send in flight asked the kernel to take (a chain that must not wait stops short of it). */
+  private asked = 0
   /** Bytes of `slices[index]` already sent. */
   private sent = 0
   private total = 0
@@ -30,7 +37,8 @@ class Chain implements InKernel {
     private readonly state: SocketState,
     private readonly socket: NetSocket,
     private readonly slices: ReadonlyArray<SliceImpl>,
-    private readonly onDone: (error: SocketError | undefined) => void
+    private readonly onDone: (error: SocketError | undefined, sent: number) => void,
+    private readonly now = false
   ) {}
 
   /** Its place in the send queue is granted. */
@@ -54,7 +62,7 @@ class Chain implements InKernel {
     if (this.state.closed) return this.finish(aborted("the socket is closed"))
     const { net } = this.state
     const left = this.slices.length - this.index
-    if (left > 1 && net.gatherSend !== undefined) {
+    if (left > 1 && net.gatherSend !== undefined && !this.now) {
       const count = Math.min(left, net.gatherSend.maxRegions)
       this.pending = net.gatherSend.send(this.socket, this.slices, this.index, count, this.sent, this.done)
       return
@@ -62,7 +70,10 @@ class Chain implements InKernel {
     const slice = this.slices[this.index]!
     // A whole slice goes as it is; only the rest of a partial send needs a slice of its own.
     const region = this.sent === 0 ? slice : slice.sub(this.sent, slice.length - this.sent)
-    this.pending = net.send(this.socket, region, this.done)
+    this.asked = region.length
+    this.pending = this.now && net.sendNow !== undefined
+      ? net.sendNow(this.socket, region, this.done)
+      : net.send(this.socket, region, this.done)
   }
 
   private readonly done = (result: number | NetDriverError): void => {
@@ -79,6 +90,7 @@ class Chain implements InKernel {
         this.sent = 0
       }
     }
+    if (this.now && result < this.asked) return this.finish(undefined)
     this.next()
   }
 
@@ -107,7 +119,10 @@ class Chain implements InKernel {
     this.state.sends.leave()
     this.state.settle(this)
     if (this.interrupted !== undefined) return this.interrupted()
-    this.onDone(error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error))
+    this.onDone(
+      error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error),
+      this.total
+    )
   }
 
   /** The error, saying how much of what was to be sent the kernel took. */
@@ -148,4 +163,55 @@ export const unsafeSendStream = (
 ): void => {
   if (state.closed) return onDone(aborted("the socket is closed"))
   state.sends.enter(new Chain(state, socket, slices, onDone).begin)
+}
+
+/**
+ * Sends what the stream takes of `slices` now, in order, without waiting for room: `onDone`
+ * once, with the bytes the kernel took — fewer than asked when its send buffer filled.
+ */
+export const unsafeSendNow = (
+  state: SocketState,
+  socket: NetSocket,
+  slices: ReadonlyArray<SliceImpl>,
+  onDone: (error: SocketError | undefined, sent: number) => void
+): void => {
+  if (state.closed) return onDone(aborted("the socket is closed"), 0)
+  state.sends.enter(new Chain(state, socket, slices, onDone, true).begin)
+}
+
+/** A wait for room in a stream's send buffer; a closing socket cancels it and waits for its end. */
+class WritableWait implements InKernel {
+  private pending: Pending | undefined = undefined
+
+  constructor(
+    private readonly state: SocketState,
+    private readonly onReady: (error: SocketError | undefined) => void
+  ) {}
+
+  start(socket: NetSocket, whenWritable: NonNullable<SocketState["net"]["whenWritable"]>): void {
+    this.state.track(this)
+    this.pending = whenWritable(socket, this.done)
+  }
+
+  private readonly done = (result: number | NetDriverError): void => {
+    this.pending = undefined
+    this.state.settle(this)
+    this.onReady(result instanceof Error ? result : undefined)
+  }
+
+  cancel(): void {
+    this.pending?.cancel()
+  }
+}
+
+/** Calls `onReady` once the stream's send buffer has room (at once where the driver cannot tell). */
+export const unsafeWhenWritable = (
+  state: SocketState,
+  socket: NetSocket,
+  onReady: (error: SocketError | undefined) => void
+): void => {
+  if (state.closed) return onReady(aborted("the socket is closed"))
+  const { whenWritable } = state.net
+  if (whenWritable === undefined) return onReady(undefined)
+  new WritableWait(state, onReady).start(socket, whenWritable)
 }

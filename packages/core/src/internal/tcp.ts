@@ -12,7 +12,7 @@ import { invalid } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import type { SliceImpl } from "./registration.js"
 import { aborted, SocketState } from "./requests.js"
-import { sendStream, unsafeSendStream } from "./sendStream.js"
+import { sendStream, unsafeSendNow, unsafeSendStream, unsafeWhenWritable } from "./sendStream.js"
 import type { StreamQueue, StreamRing } from "./streamRing.js"
 
 /** What TCP streams need from the socket layer. */
@@ -146,6 +146,13 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
       if (slices.length === 0) return onDone(undefined)
       unsafeSendStream(state, socket, slices, onDone)
     },
+    unsafeSendNow: (bufs, onDone) => {
+      const slices = resolveAll(bufs)
+      if (slices instanceof Error) return onDone(slices, 0)
+      if (slices.length === 0) return onDone(undefined, 0)
+      unsafeSendNow(state, socket, slices, onDone)
+    },
+    unsafeWhenWritable: (onReady) => unsafeWhenWritable(state, socket, onReady),
     receiveRing: Effect.sync(() => state.info()),
     shutdown: (how = "write") =>
       Effect.suspend(() => {

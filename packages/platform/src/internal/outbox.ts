@@ -1,8 +1,13 @@
 /**
  * The write side of a `RioSocket` without a fiber: the writes queued in one turn are copied
- * into a registered send slot and leave in one send (`unsafeSendMany`), and the next batch
+ * into a registered send slot and leave in one send (`unsafeSendNow`), and the next batch
  * starts from the send's completion. A round per message costs no Effect — the sending fiber
  * it replaces cost more than the rest of the echo path (bench/net, Socket echo).
+ *
+ * A send never waits for room with the slot in hand (`unsafeSendNow`): when the peer reads
+ * slower than it is written to, what the kernel did not take is copied out of the slot, the
+ * slot goes back to the line, and the outbox waits for room (`unsafeWhenWritable`) before it
+ * takes one again. So connections that stop reading cannot starve the others of send slots.
  */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import type * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
@@ -98,6 +103,8 @@ export class Outbox<C, E> {
   private offset = 0
   private slot = -1
   private filled = 0
+  /** The bytes of the last send the kernel did not take (at most a slot's), sent first. */
+  private carry: Uint8Array | undefined = undefined
   private busy = false
   private sending = false
   private scheduled = false
@@ -154,6 +161,11 @@ export class Outbox<C, E> {
       this.slot = slot
     }
     const room = this.slots.bytes(this.slot)
+    if (this.carry !== undefined) {
+      room.set(this.carry)
+      this.filled = this.carry.length
+      this.carry = undefined
+    }
     const { batch, controls } = this
     while (this.index < batch.length) {
       const chunk = batch[this.index]!.chunk
@@ -195,15 +207,24 @@ export class Outbox<C, E> {
   }
 
   private send(): void {
-    const length = this.filled
-    this.filled = 0
     this.sending = true
-    this.stream.unsafeSendMany([this.slots.buf(this.slot, length)], this.sent)
+    this.stream.unsafeSendNow([this.slots.buf(this.slot, this.filled)], this.sent)
   }
 
-  private readonly sent = (error: RegisteredSocket.SocketError | undefined): void => {
+  private readonly sent = (error: RegisteredSocket.SocketError | undefined, sent: number): void => {
     this.sending = false
     if (this.stopped) return this.release()
+    if (error !== undefined) return this.fail(error)
+    const length = this.filled
+    this.filled = 0
+    if (sent === length) return this.fill()
+    this.carry = this.slots.bytes(this.slot).slice(sent, length)
+    this.release()
+    this.stream.unsafeWhenWritable(this.writable)
+  }
+
+  private readonly writable = (error: RegisteredSocket.SocketError | undefined): void => {
+    if (this.stopped) return
     if (error !== undefined) return this.fail(error)
     this.fill()
   }

@@ -5,7 +5,9 @@
  * - TCP receive is READ_FIXED and TCP send WRITE_FIXED: the kernel uses the registered
  *   buffer's pinned pages directly. (Plain SEND refuses IORING_RECVSEND_FIXED_BUF — only
  *   SEND_ZC takes it, and zero-copy costs more than it saves for small messages.) The
- *   process ignores SIGPIPE, as Node does, so a write to a reset stream is EPIPE.
+ *   process ignores SIGPIPE, as Node does, so a write to a reset stream is EPIPE. A send that
+ *   must not wait is WRITE_FIXED with RWF_NOWAIT (a full socket answers EAGAIN at once instead
+ *   of io_uring polling for room with the slot in hand); a wait for room is POLL_ADD(POLLOUT).
  * - UDP goes through RECVMSG / SENDMSG (they carry the peer's address and have no fixed-buffer
  *   form); their iovec points into the registered slice, so the data still lands there.
  * - UDP receive rings, where the kernel has them, are one multishot RECVMSG per socket into a
@@ -28,6 +30,9 @@ import { SCRATCH_BYTES } from "./ring.js"
 import { sockaddr, Sockets } from "./sockets.js"
 
 const MSG_TRUNC = 0x20
+const RWF_NOWAIT = 0x8
+const POLLOUT = 0x4
+const EAGAIN = 11
 const MSG_NOSIGNAL = 0x4000
 const SHUT = { read: 0, write: 1, both: 2 } as const
 
@@ -80,7 +85,13 @@ export const make = (
   const datagramSends: Array<DatagramSend | undefined> = []
 
   /** READ_FIXED / WRITE_FIXED over a region: the kernel uses the registration's pinned pages. */
-  const fixed = (opcode: number, fd: number, region: Region, complete: (result: number) => void): Pending =>
+  const fixed = (
+    opcode: number,
+    fd: number,
+    region: Region,
+    complete: (result: number) => void,
+    opFlags = 0
+  ): Pending =>
     start(
       (_, userData) => ({
         opcode,
@@ -89,7 +100,8 @@ export const make = (
         addr: region.base + region.offset,
         len: region.length,
         off: 0,
-        bufIndex: region.bufferId
+        bufIndex: region.bufferId,
+        opFlags
       }),
       complete
     )
@@ -186,6 +198,21 @@ export const make = (
       ),
 
     send: (socket, region, done) => fixed(Opcode.WRITE_FIXED, socket.handle, region, count("RIOSend", done)),
+
+    sendNow: (socket, region, done) =>
+      fixed(
+        Opcode.WRITE_FIXED,
+        socket.handle,
+        region,
+        (result) => done(result >= 0 ? result : result === -EAGAIN ? 0 : fromErrno(-result, "RIOSend")),
+        RWF_NOWAIT
+      ),
+
+    whenWritable: (socket, done) =>
+      start(
+        (_, userData) => ({ opcode: Opcode.POLL_ADD, fd: socket.handle, userData, opFlags: POLLOUT }),
+        (result) => done(result >= 0 ? 0 : fromErrno(-result, "RIOSend"))
+      ),
 
     // A batch of slices in one SENDMSG: its iovecs point into the registrations.
     gatherSend: {

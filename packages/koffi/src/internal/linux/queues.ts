@@ -18,6 +18,7 @@ export const Opcode = {
   NOP: 0,
   READ_FIXED: 4,
   WRITE_FIXED: 5,
+  POLL_ADD: 6,
   SENDMSG: 9,
   RECVMSG: 10,
   ACCEPT: 13,
