@@ -21,8 +21,8 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Net from "node:net"
 import * as RioClusterSocket from "../src/RioClusterSocket.js"
+import { freePorts } from "./clients.js"
 import { Counter, CounterLive, layerRunnerStorage } from "./clusterParts.js"
 
 const IDS = 60
@@ -39,18 +39,8 @@ const config = (port: number | undefined): Partial<ShardingConfig.ShardingConfig
 })
 
 /** Ports nothing listens on: the kernel's free ones on io_uring; any on the double's own network. */
-const freePorts = (count: number, real: boolean): Effect.Effect<Array<number>> =>
-  real
-    ? Effect.promise(() =>
-      Promise.all(Array.from({ length: count }, () =>
-        new Promise<number>((resolve, reject) => {
-          const probe = Net.createServer().listen(0, "127.0.0.1", () => {
-            const { port } = probe.address() as Net.AddressInfo
-            probe.close(() => resolve(port))
-          }).on("error", reject)
-        })))
-    )
-    : Effect.succeed(Array.from({ length: count }, (_, i) => 41_000 + i))
+const freePortsOn = (count: number, real: boolean): Effect.Effect<Array<number>> =>
+  real ? freePorts(count) : Effect.succeed(Array.from({ length: count }, (_, i) => 41_000 + i))
 
 /** The runners' registry and message store (memory here; a database between processes). */
 const sharedStorage = Layer.merge(MessageStorage.layerMemory, layerRunnerStorage).pipe(
@@ -101,7 +91,7 @@ backends.forEach((backend) => {
         () =>
           Effect.gen(function*() {
             const storage = yield* Layer.build(sharedStorage)
-            const ports = yield* freePorts(3, backend.real)
+            const ports = yield* freePortsOn(3, backend.real)
             const runners = yield* Effect.forEach(ports, (port) => start(rioRunner(port), storage))
             const clientContext = yield* Layer.build(
               RioClusterSocket.layer({ clientOnly: true, storage: "byo", shardingConfig: config(undefined) }).pipe(
@@ -137,7 +127,7 @@ backends.forEach((backend) => {
         () =>
           Effect.gen(function*() {
             const storage = yield* Layer.build(sharedStorage)
-            const [port] = yield* freePorts(1, backend.real)
+            const [port] = yield* freePortsOn(1, backend.real)
             yield* start(rioRunner(port!), storage)
             const exit = yield* Effect.exit(start(rioRunner(port!), storage))
             const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
@@ -164,7 +154,7 @@ describe("a mixed cluster (io_uring)", () => {
       () =>
         Effect.gen(function*() {
           const storage = yield* Layer.build(sharedStorage)
-          const ports = yield* freePorts(3, true)
+          const ports = yield* freePorts(3)
           yield* start(rioRunner(ports[0]!), storage)
           yield* start(rioRunner(ports[1]!), storage)
           yield* start(nodeRunner(ports[2]!), storage)
