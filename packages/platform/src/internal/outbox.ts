@@ -155,6 +155,7 @@ export class Outbox<C, E> {
 
   /** Copies from where it stopped until the slot is full or the batch is copied, then sends. */
   private fill(): void {
+    if (this.slot < 0 && this.carry === undefined && !this.needsSlot()) return
     if (this.slot < 0) {
       const slot = this.slots.take(this.gotSlot)
       if (slot === undefined) return
@@ -199,6 +200,36 @@ export class Outbox<C, E> {
     }
     if (this.filled > 0) return this.send()
     this.finish()
+  }
+
+  /**
+   * Goes through what needs no slot at the batch's head — empty writes, an end, a close — so
+   * that a connection that only ends or closes never waits in line for one; whether bytes follow.
+   */
+  private needsSlot(): boolean {
+    const { batch, controls } = this
+    while (this.index < batch.length) {
+      const chunk = batch[this.index]!.chunk
+      if (chunk instanceof Uint8Array || typeof chunk === "string") {
+        if (chunk.length > 0) return true
+        this.next()
+      } else if (controls.isEnd(chunk)) {
+        const error = controls.halfClose()
+        if (error !== undefined) {
+          this.fail(error)
+          return false
+        }
+        this.next()
+      } else {
+        this.next()
+        this.stopped = true
+        controls.close(chunk)
+        this.finish()
+        return false
+      }
+    }
+    this.finish()
+    return false
   }
 
   private next(): void {
