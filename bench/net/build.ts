@@ -31,6 +31,8 @@ export const build = async (root: string): Promise<Built> => {
         "--format=esm",
         `--outfile=${out}`,
         "--external:koffi",
+        // pg's optional native binding, which it loads only when asked to.
+        "--external:pg-native",
         // CommonJS dependencies (ws, under NodeSocketServer) require Node's built-ins: give the
         // ES module bundle a `require` to do it with.
         "--banner:js=import { createRequire as bannerRequire } from \"node:module\"; " +
@@ -53,7 +55,9 @@ export const build = async (root: string): Promise<Built> => {
     bundle("bench/net/socket-echo.ts"),
     bundle("bench/net/rpc-server-node.ts"),
     bundle("bench/net/rpc-load.ts"),
-    bundle("bench/net/rpc-wire-load.ts")
+    bundle("bench/net/rpc-wire-load.ts"),
+    bundle("bench/net/cluster-runner.ts"),
+    bundle("bench/net/cluster-load.ts")
   ])
   return new Map(results.flatMap(([path, reason]) => reason === null ? [] : [[path, reason] as const]))
 }

@@ -78,6 +78,7 @@ export interface NetResults {
   readonly socketPingPong: NetScenario
   readonly rpc: NetScenario
   readonly rpcServerBound: NetScenario
+  readonly cluster: NetScenario
   /** What RioSocketServer pins with 10,000 idle connections, or why it was not measured. */
   readonly idleConnections: IdleConnections | string
 }

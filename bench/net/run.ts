@@ -1,7 +1,8 @@
 /**
  * `pnpm bench:net`: servers measured by one load generator per scenario — the C program
  * bench/net/loadgen.c for the echo servers, an `@effect/rpc` client (bench/net/rpc-load.ts)
- * and a lighter wire-level one (bench/net/rpc-wire-load.ts) for the rpc servers — all in this one run, so that every server of a scenario pays the same
+ * and a lighter wire-level one (bench/net/rpc-wire-load.ts) for the rpc servers, an Effect
+ * Cluster client (bench/net/cluster-load.ts) for the cluster runners — all in this one run, so that every server of a scenario pays the same
  * client cost and the ratios compare like with like. Prints the tables and writes
  * bench/results/net.json.
  *
@@ -32,6 +33,7 @@ import { build } from "./build.js"
 import { clockTicks } from "./cpu.js"
 import { measureIdle, printIdle } from "./idle-connections.js"
 import { measure } from "./measure-scenario.js"
+import { startBenchPostgres } from "./postgres.js"
 import { print } from "./report.js"
 import type { NetPlan, NetResults, NetScenario } from "./results.js"
 import type { Scenario } from "./scenarios.js"
@@ -56,7 +58,12 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     `node ${process.version}, ${cpus().length} cores; ${plan.rounds} runs of 0.5 s warm-up + ${plan.seconds} s ` +
       "per server, 127.0.0.1, load generator and server share the cores\n"
   )
-  const [built, ticks] = await Promise.all([build(root), clockTicks(root)])
+  const [compiled, ticks, postgres] = await Promise.all([build(root), clockTicks(root), startBenchPostgres()])
+  // The cluster scenario's runners find the database by this variable; without one, its rows
+  // read "skipped" with the reason.
+  const built = new Map(compiled)
+  if (typeof postgres === "string") built.set("bench/build/cluster-runner.mjs", postgres)
+  else process.env.EFFECT_RIO_BENCH_PG = String(postgres.port)
   console.log(
     "server CPU µs/msg: the server process's user + system time (/proc/<pid>/stat, all threads, " +
       `${ticks} ticks/s) per message, over its load generator's measured seconds; V8 heap B/msg: what ` +
@@ -72,6 +79,7 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     ? `skipped: ${built.get("bench/build/socket-echo.mjs")}`
     : await measureIdle(root)
   printIdle(idle)
+  if (typeof postgres !== "string") await postgres.stop()
   const results: NetResults = {
     date: new Date().toISOString(),
     node: process.version,
@@ -84,6 +92,7 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     socketPingPong: measured.socketPingPong!,
     rpc: measured.rpc!,
     rpcServerBound: measured.rpcServerBound!,
+    cluster: measured.cluster!,
     idleConnections: idle
   }
   mkdirSync(join(root, "bench/results"), { recursive: true })

@@ -106,6 +106,22 @@ const RPC_SERVERS: ReadonlyArray<ServerSpec> = [
   }
 ]
 
+/** One Effect Cluster runner hosting the `Echo` entity, on RioClusterSocket and on NodeClusterSocket. */
+const CLUSTER_RUNNERS: ReadonlyArray<ServerSpec> = [
+  {
+    name: "ours (RioClusterSocket)",
+    role: "ours",
+    requires: "bench/build/cluster-runner.mjs",
+    command: (port) => ["node", "bench/build/cluster-runner.mjs", "rio", String(port)]
+  },
+  {
+    name: "NodeClusterSocket",
+    role: "node",
+    requires: "bench/build/cluster-runner.mjs",
+    command: (port) => ["node", "bench/build/cluster-runner.mjs", "node", String(port)]
+  }
+]
+
 /** Which load generator figure a scenario reports: its rate, or GB/s echoed. */
 export type Metric = "rate" | "gbps"
 
@@ -150,8 +166,18 @@ const rpcWireLoad = (concurrency: number): LoadClient => ({
   measuringAfter: 1
 })
 
+/** One client-only cluster member on NodeClusterSocket with `concurrency` entity calls in flight. */
+const clusterLoad = (concurrency: number): LoadClient => ({
+  requires: "bench/build/cluster-load.mjs",
+  command: (
+    port,
+    seconds
+  ) => ["node", "bench/build/cluster-load.mjs", String(port), String(concurrency), String(seconds)],
+  measuringAfter: 3
+})
+
 /** The scenario's key in bench/results/net.json. */
-export type ScenarioKey = "udp" | "tcpPingPong" | "tcpBulk" | "socketPingPong" | "rpc" | "rpcServerBound"
+export type ScenarioKey = "udp" | "tcpPingPong" | "tcpBulk" | "socketPingPong" | "rpc" | "rpcServerBound" | "cluster"
 
 /** One table: a load generator against every server of a protocol. */
 export interface Scenario {
@@ -234,6 +260,17 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
     client: rpcWireLoad(32),
     metric: "rate",
     unit: "requests/s",
+    heap: false
+  },
+  {
+    key: "cluster",
+    title: "Effect Cluster entity calls (volatile Echo), one NodeClusterSocket client, 32 in flight",
+    protocol: "tcp",
+    servers: CLUSTER_RUNNERS,
+    reference: "NodeClusterSocket",
+    client: clusterLoad(32),
+    metric: "rate",
+    unit: "calls/s",
     heap: false
   }
 ]

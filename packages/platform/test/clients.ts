@@ -1,7 +1,7 @@
 /**
  * Clients for the platform servers' scale tests: `node:net` ones (they pin nothing, so on
  * io_uring every registration is the server's) and `RegisteredSocket` ones of the double's
- * network, behind one interface; free ports; and the checks the tests share.
+ * network, behind one interface; and the checks the tests share.
  */
 import { RegisteredSocket } from "@effect-rio/core"
 import type { RegisteredIo } from "@effect-rio/core"
@@ -130,23 +130,3 @@ export const patternAt = (i: number): number => Math.imul(i, 2654435761) >>> 24
 
 export const pattern = (length: number, from = 0): Uint8Array =>
   Uint8Array.from({ length }, (_, i) => patternAt(from + i))
-
-/**
- * A port on 127.0.0.1 that nothing listens on, below Linux's ephemeral range (32768 and up):
- * a port the kernel picked and released could be handed at once to some outgoing connection's
- * end, and a runner told to listen there would find it taken.
- */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const attempt = () => {
-      const port = 20_000 + Math.floor(Math.random() * 12_000)
-      const probe = Net.createServer()
-      probe.once("error", attempt)
-      probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(port)))
-    }
-    attempt()
-  })
-
-/** `count` free ports on 127.0.0.1. */
-export const freePorts = (count: number): Effect.Effect<Array<number>> =>
-  Effect.promise(() => Promise.all(Array.from({ length: count }, freePort)))

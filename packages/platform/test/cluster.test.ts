@@ -22,8 +22,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as RioClusterSocket from "../src/RioClusterSocket.js"
-import { freePorts } from "./clients.js"
 import { Counter, CounterLive, layerRunnerStorage } from "./clusterParts.js"
+import { freePorts } from "./ports.js"
 
 const IDS = 60
 const ROUNDS = 5

@@ -21,8 +21,8 @@ import * as Option from "effect/Option"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as RioClusterSocket from "../src/RioClusterSocket.js"
-import { freePorts } from "./clients.js"
 import { Account, accountTables, deploymentConfig } from "./clusterParts.js"
+import { freePorts } from "./ports.js"
 import { binDir, startPostgres } from "./postgres.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort } from "./clients.js"
+import { freePort } from "./ports.js"
 
 /** The directory of `initdb` and `pg_ctl`, or `undefined` where PostgreSQL is not installed. */
 export const binDir: string | undefined = (() => {

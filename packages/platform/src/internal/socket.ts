@@ -122,11 +122,33 @@ export const fromConnection = <RO>(
         const settleDirect = (outcome: Effect.Effect<void, Socket.SocketError>) => {
           if (Exit.isExit(outcome) && Exit.isFailure(outcome)) done(outcome)
         }
-        // Each chunk goes to the handler in the turn it arrived, as NodeSocket's "data" does; a
-        // fiber starts only for a handler that returns an Effect.
+        // What arrived in this turn goes to the handler as one chunk, in a microtask after the
+        // driver's completions, as NodeSocket's "data" hands over one read of up to 64 KiB: the
+        // ring's 4 KiB slots would otherwise cut a burst into many calls, and a parser such as
+        // @effect/rpc's re-reads a message cut in two and forks a fiber per call. A fiber
+        // starts only for a handler that returns an Effect.
+        let arrived: Array<Uint8Array> = []
+        let arrivedBytes = 0
         const onChunk = (bytes: Uint8Array): void => {
           // A copy, once: the handler may keep the bytes, and the slot goes back to the kernel.
-          const result = handler(bytes.slice())
+          arrived.push(bytes.slice())
+          arrivedBytes += bytes.length
+          if (arrived.length === 1) queueMicrotask(deliver)
+        }
+        const deliver = (): void => {
+          if (arrived.length === 0) return
+          const chunks = arrived
+          const data = chunks.length === 1 ? chunks[0]! : concatChunks(chunks, arrivedBytes)
+          arrived = []
+          arrivedBytes = 0
+          try {
+            handle(data)
+          } catch (defect) {
+            done(Effect.die(defect))
+          }
+        }
+        const handle = (data: Uint8Array): void => {
+          const result = handler(data)
           if (!Effect.isEffect(result)) return
           // This socket's own write (an echo, a reply): queued now, in the order of the calls,
           // as its fiber would queue it — without the fiber.
@@ -144,12 +166,17 @@ export const fromConnection = <RO>(
         const receiving = Effect.matchEffect(stream.receiveEach(onChunk), {
           onFailure: (error) =>
             Effect.suspend(() => {
+              deliver()
               // A reset is the peer's doing; anything else ended the connection under it.
               const tell = !finished && error._tag !== "WSAECONNRESET" ? options?.onReceiveError : undefined
               done(Effect.fail(readError(error)))
               return tell === undefined ? Effect.void : tell(error)
             }),
-          onSuccess: () => Effect.sync(() => done(Effect.void))
+          onSuccess: () =>
+            Effect.sync(() => {
+              deliver()
+              done(Effect.void)
+            })
         })
 
         const capacity = yield* FiberRef.get(Socket.currentSendQueueCapacity)
@@ -229,6 +256,17 @@ export const fromConnection = <RO>(
       writer
     }))
   })
+
+/** `chunks` (`bytes` in all) in one array. */
+const concatChunks = (chunks: ReadonlyArray<Uint8Array>, bytes: number): Uint8Array => {
+  const data = new Uint8Array(bytes)
+  let at = 0
+  for (const chunk of chunks) {
+    data.set(chunk, at)
+    at += chunk.length
+  }
+  return data
+}
 
 const closedWriteError = () =>
   new Socket.SocketGenericError({ reason: "Write", cause: new Error("The socket is not open") })
