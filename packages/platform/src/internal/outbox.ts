@@ -167,7 +167,7 @@ export class Outbox<C, E> {
       this.filled = this.carry.length
       this.carry = undefined
     }
-    const { batch, controls } = this
+    const { batch } = this
     while (this.index < batch.length) {
       const chunk = batch[this.index]!.chunk
       if (this.filled === room.length) return this.send()
@@ -187,15 +187,8 @@ export class Outbox<C, E> {
       } else if (this.filled > 0) {
         // An end or a close follows the bytes before it.
         return this.send()
-      } else if (controls.isEnd(chunk)) {
-        const error = controls.halfClose()
-        if (error !== undefined) return this.fail(error)
-        this.next()
-      } else {
-        this.next()
-        this.stopped = true
-        controls.close(chunk)
-        return this.finish()
+      } else if (!this.control(chunk)) {
+        return
       }
     }
     if (this.filled > 0) return this.send()
@@ -207,27 +200,38 @@ export class Outbox<C, E> {
    * that a connection that only ends or closes never waits in line for one; whether bytes follow.
    */
   private needsSlot(): boolean {
-    const { batch, controls } = this
+    const { batch } = this
     while (this.index < batch.length) {
       const chunk = batch[this.index]!.chunk
       if (chunk instanceof Uint8Array || typeof chunk === "string") {
         if (chunk.length > 0) return true
         this.next()
-      } else if (controls.isEnd(chunk)) {
-        const error = controls.halfClose()
-        if (error !== undefined) {
-          this.fail(error)
-          return false
-        }
-        this.next()
-      } else {
-        this.next()
-        this.stopped = true
-        controls.close(chunk)
-        this.finish()
+      } else if (!this.control(chunk)) {
         return false
       }
     }
+    this.finish()
+    return false
+  }
+
+  /**
+   * An end or a close with nothing copied before it: the half-close, and on to the next write
+   * (true); or the close, which stops the outbox, or a failed half-close (false: the batch is over).
+   */
+  private control(chunk: C): boolean {
+    const { controls } = this
+    if (controls.isEnd(chunk)) {
+      const error = controls.halfClose()
+      if (error !== undefined) {
+        this.fail(error)
+        return false
+      }
+      this.next()
+      return true
+    }
+    this.next()
+    this.stopped = true
+    controls.close(chunk)
     this.finish()
     return false
   }
