@@ -80,11 +80,16 @@ describe("an Effect Cluster deployment: 3 runner processes, PostgreSQL storage",
         const sqlContext = yield* Layer.build(pgLayer(pg.port))
         yield* Effect.provide(accountTables, sqlContext)
         const ports = yield* freePorts(3)
-        const runners = yield* Effect.all([
-          spawnRunner("rio", ports[0]!, pg.port),
+        // The first runner alone: @effect/cluster's SQL storage makes its tables at start-up
+        // (CREATE TABLE IF NOT EXISTS), which PostgreSQL does not make safe against a second
+        // such statement at the same moment. Three runners starting at once failed once in CI
+        // with "SqlError: Failed to execute statement" before any was ready.
+        const first = yield* spawnRunner("rio", ports[0]!, pg.port)
+        const others = yield* Effect.all([
           spawnRunner("rio", ports[1]!, pg.port),
           spawnRunner("node", ports[2]!, pg.port)
         ], { concurrency: "unbounded" })
+        const runners = [first, ...others]
         const clientContext = yield* Layer.build(
           RioClusterSocket.layer({ clientOnly: true, shardingConfig: deploymentConfig(undefined) }).pipe(
             Layer.provide(Layer.succeedContext(sqlContext)),
