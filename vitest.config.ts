@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config"
+import { SkipReasons } from "./test/skipReasons.js"
 
 export default defineConfig({
   test: {
@@ -8,7 +9,7 @@ export default defineConfig({
     // One process per file (VmPin is per process) with a collector the GC tests can force.
     pool: "forks",
     poolOptions: { forks: { execArgv: ["--expose-gc"] } },
-    reporters: ["default", "json"],
+    reporters: ["default", "json", new SkipReasons()],
     outputFile: { json: "build/vitest.json" },
     testTimeout: 60_000,
     hookTimeout: 60_000

@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { makeCustomDriver } from "./conformance/customDriver.js"
 
@@ -24,6 +25,14 @@ describe("KoffiRio.layerConfig", () => {
         assert.strictEqual(yield* backendWith(undefined), "io_uring")
         assert.strictEqual(yield* backendWith("koffi"), "io_uring")
       }
+    }))
+
+  it.effect("an empty or blank EFFECT_RIO_BACKEND means the default, as an unset one does", () =>
+    Effect.gen(function*() {
+      const unset = yield* Effect.either(backendWith(undefined))
+      assert.deepStrictEqual(yield* Effect.either(backendWith("")), unset)
+      assert.deepStrictEqual(yield* Effect.either(backendWith("  ")), unset)
+      if (process.platform === "linux") assert.deepStrictEqual(unset, Either.right("io_uring"))
     }))
 
   it.effect("any other value is a ConfigError that names the choices", () =>

@@ -1,7 +1,7 @@
 /**
  * Registering buffers and handling the Winsock errors by name with `Effect.catchTag`.
  *
- *   npx pnpm@10 --filter @effect-rio/examples exec tsx src/catch-errors.ts
+ *   npx -y pnpm@10 -C examples exec tsx src/catch-errors.ts
  */
 import { RegisteredIo } from "@effect-rio/core"
 import * as Console from "effect/Console"

@@ -1,7 +1,7 @@
 /**
  * The README's quick start, kept compiling and runnable:
  *
- *   npx -y pnpm@10 --filter @effect-rio/examples exec tsx src/quick-start.ts
+ *   npx -y pnpm@10 -C examples exec tsx src/quick-start.ts
  */
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
 import { Console, Effect } from "effect"

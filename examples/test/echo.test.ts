@@ -3,7 +3,7 @@
  * one process (`both`) and as a separate server and client.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { backends, run, startServer } from "./processes.js"
+import { backends, run, runAsDocumented, startServer } from "./processes.js"
 
 describe("echo examples", () => {
   for (const backend of backends) {
@@ -47,5 +47,13 @@ describe("echo examples", () => {
     assert.strictEqual(refused.status, 1)
     assert.match(refused.stderr, /^WSAECONNREFUSED \(10061\): /)
     assert.notMatch(refused.stderr, /\n\s+at /)
+  })
+
+  it("run with examples/README.md's command line, a failure prints that one line and nothing else", () => {
+    const backend = process.platform === "linux" ? "koffi" : "test"
+    const refused = runAsDocumented("tcp-echo.ts", ["client", "--port", "9"], backend)
+    assert.strictEqual(refused.status, 1, refused.stderr)
+    assert.strictEqual(refused.stdout, "")
+    assert.match(refused.stderr, /^WSAECONNREFUSED \(10061\): [^\n]*\n$/)
   })
 })

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 const examples = fileURLToPath(new URL("../src/", import.meta.url))
+const root = fileURLToPath(new URL("../../", import.meta.url))
 
 /** The backends to run on here: the double everywhere, io_uring too on Linux. */
 export const backends = process.platform === "linux" ? ["test", "koffi"] : ["test"]
@@ -17,6 +18,24 @@ export const run = (file: string, args: ReadonlyArray<string>, backend: string) 
     env: { ...process.env, EFFECT_RIO_BACKEND: backend },
     timeout: 60_000
   })
+
+/**
+ * Runs an example with the command line examples/README.md gives a user,
+ * `npx -y pnpm@10 -C examples exec tsx src/<file> …`, from the repository root: through the
+ * pnpm that runs this test when there is one (`npm_execpath`), else through npx.
+ */
+export const runAsDocumented = (file: string, args: ReadonlyArray<string>, backend: string) => {
+  const pnpm = process.env.npm_execpath
+  const [command, prefix] = pnpm !== undefined && /pnpm\.c?js$/.test(pnpm) ?
+    [process.execPath, [pnpm]] :
+    ["npx", ["-y", "pnpm@10"]]
+  return spawnSync(command, [...prefix, "-C", "examples", "exec", "tsx", `src/${file}`, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, EFFECT_RIO_BACKEND: backend },
+    timeout: 120_000
+  })
+}
 
 /** Starts an example server and resolves with the port of its "listening <port>" line. */
 export const startServer = (file: string, args: ReadonlyArray<string>, backend: string) => {

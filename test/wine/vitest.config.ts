@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
+import { SkipReasons } from "../skipReasons.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const wineBackends = fileURLToPath(new URL("./backends.ts", import.meta.url))
@@ -33,7 +34,7 @@ export default defineConfig({
     // trip, so 64 connections × 1,000 round trips take 20 s to 2 min depending on the box.
     testTimeout: 300_000,
     hookTimeout: 300_000,
-    reporters: ["default", "json"],
+    reporters: ["default", "json", new SkipReasons()],
     outputFile: { json: "test/wine/build/vitest-wine.json" }
   }
 })

@@ -115,7 +115,9 @@ export const layer: Layer.Layer<RegisteredIo.RegisteredIo, RioError.RioUnavailab
  * `EFFECT_RIO_BACKEND=koffi` (the default: the real backend of the platform) or the name
  * of one of `alternatives`, for example `layerConfig({ test: RioTest.layer() })` for the
  * in-memory double. The alternatives are arguments so that this production package does
- * not depend on the test double. Any other value is a `ConfigError` naming the choices.
+ * not depend on the test double. An empty (or blank) value means the default, as an unset
+ * one does, so that `EFFECT_RIO_BACKEND= cmd` and a blank line in an env file do not fail.
+ * Any other value is a `ConfigError` naming the choices.
  *
  * @since 0.1.0
  * @category layers
@@ -125,7 +127,8 @@ export const layerConfig = <E = never>(
   config: Config.Config<string> = Config.string("EFFECT_RIO_BACKEND").pipe(Config.withDefault("koffi"))
 ): Layer.Layer<RegisteredIo.RegisteredIo, E | RioError.RioUnavailable | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
-    Effect.flatMap(config, (backend) => {
+    Effect.flatMap(config, (value) => {
+      const backend = value.trim() === "" ? "koffi" : value
       if (backend === "koffi") {
         return Effect.succeed<Layer.Layer<RegisteredIo.RegisteredIo, E | RioError.RioUnavailable>>(layer)
       }
