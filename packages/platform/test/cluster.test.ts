@@ -3,7 +3,8 @@
  * with its own server and peer sockets, one registry and message store between them (`byo`
  * storage), and a client-only process that sends. An entity with state answers every message
  * from the runner that holds it; when a runner leaves, its entities move to the others; a
- * runner on NodeClusterSocket joins the same cluster; a port in use fails the layer.
+ * runner on NodeClusterSocket joins the same cluster; a port in use fails the layer; a lone
+ * runner on `local` storage serves every id.
  */
 import { KoffiRio } from "@effect-rio/koffi"
 import { RioTest } from "@effect-rio/testing"
@@ -120,6 +121,23 @@ backends.forEach((backend) => {
             assert.isAtLeast(moved, 1, "the runner that left held some ids")
           }),
         60_000
+      )
+
+      it.scoped(
+        "storage \"local\": one runner, its registry in its own memory, answers every id in order",
+        () =>
+          Effect.gen(function*() {
+            const [port] = yield* freePortsOn(1, backend.real)
+            const runner = yield* Layer.build(
+              CounterLive.pipe(
+                Layer.provideMerge(RioClusterSocket.layer({ storage: "local", shardingConfig: config(port) }))
+              )
+            )
+            const held = yield* incrementAll(yield* Effect.provide(Counter.client, runner), 0)
+            assert.strictEqual(held.size, IDS)
+            assert.deepStrictEqual([...new Set(held.values())], [port])
+          }),
+        30_000
       )
 
       it.scoped(
