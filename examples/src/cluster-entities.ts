@@ -65,13 +65,16 @@ const parse = (argv: ReadonlyArray<string>) => {
   return { mode, postgres, port, rounds }
 }
 
+/** Hosts counters until the process is stopped; says so once it is part of the cluster. */
 const runner = (port: number, postgres: string) =>
-  Layer.launch(
-    CounterLive.pipe(
+  Effect.scoped(Effect.gen(function*() {
+    yield* Layer.build(CounterLive.pipe(
       Layer.provide(RioClusterSocket.layer({ shardingConfig: shardingConfig(port) })),
       Layer.provide(PgClient.layer({ url: Redacted.make(postgres) }))
-    )
-  )
+    ))
+    yield* Console.log(`runner ${port} ready`)
+    return yield* Effect.never
+  }))
 
 /** Increments counters 0..9 once a second, `rounds` times, printing each counter's total and runner. */
 const client = (postgres: string, rounds: number) =>

@@ -18,14 +18,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as RioClusterSocket from "../src/RioClusterSocket.js"
 import { Account, accountTables, deploymentConfig } from "./clusterParts.js"
 import { freePorts } from "./ports.js"
-import { binDir, startPostgres } from "./postgres.js"
+import { skipWithoutPostgres, startPostgres, titleNeedingPostgres } from "./postgres.js"
+import { startUntil } from "./processes.js"
 
-const root = fileURLToPath(new URL("../../../", import.meta.url))
 const runnerScript = fileURLToPath(new URL("./fixtures/cluster-runner.ts", import.meta.url))
 
 const ACCOUNTS = 1000
@@ -33,49 +32,20 @@ const DEPOSITS = 10
 /** Deposits answered before one runner is killed. */
 const KILL_AFTER = 3000
 
-// PostgreSQL comes from Debian (.ci/run installs it). In CI a missing one fails the run; on a
-// developer's machine without it, these tests are reported as skipped with the reason.
-const pgSkip = binDir === undefined && process.env.CI === undefined
-const title = (text: string) =>
-  pgSkip ? `${text} — skipped: PostgreSQL is not installed (apt-get install postgresql)` : text
-
 /** A runner process, up once it printed "ready"; stopped (SIGKILL if still there) with the scope. */
 const spawnRunner = (transport: "rio" | "node", port: number, pgPort: number) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly kill: () => void; readonly output: () => string }, Error>((resume) => {
-      const child = spawn(
-        process.execPath,
-        ["--import", "tsx", runnerScript, transport, String(port), String(pgPort)],
-        { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-      )
-      let output = ""
-      let ready = false
-      const handle = { kill: () => child.kill("SIGKILL"), output: () => output }
-      child.stdout.on("data", (chunk: Buffer) => {
-        output += chunk.toString()
-        if (!ready && output.includes("ready\n")) {
-          ready = true
-          resume(Effect.succeed(handle))
-        }
-      })
-      child.stderr.on("data", (chunk: Buffer) => void (output += chunk.toString()))
-      child.on("exit", (code, signal) => {
-        if (!ready) resume(Effect.fail(new Error(`runner ${transport}:${port} exited (${code ?? signal}): ${output}`)))
-      })
-      return Effect.sync(() => child.kill("SIGKILL"))
-    }).pipe(Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error(`runner ${port} not ready`) })),
-    (runner) => Effect.sync(() => runner.kill())
-  )
+  startUntil(runnerScript, [transport, String(port), String(pgPort)], "ready\n")
 
 const pgLayer = (port: number) =>
   PgClient.layer({ host: "127.0.0.1", port, username: "postgres", database: "postgres", connectTimeout: "5 seconds" })
 
 describe("an Effect Cluster deployment: 3 runner processes, PostgreSQL storage", () => {
-  it.live.skipIf(pgSkip)(
-    title("10,000 persisted deposits over a mixed cluster, one runner killed mid-run: each answered and applied once"),
+  it.live.skipIf(skipWithoutPostgres)(
+    titleNeedingPostgres(
+      "10,000 persisted deposits over a mixed cluster, one runner killed mid-run: each answered and applied once"
+    ),
     () =>
       Effect.scoped(Effect.gen(function*() {
-        assert.isDefined(binDir, "PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
         const pg = yield* startPostgres
         const sqlContext = yield* Layer.build(pgLayer(pg.port))
         yield* Effect.provide(accountTables, sqlContext)
@@ -164,8 +134,8 @@ describe("an Effect Cluster deployment: 3 runner processes, PostgreSQL storage",
     240_000
   )
 
-  it.live.skipIf(pgSkip)(
-    title("PostgreSQL unreachable at the start fails the layer with an error naming it"),
+  it.live.skipIf(skipWithoutPostgres)(
+    titleNeedingPostgres("PostgreSQL unreachable at the start fails the layer with an error naming it"),
     () =>
       Effect.gen(function*() {
         const [port] = yield* freePorts(1)

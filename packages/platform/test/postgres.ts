@@ -24,6 +24,16 @@ export const binDir: string | undefined = (() => {
   return versions.length === 0 ? undefined : path.join(root, versions[0]!, "bin")
 })()
 
+/**
+ * PostgreSQL comes from Debian (.ci/run installs it). In CI a missing one fails the run; on a
+ * developer's machine without it, the tests that need it are reported skipped with the reason.
+ */
+export const skipWithoutPostgres: boolean = binDir === undefined && process.env.CI === undefined
+
+/** A test's title, carrying the reason when it is skipped for want of PostgreSQL. */
+export const titleNeedingPostgres = (text: string): string =>
+  skipWithoutPostgres ? `${text} — skipped: PostgreSQL is not installed (apt-get install postgresql)` : text
+
 const asServer = (command: string, args: ReadonlyArray<string>) => {
   const root = process.getuid?.() === 0
   const result = root
