@@ -5,7 +5,7 @@
  */
 import { BufferPool, RegisteredIo } from "@effect-rio/core"
 import { Console, Effect } from "effect"
-import { runMain } from "./main.js"
+import { layer, runPlain } from "./main.js"
 
 const program = Effect.scoped(Effect.gen(function*() {
   // One registration for the life of the scope; released after in-flight I/O.
@@ -17,6 +17,14 @@ const program = Effect.scoped(Effect.gen(function*() {
   yield* Console.log("a RIO_BUF of the registration:", { ...slice }) // { bufferId: 0, offset: 0, length: 1500 }
 }))
 
-// On KoffiRio.layer, or RioTest.layer() with EFFECT_RIO_BACKEND=test. A typed failure (for
-// example WSAENOBUFS when `ulimit -l` is too small) prints its message and exits 1.
-runMain(program)
+// On KoffiRio.layer, or RioTest.layer() with EFFECT_RIO_BACKEND=test. What a small `ulimit -l`
+// gives is caught as in the README: no ring at all (`ulimit -l 0`) is RioUnavailable, a
+// registration beyond the limit WSAENOBUFS; either message says what to raise. Any other typed
+// failure prints its message and exits 1 (runPlain).
+runPlain(program.pipe(
+  Effect.provide(layer),
+  Effect.catchTags({
+    WSAENOBUFS: (e) => Console.error(e.message),
+    RioUnavailable: (e) => Console.error(e.message)
+  })
+))

@@ -3,6 +3,7 @@
  * one process (`both`) and as a separate server and client.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Dgram from "node:dgram"
 import { backends, run, runAsDocumented, startServer } from "./processes.js"
 
 describe("echo examples", () => {
@@ -39,6 +40,34 @@ describe("echo examples", () => {
     } finally {
       server.stop()
     }
+  })
+
+  it.runIf(process.platform === "linux")(
+    "the udp-echo server drops a datagram larger than its slots with a warning and goes on echoing",
+    async () => {
+      const server = startServer("udp-echo.ts", ["server", "--port", "0"], "koffi")
+      try {
+        const port = await server.port
+        const sender = Dgram.createSocket("udp4")
+        await new Promise<void>((resolve, reject) =>
+          sender.send(new Uint8Array(2049), port, "127.0.0.1", (error) => (error ? reject(error) : resolve()))
+        )
+        sender.close()
+        const client = run("udp-echo.ts", ["client", "--port", String(port), "--count", "100"], "koffi")
+        assert.strictEqual(client.status, 0, client.stderr)
+        assert.match(client.stdout, /100 datagrams echoed and checked/)
+      } finally {
+        server.stop()
+      }
+    }
+  )
+
+  it("the udp-echo client with no server gives up with WSAETIMEDOUT, no stack trace, and exits 1", () => {
+    const backend = process.platform === "linux" ? "koffi" : "test"
+    const lost = run("udp-echo.ts", ["client", "--port", "9", "--count", "1"], backend)
+    assert.strictEqual(lost.status, 1)
+    assert.match(lost.stderr, /^WSAETIMEDOUT \(10060\): no echo of datagram 0 from 127\.0\.0\.1:9 within 2 seconds/)
+    assert.notMatch(lost.stderr, /\n\s+at /)
   })
 
   it("a client with nothing to talk to prints the typed error, no stack trace, and exits 1", () => {

@@ -37,6 +37,25 @@ export const runAsDocumented = (file: string, args: ReadonlyArray<string>, backe
   })
 }
 
+/**
+ * Runs an example on io_uring as an ordinary user whose `ulimit -l` is `kib`: as nobody when
+ * this process is root, since root's CAP_IPC_LOCK lifts RLIMIT_MEMLOCK.
+ */
+export const runWithMemlock = (file: string, kib: number) => {
+  const isRoot = process.getuid?.() === 0
+  const shell = ["-c", `ulimit -l ${kib} && exec "$0" "$@"`, process.execPath, "--import", "tsx", `src/${file}`]
+  return spawnSync(
+    isRoot ? "setpriv" : "sh",
+    isRoot ? ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "sh", ...shell] : shell,
+    {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", EFFECT_RIO_BACKEND: "koffi" },
+      encoding: "utf8",
+      timeout: 60_000
+    }
+  )
+}
+
 /** Starts an example server and resolves with the port of its "listening <port>" line. */
 export const startServer = (file: string, args: ReadonlyArray<string>, backend: string) => {
   const server: ChildProcessWithoutNullStreams = spawn(
