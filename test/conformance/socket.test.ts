@@ -395,6 +395,22 @@ describeSocketBackends("RegisteredSocket", (it, backend) => {
         (yield* Effect.flip(socket.sendTo(literal(mine.id, 0, 8), { host: "127.0.0.1", port: 70000 })))._tag,
         "WSAEINVAL"
       )
+      // Destinations are checked the same on every backend, before any I/O: port 0, and an
+      // IPv6 peer for a socket bound to IPv4 (each kernel words these differently, or not at all).
+      for (
+        const send of [
+          (to: RegisteredSocket.SocketAddress) => socket.sendTo(literal(mine.id, 0, 8), to),
+          (to: RegisteredSocket.SocketAddress) => socket.sendMany([{ buf: literal(mine.id, 0, 8), to }])
+        ]
+      ) {
+        const portZero = yield* Effect.flip(send({ host: "127.0.0.1", port: 0 }))
+        assert.strictEqual(portZero._tag, "WSAEINVAL")
+        assert.include(portZero.message, "Port 0 is not a destination")
+        const family = yield* Effect.flip(send({ host: "::1", port: socket.address.port }))
+        assert.strictEqual(family._tag, "WSAEAFNOSUPPORT")
+        assert.strictEqual(family.code, 10047)
+        assert.include(family.message, "IPv4 address 127.0.0.1")
+      }
       assert.strictEqual(mine.inFlight, 0)
       // A literal slice of a live registration works like the registration's own.
       const echo = yield* RegisteredSocket.udp()

@@ -91,6 +91,19 @@ export class WSAEMSGSIZE extends Data.TaggedError("WSAEMSGSIZE")<RioErrorFields>
 }
 
 /**
+ * `WSAEAFNOSUPPORT` (10047): an address of a family the socket cannot use — an IPv6 peer for a
+ * socket bound to an IPv4 address. Bind to `"::"` (dual stack) to reach both.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEAFNOSUPPORT extends Data.TaggedError("WSAEAFNOSUPPORT")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10047 })
+  }
+}
+
+/**
  * `WSAEADDRINUSE` (10048): the local address (host and port) is already bound by another socket.
  *
  * @since 0.2.0
@@ -207,6 +220,7 @@ export type RioError =
  */
 export type NetworkError =
   | WSAEMSGSIZE
+  | WSAEAFNOSUPPORT
   | WSAEADDRINUSE
   | WSAEADDRNOTAVAIL
   | WSAECONNABORTED
@@ -234,6 +248,7 @@ export const Codes = {
   WSAEINVAL: 10022,
   WSAEOPNOTSUPP: 10045,
   WSAEMSGSIZE: 10040,
+  WSAEAFNOSUPPORT: 10047,
   WSAEADDRINUSE: 10048,
   WSAEADDRNOTAVAIL: 10049,
   WSAECONNABORTED: 10053,
@@ -257,6 +272,7 @@ const byCode: ReadonlyMap<number, new(input: Input) => CodedError> = new Map<num
   [Codes.WSAEFAULT, WSAEFAULT],
   [Codes.WSAEINVAL, WSAEINVAL],
   [Codes.WSAEMSGSIZE, WSAEMSGSIZE],
+  [Codes.WSAEAFNOSUPPORT, WSAEAFNOSUPPORT],
   [Codes.WSAEADDRINUSE, WSAEADDRINUSE],
   [Codes.WSAEADDRNOTAVAIL, WSAEADDRNOTAVAIL],
   [Codes.WSAECONNABORTED, WSAECONNABORTED],

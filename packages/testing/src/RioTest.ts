@@ -76,7 +76,10 @@ export type Operation = "registerBuffer" | "deregisterBuffer" | "allocate" | "fr
 export interface Options {
   /** Default 4096. */
   readonly pageSize?: number
-  /** The largest registration (default a DWORD, 0xFFFFFFFF bytes); longer is `WSAEINVAL`. */
+  /**
+   * The largest registration; longer is `WSAEINVAL`. Default 1 GiB, io_uring's limit, the
+   * strictest real backend's (Winsock RIO takes up to a DWORD, 0xFFFFFFFF bytes).
+   */
   readonly maxBufferLength?: number
   /** Registrations at once, an integer or `Infinity` (default 16384); one more is `WSAENOBUFS`. */
   readonly maxRegistrations?: number

@@ -1,4 +1,4 @@
-import { RegisteredIo, RioError } from "@effect-rio/core"
+import { BufferPool, RegisteredIo, RioError } from "@effect-rio/core"
 import { RioTest } from "@effect-rio/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -14,6 +14,32 @@ const withDouble = <A, E>(
 ) => Effect.provide(effect, RioTest.layer(options))
 
 describe("RioTest", () => {
+  it.effect("by default refuses what io_uring refuses: one registration over 1 GiB is WSAEINVAL naming the limit", () =>
+    withDouble(Effect.gen(function*() {
+      const control = yield* RioTest.Control
+      const GiB = 1024 * 1024 * 1024
+      const error = yield* Effect.flip(Effect.scoped(RegisteredIo.allocateBuffer(2 * GiB)))
+      assert.strictEqual(error._tag, "WSAEINVAL")
+      assert.include(error.message, `limit of ${GiB} bytes per registration`)
+      assert.include(error.message, "io_uring")
+      const pool = yield* Effect.flip(Effect.scoped(BufferPool.make({ slotSize: GiB, slots: 2 })))
+      assert.strictEqual(pool._tag, "WSAEINVAL")
+      // Refused before anything was allocated or registered.
+      assert.deepStrictEqual(yield* control.registrations, [])
+      assert.deepStrictEqual((yield* control.history).filter((entry) => entry.outcome === "ok"), [])
+    })))
+
+  it.effect("maxBufferLength models another backend's limit, such as Winsock RIO's DWORD", () =>
+    withDouble(
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        assert.strictEqual(io.maxBufferLength, 0xFFFFFFFF)
+        const error = yield* Effect.flip(Effect.scoped(RegisteredIo.allocateBuffer(0x1_0000_0000)))
+        assert.strictEqual(error._tag, "WSAEINVAL")
+      }),
+      { maxBufferLength: 0xFFFFFFFF }
+    ))
+
   it.effect("failNext fails exactly the next call, with the error given", () =>
     withDouble(Effect.gen(function*() {
       const control = yield* RioTest.Control

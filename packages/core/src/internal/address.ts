@@ -28,6 +28,31 @@ export const parseAddress = (
   return { host: numeric, port }
 }
 
+/**
+ * A datagram's destination from an untrusted value, for a socket bound to `local`: a parsed
+ * address whose port is not 0 and whose family the socket can reach — refused here, the same on
+ * every backend, instead of by whatever each kernel says.
+ */
+export const parseDestination = (
+  operation: string,
+  local: SocketAddress,
+  to: { readonly host?: unknown; readonly port?: unknown } | undefined
+): SocketAddress | RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL | RioError.WSAEAFNOSUPPORT => {
+  const peer = parseAddress(operation, to?.host, to?.port)
+  if (peer instanceof Error) return peer
+  if (peer.port === 0) {
+    return invalid(operation, `Port 0 is not a destination (${show(peer)}): send to the port the peer listens on.`)
+  }
+  if (isIP(local.host) === 4 && isIP(peer.host) === 6) {
+    return new RioError.WSAEAFNOSUPPORT({
+      operation,
+      message: `This socket is bound to the IPv4 address ${show(local)}: it cannot send to the IPv6 address ` +
+        `${show(peer)}. Bind it to "::" (dual stack) to reach both families, or send to an IPv4 address.`
+    })
+  }
+  return peer
+}
+
 export const checkDepth = (operation: string, queues: QueueOptions): RioError.WSAEINVAL | undefined => {
   const check = (name: string, value: number | undefined) =>
     value === undefined || (Number.isSafeInteger(value) && value > 0)

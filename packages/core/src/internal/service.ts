@@ -291,6 +291,9 @@ export class ServiceImpl implements Service {
     byteLength: number,
     policy: ReleasePolicy
   ): { readonly registration: RegistrationImpl; readonly release: Effect.Effect<void> } | AllocateError {
+    // What cannot be registered is refused before any memory is allocated for it.
+    const tooLong = checkLength(byteLength, "RIORegisterBuffer", this.maxBufferLength, this.limitNote)
+    if (tooLong !== undefined) return tooLong
     const memory = this.unsafeAllocate(byteLength)
     if (!("address" in memory)) return memory
     const registration = this.unsafeRegistration(memory.bytes, undefined, policy)

@@ -16,7 +16,7 @@ import type {
 } from "../RegisteredSocket.js"
 import type * as RioBuf from "../RioBuf.js"
 import type * as RioError from "../RioError.js"
-import { checkRingOption, invalid, MAX_RING_SLOTS, parseAddress, senders, show } from "./address.js"
+import { checkRingOption, invalid, MAX_RING_SLOTS, parseDestination, senders, show } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import { postedRing } from "./postedRing.js"
 import { ReceiveRing } from "./receiveRing.js"
@@ -110,10 +110,10 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
     address: socket.local,
     sendTo: (buf, to) =>
       Effect.suspend(() => {
-        const slice = resolve("RIOSendEx", buf)
+        const slice = resolve("sendTo", buf)
         if (slice instanceof Error) return Effect.fail(slice)
         // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
-        const peer = senders.has(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
+        const peer = senders.has(to) ? to : parseDestination("sendTo", socket.local, to)
         if (peer instanceof Error) return Effect.fail(peer)
         return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
       }),
@@ -138,11 +138,13 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
         const peers = new Array<SocketAddress>(count)
         for (let i = 0; i < count; i++) {
           const datagram = datagrams[i]
-          const slice = resolve("RIOSendEx", datagram?.buf as RioBuf.RioBuf)
+          const slice = resolve("sendMany", datagram?.buf as RioBuf.RioBuf)
           if (slice instanceof Error) return Effect.fail(slice)
           const to = datagram!.to
-          const peer = senders.has(to) ? to : parseAddress("RIOSendEx", to?.host, to?.port)
-          if (peer instanceof Error) return Effect.fail(peer as RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL)
+          const peer = senders.has(to) ? to : parseDestination("sendMany", socket.local, to)
+          if (peer instanceof Error) {
+            return Effect.fail(peer as RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL | RioError.WSAEAFNOSUPPORT)
+          }
           slices[i] = slice
           peers[i] = peer
         }

@@ -148,6 +148,27 @@ describe("LinuxDriver.make", () => {
       net.close(socket)
     }))
 
+  it.scoped("the kernel's EAFNOSUPPORT (an IPv6 peer for an IPv4 socket, past the core's own check) is WSAEAFNOSUPPORT", () =>
+    Effect.gen(function*() {
+      const driver = yield* LinuxDriver.make({ slots: 8 })
+      const net = driver.net!
+      const socket = net.udp({ host: "127.0.0.1", port: 0 })
+      if (socket instanceof Error) return assert.fail(socket.message)
+      const memory = new Uint8Array(64)
+      const address = driver.addressOf(memory)
+      const id = driver.register(address, 64)
+      if (typeof id !== "number") return assert.fail(id.message)
+      const region = { bufferId: id, offset: 0, length: 8, base: Number(address), memory }
+      const result = yield* Effect.async<unknown>((resume) => {
+        net.sendTo(socket, region, { host: "::1", port: 9 }, (outcome) => resume(Effect.succeed(outcome)))
+      })
+      assert.instanceOf(result, RioError.WSAEAFNOSUPPORT)
+      assert.strictEqual((result as RioError.WSAEAFNOSUPPORT).code, 10047)
+      assert.include((result as RioError.WSAEAFNOSUPPORT).message, "errno 97")
+      net.close(socket)
+      assert.isUndefined(driver.deregister(id))
+    }))
+
   it.effect("rejects a table size the kernel cannot have", () =>
     Effect.gen(function*() {
       for (const slots of [0, 16385, 1.5]) {

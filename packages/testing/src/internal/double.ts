@@ -16,6 +16,15 @@ import { AddressSpace } from "./addressSpace.js"
 import { Network } from "./network.js"
 
 /**
+ * By default the double refuses what the strictest real backend refuses: io_uring registers at
+ * most 1 GiB at once (Winsock RIO takes up to a DWORD), so code tested here does not meet that
+ * limit first in production. `maxBufferLength` models another.
+ */
+const DEFAULT_MAX_BUFFER_LENGTH = 1024 * 1024 * 1024
+const DEFAULT_LIMIT_REASON = "the double's default, io_uring's limit: the strictest real backend's; " +
+  "RioTest.layer({ maxBufferLength }) models another"
+
+/**
  * A hook run before each operation: an effect to run first (latency, an injected failure)
  * or undefined for none. `canFail` is false for a release inside a finalizer, where a
  * failure could not be acted upon: only latency applies there.
@@ -111,7 +120,7 @@ export class Double {
 
   constructor(options: Options) {
     this.pageSize = options.pageSize ?? 4096
-    this.maxBufferLength = options.maxBufferLength ?? 0xFFFFFFFF
+    this.maxBufferLength = options.maxBufferLength ?? DEFAULT_MAX_BUFFER_LENGTH
     const maxRegistrations = options.maxRegistrations ?? 16384
     // Unlimited is as many ids as stay small JS integers (as on Winsock RIO).
     this.maxRegistrations = maxRegistrations === Number.POSITIVE_INFINITY ? 0x7FFFFFFF : maxRegistrations
@@ -122,14 +131,15 @@ export class Double {
     this.ids = new IdAllocator(this.maxRegistrations)
     this.space = new AddressSpace(this.pageSize)
     this.network = new Network(options.completionQueueSize ?? Number.POSITIVE_INFINITY)
-    this.driver = this.makeDriver()
+    this.driver = this.makeDriver(options)
   }
 
-  private makeDriver(): Driver {
+  private makeDriver(options: Options): Driver {
     return {
       backend: "test",
       pageSize: this.pageSize,
       maxBufferLength: this.maxBufferLength,
+      ...(options.maxBufferLength === undefined ? { maxBufferLengthReason: DEFAULT_LIMIT_REASON } : {}),
       net: this.network.driver,
       addressOf: (bytes) => this.space.addressOf(bytes),
       register: (address, length) => {

@@ -186,6 +186,7 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [Errno.EADDRINUSE, [Codes.WSAEADDRINUSE, "that address and port are already bound"]],
     [Errno.EADDRNOTAVAIL, [Codes.WSAEADDRNOTAVAIL, "that address is not available here"]],
     [Errno.EMSGSIZE, [Codes.WSAEMSGSIZE, "the datagram is too large"]],
+    [Errno.EAFNOSUPPORT, [Codes.WSAEAFNOSUPPORT, "this socket cannot use an address of that family"]],
     [Errno.ESHUTDOWN, [Codes.WSAESHUTDOWN, "this side was shut down"]],
     [Errno.ETIMEDOUT, [Codes.WSAETIMEDOUT, "the connection timed out"]],
     [Errno.ENOBUFS, [Codes.WSAENOBUFS, "the kernel is out of buffer space"]],
