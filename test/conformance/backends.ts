@@ -20,6 +20,8 @@ export interface Backend {
     readonly cannotReset?: string
     /** Why a send here cannot stop short when the peer's buffers are full (`unsafeSendNow`), if it cannot. */
     readonly sendsWait?: string
+    /** Why a truncated datagram's whole size is unknown here (`WSAEMSGSIZE.size`), if it is. */
+    readonly truncatedSizeUnknown?: string
   }
 }
 

@@ -453,6 +453,12 @@ describeSocketBackends("RegisteredSocket", (it, backend) => {
           const error = yield* Effect.flip(udp.receiveFrom(head(lease, 10)))
           assert.strictEqual(error._tag, "WSAEMSGSIZE")
           assert.strictEqual(error.code, 10040)
+          // Who sent it, and (where the backend learns it) how large it was: enough to log it.
+          if (error._tag === "WSAEMSGSIZE") {
+            assert.deepStrictEqual(error.address, sender.address)
+            assert.include(error.message, `${sender.address.host}:${sender.address.port}`)
+            assert.strictEqual(error.size, backend.sockets?.truncatedSizeUnknown === undefined ? 100 : undefined)
+          }
           const expected = new Uint8Array(100)
           fill(expected, 7)
           assert.deepStrictEqual([...lease.bytes.subarray(0, 10)], [...expected.subarray(0, 10)])

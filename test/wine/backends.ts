@@ -18,6 +18,7 @@ export const backends = await probe([
     sockets: {
       withCompletionQueue: (size) => providerLayer({ completionQueueSize: size }),
       sendsWait: "RIOSend has no form that stops short: a send waits until the peer has room",
+      truncatedSizeUnknown: "RIOReceiveEx reports only the bytes that fit the slice",
       // Checked with a plain Winsock program (no RIO) under Wine 10: closesocket of a stream
       // with 199 unread bytes, even after SO_LINGER {1, 0}, reaches the peer as a FIN.
       ...(isWine() ? { cannotReset: "Wine's closesocket never resets a TCP connection (the peer sees FIN)" } : {})

@@ -78,14 +78,30 @@ export class WSAETIMEDOUT extends Data.TaggedError("WSAETIMEDOUT")<RioErrorField
 }
 
 /**
+ * What a `WSAEMSGSIZE` knows of the datagram, so that a server can log who sent what.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DatagramFields {
+  /** The sender of a datagram that did not fit (receives; every backend reports it). */
+  readonly address?: { readonly host: string; readonly port: number }
+  /**
+   * The datagram's whole size in bytes, where the backend learns it: io_uring and the double do;
+   * Winsock RIO reports only the bytes that fit.
+   */
+  readonly size?: number
+}
+
+/**
  * `WSAEMSGSIZE` (10040): a datagram did not fit the slice it was received into (the rest of
  * it is lost, as with RIOReceiveEx), or one to send is larger than the protocol allows.
  *
  * @since 0.2.0
  * @category errors
  */
-export class WSAEMSGSIZE extends Data.TaggedError("WSAEMSGSIZE")<RioErrorFields> {
-  constructor(input: Input) {
+export class WSAEMSGSIZE extends Data.TaggedError("WSAEMSGSIZE")<RioErrorFields & DatagramFields> {
+  constructor(input: Input & DatagramFields) {
     super({ ...input, code: input.code ?? 10040 })
   }
 }

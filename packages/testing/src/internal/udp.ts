@@ -244,7 +244,9 @@ export class Udp {
           operation: "RIOReceiveEx",
           message: `A ${datagram.bytes.length}-byte datagram from ${show(datagram.from)} did not fit the ` +
             `${region.length}-byte slice: the first ${region.length} bytes were kept and the rest lost. ` +
-            "Receive into slices as large as the largest datagram expected."
+            "Receive into slices as large as the largest datagram expected.",
+          address: datagram.from,
+          size: datagram.bytes.length
         })
       )
     } else {

@@ -224,14 +224,19 @@ export const receiveRingOperation = ringOperation
 /** The operation named by the errors of a TCP stream's multishot receive into shared slots. */
 export const streamRingOperation = "RIOReceive (multishot RECV into provided buffers)"
 
+/** `host:port`, or `[host]:port` for IPv6. */
+const show = (address: SocketAddress): string =>
+  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+
 /** A datagram from `sender` of `length` bytes did not fit a receive ring's slot of `room` bytes. */
 export const datagramTooLarge = (sender: SocketAddress, length: number, room: number): RioError.WSAEMSGSIZE => {
-  const from = sender.host.includes(":") ? `[${sender.host}]:${sender.port}` : `${sender.host}:${sender.port}`
   return new RioError.WSAEMSGSIZE({
     operation: ringOperation,
-    message: `A datagram of ${length} bytes from ${from} does not fit the receive ring's ${room}-byte slots: ` +
+    message: `A datagram of ${length} bytes from ${show(sender)} does not fit the receive ring's ${room}-byte slots: ` +
       `its first ${room} bytes landed in the slot and the rest is lost. Make the socket's receiveRing.slotSize ` +
       "at least the largest datagram you expect.",
+    address: sender,
+    size: length,
     cause: { length, sender, slotSize: room }
   })
 }
@@ -274,11 +279,13 @@ export const bufferRingFailed = (
   })
 }
 
-/** A datagram of `length` bytes arrived in a slice of `room`. */
-export const truncated = (length: number, room: number): NetDriverError =>
+/** A datagram of `length` bytes from `sender` arrived in a slice of `room`. */
+export const truncated = (length: number, room: number, sender: SocketAddress): NetDriverError =>
   new RioError.WSAEMSGSIZE({
     operation: "RIOReceiveEx",
-    message: `A datagram of ${length} bytes does not fit the ${room}-byte slice: its first ${room} bytes landed ` +
-      "in the slice and the rest is lost. Receive into larger slices.",
+    message: `A datagram of ${length} bytes from ${show(sender)} does not fit the ${room}-byte slice: its first ` +
+      `${room} bytes landed in the slice and the rest is lost. Receive into larger slices.`,
+    address: sender,
+    size: length,
     cause: { length }
   })

@@ -269,8 +269,9 @@ export const make = (
         }),
         (result, entry) => {
           if (result < 0) return done(fromErrno(-result, "RIOReceiveEx"))
-          if (result > region.length) return done(truncated(result, region.length))
-          done({ length: result, address: addresses.decode(scratch.view(entry), scratch.offset(entry) + SOCKADDR) })
+          const address = addresses.decode(scratch.view(entry), scratch.offset(entry) + SOCKADDR)
+          if (result > region.length) return done(truncated(result, region.length, address))
+          done({ length: result, address })
         }
       ),
 

@@ -6,6 +6,7 @@
  * @internal
  */
 import type { NetDriverError } from "@effect-rio/core/Driver"
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 import * as Abi from "./abi.js"
 import type { Failure, Native } from "./winsock.js"
@@ -216,12 +217,19 @@ export const closedByCancel = (call: string): NetDriverError =>
     message: `${call}: the stream was closed when one of its operations was cancelled.`
   })
 
-/** RIOReceiveEx's WSAEMSGSIZE: the datagram was cut to the slice. */
-export const truncated = (room: number): NetDriverError =>
+/**
+ * RIOReceiveEx's WSAEMSGSIZE: the datagram from `sender` was cut to the slice. RIO reports only
+ * the bytes that fit, so the datagram's size is unknown here.
+ */
+export const truncated = (room: number, sender: SocketAddress): NetDriverError =>
   new RioError.WSAEMSGSIZE({
     operation: "RIOReceiveEx",
-    message: `A datagram did not fit the ${room}-byte slice: its first ${room} bytes landed in the slice and ` +
-      "the rest is lost. Receive into larger slices.",
+    message:
+      `A datagram from ${
+        sender.host.includes(":") ? `[${sender.host}]:${sender.port}` : `${sender.host}:${sender.port}`
+      } did not fit the ${room}-byte slice: its first ${room} bytes landed in the slice and the rest is lost. ` +
+      "Receive into larger slices.",
+    address: sender,
     cause: { lastError: Codes.WSAEMSGSIZE }
   })
 

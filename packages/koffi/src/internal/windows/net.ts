@@ -205,7 +205,7 @@ export const make = (parts: Parts): NetDriver => {
           if (operation.cancelled && pokes.settleCancelled(operation.socket, status, view, at)) {
             return cancelled("RIOReceiveEx")
           }
-          if (status === RioError.Codes.WSAEMSGSIZE) return truncated(region.length)
+          if (status === RioError.Codes.WSAEMSGSIZE) return truncated(region.length, addressCache.decode(view, at))
           if (status !== 0) return fromCode(status, "RIOReceiveEx")
           return { length: bytes, address: addressCache.decode(view, at) }
         },
