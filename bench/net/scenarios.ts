@@ -73,20 +73,18 @@ const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
   NODE_NET
 ]
 
+/**
+ * One bench script run as ours and as Node's: its first argument (`rio` or `node`) picks the
+ * transport, so both servers run the same handler.
+ */
+const bothTransports = (script: string, ours: string, node: string): ReadonlyArray<ServerSpec> => [
+  { name: `ours (${ours})`, role: "ours", requires: script, command: (port) => ["node", script, "rio", String(port)] },
+  { name: node, role: "node", requires: script, command: (port) => ["node", script, "node", String(port)] }
+]
+
 /** The same handler on `@effect/platform`'s SocketServer: ours (registered I/O) and Node's. */
 const SOCKET_SERVERS: ReadonlyArray<ServerSpec> = [
-  {
-    name: "ours (RioSocketServer)",
-    role: "ours",
-    requires: "bench/build/socket-echo.mjs",
-    command: (port) => ["node", "bench/build/socket-echo.mjs", "rio", String(port)]
-  },
-  {
-    name: "NodeSocketServer",
-    role: "node",
-    requires: "bench/build/socket-echo.mjs",
-    command: (port) => ["node", "bench/build/socket-echo.mjs", "node", String(port)]
-  },
+  ...bothTransports("bench/build/socket-echo.mjs", "RioSocketServer", "NodeSocketServer"),
   NODE_NET
 ]
 
@@ -107,20 +105,7 @@ const RPC_SERVERS: ReadonlyArray<ServerSpec> = [
 ]
 
 /** One Effect Cluster runner hosting the `Echo` entity, on RioClusterSocket and on NodeClusterSocket. */
-const CLUSTER_RUNNERS: ReadonlyArray<ServerSpec> = [
-  {
-    name: "ours (RioClusterSocket)",
-    role: "ours",
-    requires: "bench/build/cluster-runner.mjs",
-    command: (port) => ["node", "bench/build/cluster-runner.mjs", "rio", String(port)]
-  },
-  {
-    name: "NodeClusterSocket",
-    role: "node",
-    requires: "bench/build/cluster-runner.mjs",
-    command: (port) => ["node", "bench/build/cluster-runner.mjs", "node", String(port)]
-  }
-]
+const CLUSTER_RUNNERS = bothTransports("bench/build/cluster-runner.mjs", "RioClusterSocket", "NodeClusterSocket")
 
 /** Which load generator figure a scenario reports: its rate, or GB/s echoed. */
 export type Metric = "rate" | "gbps"

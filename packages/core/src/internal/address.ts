@@ -43,7 +43,8 @@ export const parseDestination = (
   if (peer.port === 0) {
     return invalid(operation, `Port 0 is not a destination (${show(peer)}): send to the port the peer listens on.`)
   }
-  if (isIP(local.host) === 4 && isIP(peer.host) === 6) {
+  // Both are valid numeric addresses here: a colon is the IPv6 family (no second isIP per send).
+  if (peer.host.includes(":") && !local.host.includes(":")) {
     return new RioError.WSAEAFNOSUPPORT({
       operation,
       message: `This socket is bound to the IPv4 address ${show(local)}: it cannot send to the IPv6 address ` +
