@@ -29,10 +29,13 @@ export class SkipReasons implements Reporter {
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     const groups = new Map<string, number>()
-    const unexplained = this.filtered ? "not selected by the name filter (-t)" : "skipped WITHOUT a reason"
     for (const module of testModules) {
       for (const test of module.children.allTests("skipped")) {
-        const title = reasonOf(test) ?? `${test.fullName} — ${unexplained} (${module.moduleId})`
+        // Under -t every test the filter left out counts in one line; otherwise each is named.
+        const title = reasonOf(test) ??
+          (this.filtered
+            ? "not selected by the name filter (-t)"
+            : `${test.fullName} — skipped WITHOUT a reason (${module.moduleId})`)
         groups.set(title, (groups.get(title) ?? 0) + 1)
       }
     }
