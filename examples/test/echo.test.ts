@@ -8,7 +8,7 @@ import { backends, run, runAsDocumented, startServer } from "./processes.js"
 
 describe("echo examples", () => {
   for (const backend of backends) {
-    it(`udp-echo, tcp-echo and their batch forms "both" on EFFECT_RIO_BACKEND=${backend} check every echo and exit 0`, () => {
+    it(`udp-echo, tcp-echo, their batch forms and tcp-stream-echo "both" on EFFECT_RIO_BACKEND=${backend} check every echo and exit 0`, () => {
       const udp = run("udp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(udp.status, 0, udp.stderr)
       assert.match(udp.stdout, /300 datagrams echoed and checked/)
@@ -24,6 +24,9 @@ describe("echo examples", () => {
         tcpBatches.stdout,
         /3000 lines \(\d+ bytes\) echoed and checked in .* \((multishot RECV|one receive posted|provided buffers).*\)/
       )
+      const streams = run("tcp-stream-echo.ts", ["both", "--count", "2000"], backend)
+      assert.strictEqual(streams.status, 0, streams.stderr)
+      assert.match(streams.stdout, /2000 lines echoed through Stream and Sink and checked/)
       const tcp = run("tcp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(tcp.status, 0, tcp.stderr)
       assert.match(tcp.stdout, /300 messages echoed and checked in .* then half-closed/)

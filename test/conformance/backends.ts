@@ -22,6 +22,8 @@ export interface Backend {
     readonly sendsWait?: string
     /** Why a truncated datagram's whole size is unknown here (`WSAEMSGSIZE.size`), if it is. */
     readonly truncatedSizeUnknown?: string
+    /** Why a connect to a listener with a full backlog is refused here instead of left waiting, if it is. */
+    readonly fullBacklogRefuses?: string
   }
 }
 
@@ -48,7 +50,8 @@ export const candidates: ReadonlyArray<Backend> = [
     layer: RioTest.layer(),
     sockets: {
       withCompletionQueue: (size) => RioTest.layer({ completionQueueSize: size }),
-      sendsWait: "the double buffers what is sent without limit: its sends never find a peer full"
+      sendsWait: "the double buffers what is sent without limit: its sends never find a peer full",
+      fullBacklogRefuses: "the double refuses a connect when the backlog is full, as Windows does (Linux lets it wait)"
     }
   },
   {

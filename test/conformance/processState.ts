@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 /** Pages the kernel has pinned for this process (VmPin), in KiB; 0 where there is no /proc. */
 export const vmPinKiB = (): number => {
@@ -16,6 +16,12 @@ export const vmPinKiB = (): number => {
   const match = /^VmPin:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))
   return match === null ? 0 : Number(match[1])
 }
+
+/** This process's open file descriptors once pending closes have run; 0 where there is no /proc. */
+export const settledFds: Effect.Effect<number> = Effect.zipRight(
+  Effect.sleep("20 millis"),
+  Effect.sync(() => process.platform === "linux" ? readdirSync("/proc/self/fd").length : 0)
+)
 
 /** Forks `run` (its failure kept as a value) and, if asked, interrupts it after `interruptAfter` ms. */
 export const forkMaybeInterrupted = (

@@ -298,6 +298,28 @@ describeBackends("conformance", (it) => {
         assert.deepStrictEqual(yield* io.stats, before)
       }))
 
+    it.effect("a release interrupted while it waits for tokens still deregisters when the last one returns", () =>
+      Effect.gen(function*() {
+        const io = yield* RegisteredIo.RegisteredIo
+        const before = yield* io.stats
+        const held = yield* Deferred.make<RegisteredIo.Registration>()
+        // The owner's scope closes while another holder (here, this fiber) keeps a token...
+        const owner = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const registration = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
+          yield* registration.acquireToken
+          yield* Deferred.succeed(held, registration)
+        })))
+        const registration = yield* Deferred.await(held)
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        // ...and the owner is interrupted while its release waits.
+        const interrupting = yield* Effect.fork(Fiber.interrupt(owner))
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+        assert.strictEqual((yield* io.stats).registeredBuffers, before.registeredBuffers + 1, "a token is out")
+        yield* registration.releaseToken
+        yield* Fiber.join(interrupting)
+        assert.deepStrictEqual(yield* io.stats, before)
+      }))
+
     it.effect("releaseTimeout: a token kept past the bound ends the release in WSAETIMEDOUT, still registered", () =>
       Effect.gen(function*() {
         const io = yield* RegisteredIo.RegisteredIo

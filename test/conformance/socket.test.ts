@@ -369,6 +369,76 @@ describeSocketBackends("RegisteredSocket", (it, backend) => {
     { fastCheck: { numRuns: 60 } }
   )
 
+  it.scoped("a returned lease's buf is dead: WSAEINVAL before any I/O, even once another fiber holds its slot", () =>
+    Effect.gen(function*() {
+      const socket = yield* RegisteredSocket.udp()
+      const pool = yield* BufferPool.make({ slotSize: 64, slots: 1 })
+      const kept = yield* pool.withLease((lease) => Effect.succeed(lease))
+      const refused = yield* Effect.flip(socket.sendTo(kept.buf, socket.address))
+      assert.strictEqual(refused._tag, "WSAEINVAL")
+      assert.strictEqual(refused.operation, "sendTo")
+      assert.include(refused.message, "went back to its pool")
+      // The only slot, now another holder's: the kept lease still cannot reach it.
+      yield* pool.withLease((next) =>
+        Effect.gen(function*() {
+          assert.notStrictEqual(next, kept)
+          assert.strictEqual(next.slot, kept.slot)
+          assert.strictEqual((yield* Effect.flip(socket.receiveFrom(kept.buf)))._tag, "WSAEINVAL")
+          next.bytes.set([1, 2, 3])
+          assert.strictEqual(yield* socket.sendTo({ ...next.buf, length: 3 }, socket.address), 3)
+          const got = yield* socket.receiveFrom(next.buf)
+          assert.deepStrictEqual([...next.bytes.subarray(0, got.length)], [1, 2, 3])
+        })
+      )
+      // A lease held through a scope dies when the scope closes.
+      const scoped = yield* Effect.scoped(pool.lease)
+      assert.strictEqual((yield* Effect.flip(socket.sendTo(scoped.buf, socket.address)))._tag, "WSAEINVAL")
+    }))
+
+  it.scoped("two receives in flight into overlapping bytes: the second is WSAEINVAL; disjoint ones both land", () =>
+    Effect.gen(function*() {
+      const udp = yield* RegisteredSocket.udp()
+      const other = yield* RegisteredSocket.udp()
+      const target = yield* RegisteredIo.registerBuffer(new Uint8Array(256))
+      const first = yield* Effect.fork(udp.receiveFrom(target.unsafeSlice(0, 64) as RioBuf.RioBuf))
+      yield* Effect.yieldNow()
+      // Overlapping by one byte, from the same socket and from another one.
+      const same = yield* Effect.flip(udp.receiveFrom(target.unsafeSlice(63, 64) as RioBuf.RioBuf))
+      assert.strictEqual(same._tag, "WSAEINVAL")
+      assert.strictEqual(same.operation, "receiveFrom")
+      assert.include(same.message, "overlap [0, 64)")
+      const elsewhere = yield* Effect.flip(other.receiveFrom(target.unsafeSlice(0, 1) as RioBuf.RioBuf))
+      assert.strictEqual(elsewhere._tag, "WSAEINVAL")
+      // Disjoint bytes of the same registration are fine, and the refusals took nothing.
+      const second = yield* Effect.fork(udp.receiveFrom(target.unsafeSlice(64, 64) as RioBuf.RioBuf))
+      const source = yield* RegisteredIo.registerBuffer(new Uint8Array([7, 8, 9]))
+      yield* other.sendTo(source.unsafeSlice(0, 3) as RioBuf.RioBuf, udp.address)
+      yield* other.sendTo(source.unsafeSlice(0, 2) as RioBuf.RioBuf, udp.address)
+      const lengths = [(yield* Fiber.join(first)).length, (yield* Fiber.join(second)).length].sort()
+      assert.deepStrictEqual(lengths, [2, 3])
+      // Once the first receive completed, its bytes can be received into again.
+      const again = yield* Effect.fork(udp.receiveFrom(target.unsafeSlice(32, 64) as RioBuf.RioBuf))
+      yield* other.sendTo(source.unsafeSlice(0, 1) as RioBuf.RioBuf, udp.address)
+      assert.strictEqual((yield* Fiber.join(again)).length, 1)
+    }))
+
+  it.scoped("overlapping TCP receives are refused the same way; the stream goes on intact", () =>
+    Effect.gen(function*() {
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      const server = yield* listener.accept
+      const target = yield* RegisteredIo.registerBuffer(new Uint8Array(128))
+      const first = yield* Effect.fork(server.receive(target.unsafeSlice(0, 64) as RioBuf.RioBuf))
+      yield* Effect.yieldNow()
+      const refused = yield* Effect.flip(server.receive(target.unsafeSlice(10, 10) as RioBuf.RioBuf))
+      assert.strictEqual(refused._tag, "WSAEINVAL")
+      assert.strictEqual(refused.operation, "receive")
+      const source = yield* RegisteredIo.registerBuffer(new Uint8Array([1, 2, 3, 4]))
+      yield* client.sendAll(source.unsafeSlice(0, 4) as RioBuf.RioBuf)
+      assert.strictEqual(yield* Fiber.join(first), 4)
+      assert.deepStrictEqual([...target.bytes.subarray(0, 4)], [1, 2, 3, 4])
+    }))
+
   it.scoped("bad slices: released, foreign, unknown or past the end — typed, before any I/O", () =>
     Effect.gen(function*() {
       const socket = yield* RegisteredSocket.udp()
@@ -385,7 +455,11 @@ describeSocketBackends("RegisteredSocket", (it, backend) => {
       const literal = (bufferId: number, offset: number, length: number) =>
         ({ bufferId, offset, length }) as RioBuf.RioBuf
       assert.strictEqual((yield* Effect.flip(socket.receiveFrom(literal(9999, 0, 8))))._tag, "WSAEINVAL")
-      assert.strictEqual((yield* Effect.flip(socket.receiveFrom(literal(mine.id, 60, 8))))._tag, "WSAEFAULT")
+      const pastEnd = yield* Effect.flip(socket.receiveFrom(literal(mine.id, 60, 8)))
+      assert.strictEqual(pastEnd._tag, "WSAEFAULT")
+      assert.strictEqual(pastEnd.operation, "receiveFrom")
+      // Not the words of a bad slice() call: this one names the registration's end it runs past.
+      assert.include(pastEnd.message, `runs past the end of registration ${mine.id} (64 bytes)`)
       assert.strictEqual((yield* Effect.flip(socket.receiveFrom(literal(mine.id, 0, 0))))._tag, "WSAEINVAL")
       assert.strictEqual(
         (yield* Effect.flip(socket.sendTo(literal(mine.id, 0, 8), { host: "example.org", port: 1 })))._tag,

@@ -343,6 +343,48 @@ describeSocketBackends("TCP receiveEach", (it, backend) => {
       })
   )
 
+  const afterResetCase = "after a reset: receive WSAECONNRESET, then a shutdown of any side does nothing, typed or not"
+  it.scoped.skipIf(backend.sockets?.cannotReset !== undefined)(
+    backend.sockets?.cannotReset === undefined
+      ? afterResetCase
+      : `${afterResetCase} — skipped: ${backend.sockets.cannotReset}`,
+    () =>
+      Effect.gen(function*() {
+        const { client, out, serverScope } = yield* resetting(8)
+        // Closed with 200 unread bytes: the server's side resets the connection.
+        yield* Scope.close(serverScope, Exit.void)
+        const into = out.slice(100, 100)
+        let got = 0
+        const ended = yield* Effect.flip(Effect.forever(
+          Effect.flatMap(client.receive(into), (n) =>
+            n === 0 ? Effect.dieMessage("end of stream, not a reset") : Effect.sync(() => got += n))
+        ))
+        assert.strictEqual(ended._tag, "WSAECONNRESET")
+        assert.isAtMost(got, 50)
+        // Linux refuses it (ENOTCONN), Winsock does not: the same on every backend, nothing to do.
+        for (const how of ["read", "write", "both"] as const) {
+          yield* client.shutdown(how)
+        }
+        assert.strictEqual((yield* Effect.flip(client.send(into)))._tag, "WSAESHUTDOWN")
+      })
+  )
+
+  it.scoped("once both sides ended the stream, a shutdown does nothing on either side (Linux refuses it)", () =>
+    Effect.gen(function*() {
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+      const server = yield* listener.accept
+      const into = (yield* source(8, 9)).slice(0, 8)
+      yield* client.shutdown("write")
+      yield* client.shutdown("write")
+      assert.strictEqual(yield* server.receive(into), 0)
+      yield* server.shutdown("write")
+      assert.strictEqual(yield* client.receive(into), 0)
+      yield* Effect.sleep("10 millis")
+      for (const stream of [client, server]) yield* stream.shutdown("both")
+      assert.strictEqual(yield* client.receive(into), 0, "after shutdown(\"read\"), at once")
+    }))
+
   it.scoped("an echo through receiveEach and sendMany of copies: 64 KiB round trip", () =>
     Effect.gen(function*() {
       const { client, server } = yield* pair({ slots: 16, slotSize: 512 })

@@ -21,7 +21,9 @@ export const backends = await probe([
       truncatedSizeUnknown: "RIOReceiveEx reports only the bytes that fit the slice",
       // Checked with a plain Winsock program (no RIO) under Wine 10: closesocket of a stream
       // with 199 unread bytes, even after SO_LINGER {1, 0}, reaches the peer as a FIN.
-      ...(isWine() ? { cannotReset: "Wine's closesocket never resets a TCP connection (the peer sees FIN)" } : {})
+      ...(isWine()
+        ? { cannotReset: "Wine's closesocket never resets a TCP connection (the peer sees FIN)" }
+        : { fullBacklogRefuses: "Windows refuses a connect when the backlog is full (Linux lets it wait)" })
     }
   }
 ])

@@ -20,7 +20,9 @@ import type * as RioError from "./RioError.js"
 /**
  * A leased slot: its `RioBuf` (pool registration id, slot offset, slot size) and a view
  * of exactly its bytes. Valid until it is returned — every way of taking one returns it by
- * construction (a bracket or a scope); lease objects are reused.
+ * construction (a bracket or a scope). Each lease is a new object whose `buf` dies when it is
+ * returned, so a lease kept past its scope cannot send or receive through the slot's next
+ * holder.
  *
  * @since 0.1.0
  * @category models
@@ -28,7 +30,17 @@ import type * as RioError from "./RioError.js"
 export interface Lease {
   /** The slot's index in the pool. */
   readonly slot: number
+  /**
+   * The slot as a slice. Once the lease is returned, a send or receive on it fails with
+   * `WSAEINVAL` before any I/O. A plain copy (`{ ...lease.buf, length: n }`) is checked only
+   * against its registration, which the pool keeps alive: make copies inside the lease.
+   */
   readonly buf: RioBuf.RioBuf
+  /**
+   * The slot's bytes. A view cannot be revoked: one kept after the lease is returned still
+   * reads and writes the slot, which by then may hold another fiber's data (or zeros, with
+   * `zeroOnRelease`). Copy out what must outlive the lease.
+   */
   readonly bytes: Uint8Array
 }
 

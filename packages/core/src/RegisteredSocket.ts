@@ -15,10 +15,14 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import type * as Sink from "effect/Sink"
+import type * as Stream from "effect/Stream"
 import { withService } from "./internal/service.js"
+import * as socketStreams from "./internal/socketStreams.js"
 import type { RegisteredIo } from "./RegisteredIo.js"
 import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
+import type * as SocketOptions from "./SocketOptions.js"
 
 /**
  * An IP endpoint: a numeric IPv4 or IPv6 host (`"127.0.0.1"`, `"::1"`) or `"localhost"`,
@@ -48,20 +52,6 @@ export type SocketError =
   | RioError.NetworkError
   | RioError.RioUnavailable
   | RioError.RioSystemError
-
-/**
- * How many operations of each direction a socket may have in the kernel at once (its RIO
- * request queue). More wait their turn — backpressure, never an error.
- *
- * @since 0.2.0
- * @category models
- */
-export interface QueueOptions {
-  /** Outstanding sends (default 64). */
-  readonly maxOutstandingSends?: number
-  /** Outstanding receives (default 64). */
-  readonly maxOutstandingReceives?: number
-}
 
 /**
  * A datagram received: how many bytes landed at the start of the slice, and from whom.
@@ -102,21 +92,6 @@ export interface OutgoingDatagram {
 }
 
 /**
- * The size of a socket's receive ring: one registration of `slots` slots, each taking one
- * datagram of up to `slotSize` bytes. Pinned memory is about `slots * slotSize` (plus a
- * 48-byte header per slot on io_uring, where the kernel writes the sender's address).
- *
- * @since 0.2.0
- * @category models
- */
-export interface RingOptions {
-  /** The largest datagram a slot takes, 1..65535 (default 2048); a larger one is `WSAEMSGSIZE`. */
-  readonly slotSize?: number
-  /** Slots, 1..32768 (default 256): how many datagrams can wait or be lent out at once. */
-  readonly slots?: number
-}
-
-/**
  * A chunk of a TCP stream in a slot of its receive ring, from `receiveMany` or
  * `withReceived`: `buf` is exactly its bytes (a slice of the ring's registration, usable with
  * `send`, `sendAll` and `sendMany`), `bytes` a view of them. Both are the caller's only until
@@ -129,30 +104,6 @@ export interface RingOptions {
 export interface ReceivedChunk {
   readonly buf: RioBuf.RioBuf
   readonly bytes: Uint8Array
-}
-
-/**
- * The size of a TCP receive ring: one registration of `slots` slots of `slotSize` bytes. A
- * listener's ring is shared by all the streams it accepts, so pinned memory does not grow
- * with the number of connections; a stream that holds `maxPerStream` slots (ready or lent)
- * receives nothing more until some come back — its bytes wait in the kernel and the peer's
- * window closes, as with any unread socket. (On io_uring the pause takes effect within one
- * burst of receives: a stream may hold up to an eighth of the slots, at most 32, beyond it.)
- *
- * @since 0.2.0
- * @category models
- */
-export interface StreamRingOptions {
-  /** The most bytes one chunk holds, 1..1048576 (default 4096). */
-  readonly slotSize?: number
-  /** Slots, 1..32768 (default 256). */
-  readonly slots?: number
-  /**
-   * Slots one stream may hold at once, 1..`slots`: default a quarter of the slots (at least
-   * one) for a listener's shared ring, all of them for a connected stream's own ring. Copy
-   * out what you need to keep longer than that.
-   */
-  readonly maxPerStream?: number
 }
 
 /**
@@ -298,7 +249,12 @@ export interface TcpStream {
   readonly unsafeWhenWritable: (onReady: (error: SocketError | undefined) => void) => void
   /** How the kernel fills the stream's receive ring (`undefined` before the first batch call). */
   readonly receiveRing: Effect.Effect<ReceiveRingInfo | undefined>
-  /** Half-closes: `"write"` (the default) sends the peer an end of stream; later sends are `WSAESHUTDOWN`. */
+  /**
+   * Half-closes: `"write"` (the default) sends the peer an end of stream; later sends are
+   * `WSAESHUTDOWN`. `"read"`: later receives end at once (0, an empty batch) on every backend,
+   * whatever had arrived. On a connection already over (reset, or both ends of stream
+   * exchanged) it does nothing, on every backend.
+   */
   readonly shutdown: (how?: "read" | "write" | "both") => Effect.Effect<void, SocketError>
 }
 
@@ -316,55 +272,52 @@ export interface TcpListener {
 }
 
 /**
- * Options of {@link udp}.
+ * Request-queue depths of a socket (see `SocketOptions.QueueOptions`).
  *
  * @since 0.2.0
  * @category models
  */
-export interface UdpOptions extends QueueOptions {
-  /** Default `"127.0.0.1"`. */
-  readonly host?: string
-  /** Default 0: a free port. */
-  readonly port?: number
-  /** The size of the receive ring that `receiveMany` and `withReceived` use. */
-  readonly receiveRing?: RingOptions
-}
+export type QueueOptions = SocketOptions.QueueOptions
 
 /**
- * Options of {@link connect}.
+ * The size of a UDP receive ring (see `SocketOptions.RingOptions`).
  *
  * @since 0.2.0
  * @category models
  */
-export interface ConnectOptions extends QueueOptions {
-  readonly host: string
-  readonly port: number
-  /** The size of the stream's own receive ring, which `receiveMany` and `withReceived` use. */
-  readonly receiveRing?: StreamRingOptions
-}
+export type RingOptions = SocketOptions.RingOptions
 
 /**
- * Options of {@link listen}.
+ * The size of a TCP receive ring (see `SocketOptions.StreamRingOptions`).
  *
  * @since 0.2.0
  * @category models
  */
-export interface ListenOptions extends QueueOptions {
-  /** Default `"127.0.0.1"`. */
-  readonly host?: string
-  /** 0: a free port, reported in `address`. */
-  readonly port: number
-  /** Default 511, like Node. */
-  readonly backlog?: number
-  /** Queue options of the accepted streams; default: the listener's. */
-  readonly accepted?: QueueOptions
-  /**
-   * The size of the one receive ring that every accepted stream's `receiveMany` and
-   * `withReceived` share. It is made on the first such call and released when the listener
-   * and every stream that used it have closed.
-   */
-  readonly receiveRing?: StreamRingOptions
-}
+export type StreamRingOptions = SocketOptions.StreamRingOptions
+
+/**
+ * Options of {@link udp} (see `SocketOptions.UdpOptions`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UdpOptions = SocketOptions.UdpOptions
+
+/**
+ * Options of {@link connect} (see `SocketOptions.ConnectOptions`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ConnectOptions = SocketOptions.ConnectOptions
+
+/**
+ * Options of {@link listen} (see `SocketOptions.ListenOptions`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ListenOptions = SocketOptions.ListenOptions
 
 /**
  * A UDP socket bound for the life of the scope. Closing the scope aborts what is still
@@ -398,3 +351,45 @@ export const listen = (
   options: ListenOptions
 ): Effect.Effect<TcpListener, SocketError, RegisteredIo | Scope.Scope> =>
   withService((service) => service.listen(options))
+
+/**
+ * A datagram received through {@link datagrams}: a copy of its bytes, and its sender.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type DatagramCopy = socketStreams.DatagramCopy
+
+/**
+ * The bytes a TCP stream receives, as a `Stream`: one Chunk per received batch (at most `max`
+ * chunks of the ring), ending at the peer's end of stream. Elements are copies — a Stream's
+ * consumer may keep them as long as it likes, which ring slots cannot allow.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
+export const toStream: (stream: TcpStream, max?: number) => Stream.Stream<Uint8Array, SocketError> =
+  socketStreams.toStream
+
+/**
+ * A `Sink` that sends every byte it takes, in order, through one registered staging buffer
+ * (`stagingSize` bytes, default 64 KiB, registered while the sink runs): each Chunk is copied
+ * in and sent with one `sendMany` per buffer's worth.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
+export const toSink: (
+  stream: TcpStream,
+  stagingSize?: number
+) => Sink.Sink<void, Uint8Array, never, SocketError, RegisteredIo> = socketStreams.toSink
+
+/**
+ * The datagrams a UDP socket receives, as a `Stream` that never ends by itself: one Chunk per
+ * received batch, each datagram copied out of its slot with its sender.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
+export const datagrams: (socket: UdpSocket, max?: number) => Stream.Stream<DatagramCopy, SocketError> =
+  socketStreams.datagrams

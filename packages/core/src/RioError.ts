@@ -195,6 +195,83 @@ export class WSAECONNREFUSED extends Data.TaggedError("WSAECONNREFUSED")<RioErro
 }
 
 /**
+ * `WSAENOTCONN` (10057): the socket is not connected — an operation that needs a connection on
+ * one that has none any more. Nothing more can move on it: close it (and reconnect if need be).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAENOTCONN extends Data.TaggedError("WSAENOTCONN")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10057 })
+  }
+}
+
+/**
+ * `WSAENETUNREACH` (10051): no route to the peer's network. Check the address and the host's routes.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAENETUNREACH extends Data.TaggedError("WSAENETUNREACH")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10051 })
+  }
+}
+
+/**
+ * `WSAEHOSTUNREACH` (10065): the peer's host cannot be reached (no route, or the host does not
+ * answer on its network). Check the address; retrying later may succeed.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEHOSTUNREACH extends Data.TaggedError("WSAEHOSTUNREACH")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10065 })
+  }
+}
+
+/**
+ * `WSAEACCES` (10013): the system denied it: a port below 1024 without the privilege, a
+ * broadcast address without the broadcast option, or a firewall rule.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEACCES extends Data.TaggedError("WSAEACCES")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10013 })
+  }
+}
+
+/**
+ * `WSAEMFILE` (10024): this process is out of file descriptors (sockets). Close unused ones
+ * or raise the limit (`ulimit -n` on Linux).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAEMFILE extends Data.TaggedError("WSAEMFILE")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10024 })
+  }
+}
+
+/**
+ * `WSAHOST_NOT_FOUND` (11001): the name does not resolve — no such host, or the resolver
+ * cannot be reached. The message names the host and the resolver's own code.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAHOST_NOT_FOUND extends Data.TaggedError("WSAHOST_NOT_FOUND")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 11001 })
+  }
+}
+
+/**
  * The platform or kernel lacks registered I/O (for example WSAEOPNOTSUPP 10045 from
  * Winsock, or io_uring disabled on Linux). `code` is the native code when known.
  *
@@ -243,6 +320,12 @@ export type NetworkError =
   | WSAECONNRESET
   | WSAESHUTDOWN
   | WSAECONNREFUSED
+  | WSAENOTCONN
+  | WSAENETUNREACH
+  | WSAEHOSTUNREACH
+  | WSAEACCES
+  | WSAEMFILE
+  | WSAHOST_NOT_FOUND
 
 /**
  * The errors a registration can fail with: the three that RIORegisterBuffer documents,
@@ -260,7 +343,9 @@ export type RegisterError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | RioSystemError
  * @category constants
  */
 export const Codes = {
+  WSAEACCES: 10013,
   WSAEFAULT: 10014,
+  WSAEMFILE: 10024,
   WSAEINVAL: 10022,
   WSAEOPNOTSUPP: 10045,
   WSAEMSGSIZE: 10040,
@@ -268,11 +353,15 @@ export const Codes = {
   WSAEADDRINUSE: 10048,
   WSAEADDRNOTAVAIL: 10049,
   WSAECONNABORTED: 10053,
+  WSAENETUNREACH: 10051,
   WSAECONNRESET: 10054,
   WSAENOBUFS: 10055,
+  WSAENOTCONN: 10057,
   WSAESHUTDOWN: 10058,
   WSAETIMEDOUT: 10060,
-  WSAECONNREFUSED: 10061
+  WSAECONNREFUSED: 10061,
+  WSAEHOSTUNREACH: 10065,
+  WSAHOST_NOT_FOUND: 11001
 } as const
 
 /**
@@ -284,20 +373,31 @@ export const Codes = {
  */
 export type CodedError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | WSAETIMEDOUT | NetworkError | RioSystemError
 
-const byCode: ReadonlyMap<number, new(input: Input) => CodedError> = new Map<number, new(input: Input) => CodedError>([
-  [Codes.WSAEFAULT, WSAEFAULT],
-  [Codes.WSAEINVAL, WSAEINVAL],
-  [Codes.WSAEMSGSIZE, WSAEMSGSIZE],
-  [Codes.WSAEAFNOSUPPORT, WSAEAFNOSUPPORT],
-  [Codes.WSAEADDRINUSE, WSAEADDRINUSE],
-  [Codes.WSAEADDRNOTAVAIL, WSAEADDRNOTAVAIL],
-  [Codes.WSAECONNABORTED, WSAECONNABORTED],
-  [Codes.WSAECONNRESET, WSAECONNRESET],
-  [Codes.WSAENOBUFS, WSAENOBUFS],
-  [Codes.WSAESHUTDOWN, WSAESHUTDOWN],
-  [Codes.WSAETIMEDOUT, WSAETIMEDOUT],
-  [Codes.WSAECONNREFUSED, WSAECONNREFUSED]
-])
+// Each class's own code, read from an instance so that it is written once (in its constructor).
+const byCode: ReadonlyMap<number, new(input: Input) => CodedError> = new Map(
+  ([
+    WSAEFAULT,
+    WSAEINVAL,
+    WSAEMSGSIZE,
+    WSAEAFNOSUPPORT,
+    WSAEADDRINUSE,
+    WSAEADDRNOTAVAIL,
+    WSAECONNABORTED,
+    WSAECONNRESET,
+    WSAENOBUFS,
+    WSAESHUTDOWN,
+    WSAETIMEDOUT,
+    WSAECONNREFUSED,
+    WSAENOTCONN,
+    WSAENETUNREACH,
+    WSAEHOSTUNREACH,
+    WSAEACCES,
+    WSAEMFILE,
+    WSAHOST_NOT_FOUND
+  ] as ReadonlyArray<new(input: Input) => CodedError>).map((
+    Known
+  ) => [new Known({ operation: "", message: "" }).code, Known])
+)
 
 /**
  * The typed error of a Winsock code: its own class where there is one, `RioSystemError`

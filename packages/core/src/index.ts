@@ -59,3 +59,10 @@ export * as BufferPool from "./BufferPool.js"
  * @since 0.2.0
  */
 export * as RegisteredSocket from "./RegisteredSocket.js"
+
+/**
+ * The options of RegisteredSocket's constructors.
+ *
+ * @since 0.2.0
+ */
+export * as SocketOptions from "./SocketOptions.js"

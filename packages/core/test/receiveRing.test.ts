@@ -23,7 +23,7 @@ const makeRegistration = () => ({
   }
 })
 const peer = Object.freeze({ host: "127.0.0.1", port: 9 })
-const reset = () => new RioError.WSAECONNRESET({ operation: "RIOReceiveEx", message: "reset" })
+const reset = () => new RioError.WSAECONNRESET({ operation: "receiveMany", message: "reset" })
 
 const ringOf = (slots: number) => {
   const registration = makeRegistration()
@@ -40,7 +40,7 @@ describe("ReceiveRing", () => {
   it("keeps arrival order: datagrams before an error come first, the error in its turn, then the rest", () => {
     const { recycled, ring } = ringOf(4)
     ring.deliver(0, 0, 3, peer)
-    ring.fail(1, new RioError.WSAEMSGSIZE({ operation: "RIOReceiveEx", message: "too large" }))
+    ring.fail(1, new RioError.WSAEMSGSIZE({ operation: "receiveMany", message: "too large" }))
     ring.deliver(2, 0, 5, peer)
     assert.deepStrictEqual(tags(ring.takeNow(64)), [0])
     assert.deepStrictEqual(tags(ring.takeNow(64)), "WSAEMSGSIZE")

@@ -11,6 +11,7 @@ import type { Lease, Stats as PoolStats } from "../BufferPool.js"
 import type { Registration } from "../RegisteredIo.js"
 import type * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
+import { SliceImpl } from "./registration.js"
 
 export const metrics = {
   leasesInUse: Metric.gauge("effect_rio_pool_leases_in_use", {
@@ -41,7 +42,12 @@ const closedError = () =>
   })
 
 export class PoolImpl {
-  readonly leases: ReadonlyArray<Lease>
+  /**
+   * The lease out on each slot. Every lease is a new object with a slice of its own, revoked
+   * when it is returned, so that a kept `buf` cannot reach the slot's next holder.
+   */
+  private readonly current: Array<Lease | undefined>
+  private readonly views: ReadonlyArray<Uint8Array>
   private readonly free: Int32Array
   private freeCount: number
   private readonly leasedFlags: Uint8Array
@@ -59,16 +65,12 @@ export class PoolImpl {
     readonly lockedPages: number,
     backend: string
   ) {
-    const leases: Array<Lease> = []
+    const views: Array<Uint8Array> = []
     for (let slot = 0; slot < size; slot++) {
-      const offset = slot * slotSize
-      leases.push({
-        slot,
-        buf: registration.unsafeSlice(offset, slotSize) as RioBuf.RioBuf,
-        bytes: registration.bytes.subarray(offset, offset + slotSize)
-      })
+      views.push(registration.bytes.subarray(slot * slotSize, (slot + 1) * slotSize))
     }
-    this.leases = leases
+    this.views = views
+    this.current = new Array(size).fill(undefined)
     // A stack, lowest slot on top: recently returned slots are reused first (warm in cache).
     this.free = new Int32Array(size)
     for (let i = 0; i < size; i++) this.free[i] = size - 1 - i
@@ -89,26 +91,35 @@ export class PoolImpl {
   unsafeTryLease(): Lease | undefined {
     if (this.freeCount === 0 || this.closed) return undefined
     const slot = this.free[--this.freeCount]!
-    this.take(slot)
-    return this.leases[slot]
-  }
-
-  private take(slot: number): void {
     this.leasedFlags[slot] = 1
     metrics.leasesInUse.unsafeModify(1, this.tags)
     // Cannot fail: the registration outlives the pool's open state (closing happens first).
     this.registration.unsafeAcquireToken()
+    return this.handOut(slot)
+  }
+
+  private handOut(slot: number): Lease {
+    const lease: Lease = {
+      slot,
+      buf: this.registration.unsafeSlice(slot * this.slotSize, this.slotSize) as RioBuf.RioBuf,
+      bytes: this.views[slot]!
+    }
+    this.current[slot] = lease
+    return lease
   }
 
   /** Gives a lease back; false if it was not leased (a double return). */
   unsafeRelease(lease: Lease): boolean {
     const slot = lease.slot
-    if (this.leasedFlags[slot] !== 1 || this.leases[slot] !== lease) return false
+    if (this.leasedFlags[slot] !== 1 || this.current[slot] !== lease) return false
+    this.current[slot] = undefined
+    if (lease.buf instanceof SliceImpl) lease.buf.revoke()
     if (this.zeroOnRelease) lease.bytes.fill(0)
     const waiter = this.nextWaiter()
     if (waiter !== undefined) {
-      // The slot passes straight to the oldest waiter: its token stays held.
+      // The slot passes straight to the oldest waiter, in a lease of its own: its token stays held.
       waiter.slot = slot
+      this.handOut(slot)
       const resume = waiter.resume!
       waiter.resume = undefined
       resume(Effect.void)
@@ -155,10 +166,10 @@ export class PoolImpl {
     }).pipe(
       Effect.onInterrupt(() =>
         Effect.sync(() => {
-          if (waiter.slot >= 0) this.unsafeRelease(this.leases[waiter.slot]!)
+          if (waiter.slot >= 0) this.unsafeRelease(this.current[waiter.slot]!)
         })
       ),
-      Effect.map(() => this.leases[waiter.slot]!)
+      Effect.map(() => this.current[waiter.slot]!)
     )
   })
 

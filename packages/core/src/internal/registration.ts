@@ -9,6 +9,7 @@ import type { BufferId } from "../BufferId.js"
 import type { Region } from "../Driver.js"
 import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
+import { WriteRanges } from "./writeRanges.js"
 
 /** What a registration needs from the service that made it. */
 export interface Owner {
@@ -59,6 +60,12 @@ export class RegistrationImpl {
   private state = OPEN
   private tokens = 0
   private drained: (() => void) | undefined = undefined
+  /** What receives in flight are writing, made by the first receive into this registration. */
+  private writeRanges: WriteRanges | undefined = undefined
+
+  get writes(): WriteRanges {
+    return this.writeRanges ??= new WriteRanges()
+  }
 
   constructor(
     private readonly ownerRef: Owner,
@@ -145,8 +152,29 @@ export class RegistrationImpl {
   releaseNow(): Effect.Effect<void, RioError.WSAETIMEDOUT> | undefined {
     if (this.state !== OPEN) return undefined
     this.state = CLOSING
-    if (this.tokens > 0) return Effect.zipRight(this.awaitTokens(), Effect.suspend(() => this.finishEffect()))
+    if (this.tokens > 0) {
+      return Effect.onInterrupt(
+        Effect.zipRight(this.awaitTokens(), Effect.suspend(() => this.finishEffect())),
+        () => Effect.sync(() => this.finishWhenDrained())
+      )
+    }
     return this.finish()
+  }
+
+  /**
+   * The wait for the tokens was interrupted (the releasing fiber was, while its finalizer
+   * waited): deregister when the last token comes back all the same, or the registration
+   * would stay pinned after its scope closed.
+   */
+  private finishWhenDrained(): void {
+    if (this.state !== CLOSING) return
+    const finish = () => {
+      const failed = this.finish()
+      // Nothing awaits this deregistration any more: a failure can only be reported.
+      if (failed !== undefined) Effect.runFork(Effect.catchAllCause(failed, Effect.logError))
+    }
+    if (this.tokens === 0) return finish()
+    this.drained = finish
   }
 
   private finish(): Effect.Effect<void> | undefined {
@@ -239,6 +267,7 @@ export class SliceImpl implements RioBuf.RioBuf, Region {
   offset: number
   length: number
   readonly #registration: RegistrationImpl
+  #revoked = false
 
   constructor(registration: RegistrationImpl, offset: number, length: number) {
     this.bufferId = registration.id
@@ -249,6 +278,16 @@ export class SliceImpl implements RioBuf.RioBuf, Region {
 
   get registration(): RegistrationImpl {
     return this.#registration
+  }
+
+  /** True once the lease this slice was made for went back to its pool: I/O on it is refused. */
+  get revoked(): boolean {
+    return this.#revoked
+  }
+
+  /** Ends the slice's use (its lease was returned): private so that a spread copies none of it. */
+  revoke(): void {
+    this.#revoked = true
   }
 
   get base(): number {

@@ -20,7 +20,11 @@ export class RequestQueue {
   private active = 0
   private readonly waiters: Array<() => void> = []
 
-  constructor(readonly depth: number) {}
+  /**
+   * `writes` names the operation of a queue whose requests write into their slices (the
+   * receives): such a request is refused while another one writes any of its bytes.
+   */
+  constructor(readonly depth: number, readonly writes?: string) {}
 
   /** Runs `begin` now if there is room, or when a place is handed over (in order). */
   enter(begin: () => void): void {
@@ -126,8 +130,13 @@ export class Requests {
       if (this.closed) return resume(Effect.fail(aborted("the socket is closed")))
       const request = new Request()
       const registration = slice?.registration
+      const writes = queue.writes !== undefined && slice !== undefined
       const begin = () => {
-        const refused = this.closed ? aborted("the socket is closed") : registration?.unsafeAcquireToken()
+        let refused = this.closed ? aborted("the socket is closed") : registration?.unsafeAcquireToken()
+        if (refused === undefined && writes) {
+          refused = claimWrite(queue.writes!, slice!)
+          if (refused !== undefined) registration!.unsafeReleaseToken()
+        }
         if (refused !== undefined) {
           queue.leave()
           return resume(Effect.fail(refused))
@@ -135,6 +144,7 @@ export class Requests {
         this.live.add(request)
         request.pending = start((result) => {
           request.settled = true
+          if (writes) registration!.writes.release(slice!.offset, slice!.offset + slice!.length)
           registration?.unsafeReleaseToken()
           queue.leave()
           this.settle(request)
@@ -175,13 +185,24 @@ export class Requests {
 /** A socket with its request queues; closing aborts what it has in the kernel, then closes it. */
 export class SocketState extends Requests {
   writeShut = false
+  /**
+   * Set by a shutdown of reading: receives end at once (0, or an empty batch) on every
+   * backend, whatever the kernel still holds — Linux would hand out what was queued,
+   * Winsock refuses, the double discards.
+   */
+  readShut = false
   readonly sends: RequestQueue
   readonly receives: RequestQueue
 
-  constructor(readonly net: NetDriver, readonly socket: NetSocket, queues: QueueOptions | undefined) {
+  constructor(
+    readonly net: NetDriver,
+    readonly socket: NetSocket,
+    queues: QueueOptions | undefined,
+    receiveName: "receive" | "receiveFrom"
+  ) {
     super()
     this.sends = new RequestQueue(queues?.maxOutstandingSends ?? DEFAULT_DEPTH)
-    this.receives = new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH)
+    this.receives = new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH, receiveName)
   }
 
   /** Aborts what the socket has in the kernel, waits for it, then closes the socket. */
@@ -193,6 +214,19 @@ export class SocketState extends Requests {
 
   /** What the socket's scope runs when it closes. */
   readonly close: Effect.Effect<void> = this.closeSocket
+}
+
+/** Takes the bytes `slice` covers for a receive, or the error that they are being written already. */
+const claimWrite = (operation: string, slice: SliceImpl): RioError.WSAEINVAL | undefined => {
+  const start = slice.offset
+  const taken = slice.registration.writes.claim(start, start + slice.length)
+  if (taken === undefined) return undefined
+  return new RioError.WSAEINVAL({
+    operation,
+    message: `Bytes [${start}, ${start + slice.length}) of registration ${slice.registration.id} overlap ` +
+      `[${taken[0]}, ${taken[1]}), which a receive in flight is writing: two receives into the same bytes ` +
+      "would overwrite each other. Give each receive a slice of its own (a lease each)."
+  })
 }
 
 export const aborted = (why: string) =>

@@ -2,13 +2,16 @@
  * Sockets over one backend's `NetDriver`: UDP, TCP streams and listeners whose operations
  * name `RioBuf` slices, checked against the service's registrations before any I/O.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type { NetDriver, NetSocket } from "../Driver.js"
 import type {
   ConnectOptions,
   ListenOptions,
   QueueOptions,
+  SocketAddress,
   SocketError,
   TcpListener,
   TcpStream,
@@ -18,6 +21,7 @@ import type {
 import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
 import { checkDepth, invalid, parseAddress, show } from "./address.js"
+import { addressesOf, tryNext } from "./lookup.js"
 import type { AllocateOwned, RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { RequestQueue, Requests } from "./requests.js"
@@ -52,6 +56,14 @@ export class Sockets implements UdpContext {
   readonly resolve = (operation: string, buf: RioBuf.RioBuf): SliceImpl | RioError.WSAEINVAL | RioError.WSAEFAULT => {
     if (buf instanceof SliceImpl) {
       const registration = buf.registration
+      if (buf.revoked) {
+        return invalid(
+          operation,
+          `The slice [${buf.offset}, ${buf.offset + buf.length}) of registration ${registration.id} belongs to a ` +
+            "lease that went back to its pool: the slot may be another fiber's now. Use a slice only while its " +
+            "lease is held."
+        )
+      }
       if (this.registrations.scopedRegistration(registration.id) !== registration) {
         return invalid(
           operation,
@@ -71,8 +83,14 @@ export class Sockets implements UdpContext {
     }
     const valid = RioBuf.validate(registration, buf.offset, buf.length)
     if (valid instanceof RioError.WSAEINVAL) {
+      // Winsock reports memory past the registration as a fault, not as a bad argument.
       return buf.offset + buf.length > registration.byteLength
-        ? new RioError.WSAEFAULT({ operation, message: valid.message })
+        ? new RioError.WSAEFAULT({
+          operation,
+          message: `The RIO_BUF { offset: ${buf.offset}, length: ${buf.length} } runs past the end of registration ` +
+            `${registration.id} (${registration.byteLength} bytes): the I/O would touch memory that is not ` +
+            "registered. Make slices with the registration's slice(), which checks the range."
+        })
         : valid
     }
     return new SliceImpl(registration, buf.offset, buf.length)
@@ -94,13 +112,12 @@ export class Sockets implements UdpContext {
       const operation = "RegisteredSocket.udp"
       const bad = checkDepth(operation, options)
       if (bad !== undefined) return Effect.fail(bad)
-      const bind = parseAddress(operation, options.host ?? "127.0.0.1", options.port ?? 0)
-      if (bind instanceof Error) return Effect.fail(bind)
       const badRing = checkRing(operation, options.receiveRing)
       if (badRing !== undefined) return Effect.fail(badRing)
-      const socket = this.net.udp(bind)
-      if (socket instanceof Error) return Effect.fail(socket)
-      return Effect.succeed(new UdpState(this.net, socket, options))
+      return Effect.flatMap(bindAddress(operation, options.host, options.port ?? 0), (bind) => {
+        const socket = this.net.udp(bind)
+        return socket instanceof Error ? Effect.fail(socket) : Effect.succeed(new UdpState(this.net, socket, options))
+      })
     })).pipe(Effect.map((state) => makeUdpSocket(this, state)))
   }
 
@@ -109,18 +126,44 @@ export class Sockets implements UdpContext {
       const operation = "RegisteredSocket.connect"
       const bad = checkDepth(operation, options)
       if (bad !== undefined) return Effect.fail(bad)
-      const peer = parseAddress(operation, options?.host, options?.port)
-      if (peer instanceof Error) return Effect.fail(peer)
-      if (peer.port === 0) return Effect.fail(invalid(operation, "Port 0 is not a peer's port."))
+      const port = options?.port
+      const checked = parseAddress(operation, "127.0.0.1", port)
+      if (checked instanceof Error) return Effect.fail(checked)
+      if (port === 0) return Effect.fail(invalid(operation, "Port 0 is not a peer's port."))
       const badRing = checkStreamRing(operation, options.receiveRing)
       if (badRing !== undefined) return Effect.fail(badRing)
-      return Effect.map(
+      const timeout = options.timeout === undefined ? undefined : Duration.decodeUnknown(options.timeout)
+      if (timeout !== undefined && Option.isNone(timeout)) {
+        return Effect.fail(invalid(operation, `timeout ${String(options.timeout)} is not a duration.`))
+      }
+      const attempt = (peer: SocketAddress) =>
         this.connecting.submit<NetSocket>(
           this.connectQueue,
           undefined,
           (done) => this.net.connect(peer, done),
           (socket) => this.net.close(socket)
-        ),
+        )
+      // Each address in turn, as Node does without autoSelectFamily's overlap: the last error wins.
+      const firstThatConnects = (addresses: ReadonlyArray<string>, i: number): Effect.Effect<NetSocket, SocketError> =>
+        Effect.catchIf(
+          attempt({ host: addresses[i]!, port: checked.port }),
+          (error) => i + 1 < addresses.length && tryNext(error),
+          () => firstThatConnects(addresses, i + 1)
+        )
+      const connected = Effect.flatMap(
+        addressesOf(operation, options?.host, options.lookup),
+        (addresses) => firstThatConnects(addresses, 0)
+      )
+      return Effect.map(
+        timeout === undefined ? connected : Effect.timeoutFail(connected, {
+          duration: timeout.value,
+          onTimeout: () =>
+            new RioError.WSAETIMEDOUT({
+              operation: `${operation} (${String(options.host)}:${checked.port})`,
+              message: `No connection to ${String(options.host)} port ${checked.port} within ` +
+                `${Duration.format(timeout.value)}: the attempt was cancelled and its socket closed.`
+            })
+        }),
         (socket) =>
           new StreamState(
             this.net,
@@ -145,15 +188,15 @@ export class Sockets implements UdpContext {
       if (!(Number.isSafeInteger(backlog) && backlog > 0)) {
         return Effect.fail(invalid(operation, `backlog ${String(backlog)} is not a positive integer.`))
       }
-      const bind = parseAddress(operation, options?.host ?? "127.0.0.1", options?.port)
-      if (bind instanceof Error) return Effect.fail(bind)
       const badRing = checkStreamRing(operation, options.receiveRing)
       if (badRing !== undefined) return Effect.fail(badRing)
-      const socket = this.net.listen(bind, backlog)
-      if (socket instanceof Error) return Effect.fail(socket)
-      const label = `the streams of TCP listener ${show(socket.local)}`
-      const ring = new StreamRing(this.net, this.allocateOwned, label, options.receiveRing, true)
-      return Effect.succeed(new ListenerState(this.net, socket, options, ring))
+      return Effect.flatMap(bindAddress(operation, options?.host, options?.port), (bind) => {
+        const socket = this.net.listen(bind, backlog)
+        if (socket instanceof Error) return Effect.fail(socket)
+        const label = `the streams of TCP listener ${show(socket.local)}`
+        const ring = new StreamRing(this.net, this.allocateOwned, label, options.receiveRing, true)
+        return Effect.succeed(new ListenerState(this.net, socket, options, ring))
+      })
     })).pipe(Effect.map((state) => this.listener(state, options.accepted ?? options)))
   }
 
@@ -171,6 +214,17 @@ export class Sockets implements UdpContext {
       )).pipe(Effect.map((stream) => makeTcpStream(this, stream)))
     }
   }
+}
+
+/** Where to bind: `host` (default 127.0.0.1) as it is when numeric, else its first address. */
+const bindAddress = (operation: string, host: unknown, port: unknown): Effect.Effect<SocketAddress, SocketError> => {
+  const numeric = parseAddress(operation, host ?? "127.0.0.1", port)
+  if (!(numeric instanceof Error)) return Effect.succeed(numeric)
+  if (numeric._tag === "WSAEINVAL") return Effect.fail(numeric)
+  return Effect.flatMap(addressesOf(operation, host, undefined), (addresses) => {
+    const bind = parseAddress(operation, addresses[0], port)
+    return bind instanceof Error ? Effect.fail(bind) : Effect.succeed(bind)
+  })
 }
 
 /** For a driver without sockets. */

@@ -27,7 +27,7 @@ export class StreamState extends SocketState {
   private closing = false
 
   constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
-    super(net, socket, queues)
+    super(net, socket, queues, "receive")
   }
 
   get receivesThroughRing(): boolean {
@@ -68,7 +68,7 @@ export class StreamState extends SocketState {
 /** A listener's state: it holds its streams' shared ring until it closes. */
 export class ListenerState extends SocketState {
   constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
-    super(net, socket, queues)
+    super(net, socket, queues, "receive")
     ring.hold()
   }
 
@@ -92,10 +92,10 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
   // One slice through the same chain as a batch: one Effect however many sends it takes.
   const sendAll = (buf: RioBuf.RioBuf): Effect.Effect<void, SocketError> =>
     Effect.suspend(() => {
-      const slice = resolve("RIOSend", buf)
+      const slice = resolve("sendAll", buf)
       if (slice instanceof Error) return Effect.fail(slice)
       if (slice.length === 0) return Effect.void
-      if (state.writeShut) return Effect.fail(shutForWrites("RIOSend"))
+      if (state.writeShut) return Effect.fail(shutForWrites("sendAll"))
       return sendStream(state, socket, [slice])
     })
   /** Every slice checked before anything is sent, and the stream still open for writing. */
@@ -103,36 +103,45 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
     if (!Array.isArray(bufs)) return invalid("sendMany", "bufs is not an array.")
     const slices = new Array<SliceImpl>(bufs.length)
     for (let i = 0; i < bufs.length; i++) {
-      const slice = resolve("RIOSend", bufs[i] as RioBuf.RioBuf)
+      const slice = resolve("sendMany", bufs[i] as RioBuf.RioBuf)
       if (slice instanceof Error) return slice
       slices[i] = slice
     }
-    return state.writeShut ? shutForWrites("RIOSend") : slices
+    return state.writeShut ? shutForWrites("sendMany") : slices
   }
   return {
     localAddress: socket.local,
     remoteAddress: socket.remote!,
-    send: (buf) => send("RIOSend", buf),
+    send: (buf) => send("send", buf),
     sendAll,
     receive: (buf) =>
       Effect.suspend(() => {
-        const slice = resolve("RIOReceive", buf)
+        const slice = resolve("receive", buf)
         if (slice instanceof Error) return Effect.fail(slice)
         if (state.receivesThroughRing) {
           return Effect.fail(invalid(
-            "RIOReceive",
+            "receive",
             "This stream receives through its ring (receiveMany/withReceived): a receive of its own would take " +
               "bytes out of order."
           ))
         }
+        if (state.readShut) return Effect.succeed(0)
         return state.submit<number>(state.receives, slice, (done) => net.receive(socket, slice, done))
       }),
-    receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", state.openQueue, max),
-    withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", state.openQueue, use, max),
+    receiveMany: (max = DEFAULT_BATCH) =>
+      Effect.suspend(() => state.readShut ? Effect.succeed([]) : receiveMany("receiveMany", state.openQueue, max)),
+    withReceived: (use, max = DEFAULT_BATCH) =>
+      Effect.suspend(() =>
+        state.readShut && typeof use === "function"
+          ? use([])
+          : withReceived("withReceived", state.openQueue, use, max)
+      ),
     receiveEach: (onChunk) =>
-      typeof onChunk === "function"
-        ? Effect.flatMap(state.openQueue, (queue) => queue.receiveEach(onChunk))
-        : Effect.fail(invalid("receiveEach", "onChunk is not a function.")),
+      typeof onChunk !== "function"
+        ? Effect.fail(invalid("receiveEach", "onChunk is not a function."))
+        : Effect.suspend(() =>
+          state.readShut ? Effect.void : Effect.flatMap(state.openQueue, (queue) => queue.receiveEach(onChunk))
+        ),
     sendMany: (bufs) =>
       Effect.suspend(() => {
         const slices = resolveAll(bufs)
@@ -161,8 +170,11 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
         }
         if (state.closed) return Effect.fail(aborted("the socket is closed"))
         const error = net.shutdown(socket, how)
-        if (error !== undefined) return Effect.fail(error)
+        // A connection already over (both ends of stream exchanged, or reset) has nothing left to
+        // shut: Linux says ENOTCONN there, Winsock succeeds; every backend succeeds.
+        if (error !== undefined && error._tag !== "WSAENOTCONN") return Effect.fail(error)
         if (how !== "read") state.writeShut = true
+        if (how !== "write") state.readShut = true
         return Effect.void
       })
   }

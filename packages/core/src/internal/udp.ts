@@ -48,7 +48,7 @@ export class UdpState extends SocketState {
   private releaseRing: Effect.Effect<void> | undefined = undefined
 
   constructor(net: NetDriver, socket: NetSocket, private readonly options: UdpOptions) {
-    super(net, socket, options)
+    super(net, socket, options, "receiveFrom")
   }
 
   /** The ring, made (one registration) and started on first use. */
@@ -119,7 +119,7 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
       }),
     receiveFrom: (buf) =>
       Effect.suspend(() => {
-        const slice = resolve("RIOReceiveEx", buf)
+        const slice = resolve("receiveFrom", buf)
         if (slice instanceof Error) return Effect.fail(slice)
         return state.submit<Datagram>(state.receives, slice, (done) =>
           net.receiveFrom(socket, slice, (result) => {

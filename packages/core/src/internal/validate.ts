@@ -69,8 +69,10 @@ export const region = (
   max: number,
   limitNote: string
 ): Uint8Array | RioError.WSAEFAULT | RioError.WSAEINVAL => {
+  // The length's shape first, its backend's limit last: a length past the memory is WSAEFAULT on
+  // every backend, whatever each one's limit.
   if (length !== undefined) {
-    const bad = checkLength(length, operation, max, limitNote)
+    const bad = checkLength(length, operation, MAX_DWORD, "")
     if (bad !== undefined) return bad
   }
   let bytes: Uint8Array
@@ -98,6 +100,8 @@ export const region = (
         "Register at most the buffer's length."
     })
   }
+  const overLimit = checkLength(length, operation, max, limitNote)
+  if (overLimit !== undefined) return overLimit
   return length === bytes.byteLength ? bytes : bytes.subarray(0, length)
 }
 

@@ -8,6 +8,7 @@ import type { RioBuf } from "@effect-rio/core"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
 import { spawn, spawnSync } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import * as dgram from "node:dgram"
@@ -177,6 +178,31 @@ layer(KoffiRio.layerLinux(), { excludeTestServices: true })("RegisteredSocket on
         })
       )
       assert.isTrue((yield* Fiber.join(received)).equals(sent), "ours got its megabyte back from node:net")
+    }))
+
+  it.scoped("toSink and toStream against node:net: 1 MiB through Stream operators each way, every byte", () =>
+    Effect.gen(function*() {
+      const sent = pattern(1 << 20, 3)
+      // node:net echoes: ours sends through toSink (uneven pieces), reads back through toStream.
+      const port = yield* nodeNetEchoServer
+      const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port })
+      const pieces = Array.from({ length: 64 }, (_, i) => sent.subarray(i * 16384, (i + 1) * 16384))
+      const sending = yield* Effect.fork(Effect.zipRight(
+        Stream.run(Stream.fromIterable(pieces).pipe(Stream.rechunk(5)), RegisteredSocket.toSink(stream, 20000)),
+        stream.shutdown()
+      ))
+      const back = yield* Stream.runCollect(RegisteredSocket.toStream(stream))
+      yield* Fiber.join(sending)
+      assert.isTrue(Buffer.concat([...back]).equals(sent), "ours got its megabyte back from node:net")
+      // node:net sends to ours, which pipes toStream into toSink: an echo made of operators.
+      const listener = yield* RegisteredSocket.listen({ port: 0 })
+      const echo = yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
+        const accepted = yield* listener.accept
+        yield* Stream.run(RegisteredSocket.toStream(accepted), RegisteredSocket.toSink(accepted))
+        yield* accepted.shutdown()
+      })))
+      assert.isTrue((yield* nodeNetClient(listener.address.port, sent)).equals(sent), "node:net got its megabyte back")
+      yield* Fiber.join(echo)
     }))
 
   it.scoped.skipIf(socatSkip)(

@@ -156,10 +156,8 @@ const listenAt = (options: ServerOptions) => {
   if (options.host !== undefined) return listenOn(options.host)
   return Effect.catchIf(
     listenOn("::"),
-    // No IPv6 here: the family is refused (EAFNOSUPPORT as 10097, WSAEAFNOSUPPORT), or "::" is no address of ours.
-    (error) =>
-      (error._tag === "RioSystemError" && (error.code === 10097 || error.code === 10047)) ||
-      error._tag === "WSAEADDRNOTAVAIL",
+    // No IPv6 here: the family is refused (WSAEAFNOSUPPORT), or "::" is no address of ours.
+    (error) => error._tag === "WSAEAFNOSUPPORT" || error._tag === "WSAEADDRNOTAVAIL",
     () => listenOn("0.0.0.0")
   )
 }

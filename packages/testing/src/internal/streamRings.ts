@@ -134,15 +134,15 @@ class SharedSlots implements StreamSlots {
   readonly receive = (socket: NetSocket, sink: StreamSink): StreamReceiver | NetDriverError => {
     if (this.closing) {
       return new RioError.WSAEINVAL({
-        operation: "RIOReceive",
+        operation: "receiveMany",
         message: "These receive slots are closing: no stream can start receiving into them."
       })
     }
-    const connection = this.streams.lookup(socket.handle, "RIOReceive")
+    const connection = this.streams.lookup(socket.handle, "receiveMany")
     if ("_tag" in connection) return connection
     if (connection.watcher !== undefined) {
       return new RioError.WSAEINVAL({
-        operation: "RIOReceive",
+        operation: "receiveMany",
         message: `Socket ${socket.handle} already receives into shared slots; a stream has one receiver.`
       })
     }
@@ -151,7 +151,7 @@ class SharedSlots implements StreamSlots {
     this.completions.startOperation()
     connection.watcher = stream
     // A reset before this call fails it as it fails a plain receive.
-    if (connection.reset) stream.fail(connectionReset("RIOReceive", connection, "it was reset"))
+    if (connection.reset) stream.fail(connectionReset("receiveMany", connection, "it was reset"))
     else stream.wake()
     return stream
   }

@@ -119,14 +119,14 @@ export class Streams {
 
   send(socket: NetSocket, region: Region, done: Done<number>): Pending {
     const request = this.completions.start(done)
-    const connection = this.lookup(socket.handle, "RIOSend")
+    const connection = this.lookup(socket.handle, "send")
     if ("_tag" in connection) return this.completions.now(request, connection)
-    if (connection.reset) return this.completions.now(request, connectionReset("RIOSend", connection, "it was reset"))
+    if (connection.reset) return this.completions.now(request, connectionReset("send", connection, "it was reset"))
     if (connection.writeShut) {
       return this.completions.now(
         request,
         new RioError.WSAESHUTDOWN({
-          operation: "RIOSend",
+          operation: "send",
           message: `Socket ${show(socket.local)} was shut down for writing; nothing more can be sent on ` +
             "it. Send everything before shutdown(\"write\")."
         })
@@ -134,7 +134,7 @@ export class Streams {
     }
     const peer = connection.peer
     if (peer === undefined || peer.closed) {
-      return this.completions.now(request, connectionReset("RIOSend", connection, "the peer closed it"))
+      return this.completions.now(request, connectionReset("send", connection, "the peer closed it"))
     }
     const n = Math.min(region.length, this.chunk ?? region.length)
     // A receiver that shut down reading discards what arrives, as the kernel does.
@@ -150,19 +150,31 @@ export class Streams {
 
   receive(socket: NetSocket, region: Region, done: Done<number>): Pending {
     const request = this.completions.start(done)
-    const connection = this.lookup(socket.handle, "RIOReceive")
+    const connection = this.lookup(socket.handle, "receive")
     if ("_tag" in connection) return this.completions.now(request, connection)
     if (connection.reset) {
-      return this.completions.now(request, connectionReset("RIOReceive", connection, "it was reset"))
+      return this.completions.now(request, connectionReset("receive", connection, "it was reset"))
     }
     connection.receivers.push({ request, region })
     this.pump(connection)
-    return this.completions.wait(request, connection.receivers, "RIOReceive")
+    return this.completions.wait(request, connection.receivers, "receive")
   }
 
   shutdown(socket: NetSocket, how: "read" | "write" | "both"): NetDriverError | undefined {
     const connection = this.lookup(socket.handle, "shutdown")
     if ("_tag" in connection) return connection
+    // The kernels refuse a shutdown once the connection is over (ENOTCONN, WSAENOTCONN): reset,
+    // or both sides' ends of stream exchanged (the socket has left the connected states).
+    const peer = connection.peer
+    const peerEnded = peer === undefined || peer.closed || peer.writeShut
+    if (connection.reset || (connection.writeShut && peerEnded)) {
+      return new RioError.WSAENOTCONN({
+        operation: "shutdown",
+        message:
+          `shutdown: the stream is not connected (${connection.reset ? "it was reset" : "both sides ended it"}); ` +
+          "close it."
+      })
+    }
     if (how !== "read") {
       connection.writeShut = true
       if (connection.peer !== undefined) this.pump(connection.peer)
@@ -182,10 +194,10 @@ export class Streams {
     if (connection === undefined) return undefined
     this.connections.delete(handle)
     for (const receiver of connection.receivers.splice(0)) {
-      this.completions.settle(receiver.request, aborted("RIOReceive"))
+      this.completions.settle(receiver.request, aborted("receive"))
     }
     // The core closes a stream's slots before its socket; if not, they end like a waiting receive.
-    connection.watcher?.fail(aborted("RIOReceive"))
+    connection.watcher?.fail(aborted("receive"))
     // Closing with unread bytes is abortive in real stacks (RST, not FIN): the peer sees a reset.
     if (connection.buffered > 0 && !connection.reset) this.reset(connection, "the peer closed with unread data")
     connection.closed = true
@@ -213,9 +225,9 @@ export class Streams {
       end.buffer.length = 0
       end.buffered = 0
       for (const receiver of end.receivers.splice(0)) {
-        this.completions.settle(receiver.request, connectionReset("RIOReceive", end, why))
+        this.completions.settle(receiver.request, connectionReset("receive", end, why))
       }
-      end.watcher?.fail(connectionReset("RIOReceive", end, why))
+      end.watcher?.fail(connectionReset("receive", end, why))
     }
   }
 

@@ -114,13 +114,13 @@ export class Udp {
     this.sockets.delete(handle)
     this.ports.release(udp.bound)
     for (const receiver of udp.receivers.splice(0)) {
-      this.completions.settle(receiver.request, aborted("RIOReceiveEx"))
+      this.completions.settle(receiver.request, aborted("receiveFrom"))
     }
   }
 
   sendTo(socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>): Pending {
     const request = this.completions.start(done)
-    const udp = this.lookup(socket.handle, "RIOSendEx")
+    const udp = this.lookup(socket.handle, "sendTo")
     if ("_tag" in udp) return this.completions.now(request, udp)
     const family = routeOf(peer.host)
     // The IPv4-mapped loopback is IPv4 reached through a dual-stack socket, as on Linux.
@@ -129,7 +129,7 @@ export class Udp {
       return this.completions.now(
         request,
         new RioError.WSAEADDRNOTAVAIL({
-          operation: "RIOSendEx",
+          operation: "sendTo",
           message: family === undefined
             ? `Cannot reach ${show(peer)}: the simulated network is loopback-only. Send to "127.0.0.1" or "::1".`
             : peer.host === mappedLoopback
@@ -144,7 +144,7 @@ export class Udp {
       return this.completions.now(
         request,
         new RioError.WSAEMSGSIZE({
-          operation: "RIOSendEx",
+          operation: "sendTo",
           message: `A ${region.length}-byte datagram exceeds the ${maxDatagram[family]} bytes one UDP ` +
             "datagram can carry. Split the payload."
         })
@@ -163,7 +163,7 @@ export class Udp {
 
   receiveFrom(socket: NetSocket, region: Region, done: Done<Received>): Pending {
     const request = this.completions.start(done)
-    const udp = this.lookup(socket.handle, "RIOReceiveEx")
+    const udp = this.lookup(socket.handle, "receiveFrom")
     if ("_tag" in udp) return this.completions.now(request, udp)
     const receiver = { request, region }
     const datagram = udp.queue.shift()
@@ -172,7 +172,7 @@ export class Udp {
       return decided
     }
     udp.receivers.push(receiver)
-    return this.completions.wait(request, udp.receivers, "RIOReceiveEx")
+    return this.completions.wait(request, udp.receivers, "receiveFrom")
   }
 
   private lookup(handle: number, call: string): UdpSocket | NetDriverError {
@@ -241,7 +241,7 @@ export class Udp {
       this.completions.settle(
         request,
         new RioError.WSAEMSGSIZE({
-          operation: "RIOReceiveEx",
+          operation: "receiveFrom",
           message: `A ${datagram.bytes.length}-byte datagram from ${show(datagram.from)} did not fit the ` +
             `${region.length}-byte slice: the first ${region.length} bytes were kept and the rest lost. ` +
             "Receive into slices as large as the largest datagram expected.",

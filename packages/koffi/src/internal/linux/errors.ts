@@ -193,9 +193,13 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [Errno.ENOMEM, [Codes.WSAENOBUFS, "the kernel is out of memory"]],
     [Errno.EINVAL, [Codes.WSAEINVAL, "the kernel refused an argument"]],
     [Errno.EFAULT, [Codes.WSAEFAULT, "the kernel refused the memory"]],
-    [Errno.ENOTCONN, [Codes.WSAECONNRESET, "the socket is not connected"]],
-    [Errno.ENETUNREACH, [Codes.WSAEADDRNOTAVAIL, "the network is unreachable"]],
-    [Errno.EHOSTUNREACH, [Codes.WSAEADDRNOTAVAIL, "the host is unreachable"]]
+    [Errno.ENOTCONN, [Codes.WSAENOTCONN, "the stream is not connected (it was reset); close it"]],
+    [Errno.ENETUNREACH, [Codes.WSAENETUNREACH, "the network is unreachable (check the address and routes)"]],
+    [Errno.EHOSTUNREACH, [Codes.WSAEHOSTUNREACH, "the host is unreachable (check the address)"]],
+    [Errno.EACCES, [Codes.WSAEACCES, "permission denied (a port below 1024, or a broadcast address)"]],
+    [Errno.EPERM, [Codes.WSAEACCES, "the operation is not permitted (a firewall rule?)"]],
+    [Errno.EMFILE, [Codes.WSAEMFILE, "this process is out of file descriptors (raise `ulimit -n`)"]],
+    [Errno.ENFILE, [Codes.WSAEMFILE, "the system is out of file descriptors"]]
   ] as const
 )
 
@@ -216,13 +220,13 @@ export const fromErrno = (errno: number, operation: string): NetDriverError => {
 
 // --- receive rings ---------------------------------------------------------------------------
 
-const ringOperation = "RIOReceiveEx (multishot RECVMSG into provided buffers)"
+const ringOperation = "receiveMany (multishot RECVMSG into provided buffers)"
 
 /** The operation named by the errors of a receive ring's multishot receive. */
 export const receiveRingOperation = ringOperation
 
 /** The operation named by the errors of a TCP stream's multishot receive into shared slots. */
-export const streamRingOperation = "RIOReceive (multishot RECV into provided buffers)"
+export const streamRingOperation = "receiveMany (multishot RECV into provided buffers)"
 
 /** `host:port`, or `[host]:port` for IPv6. */
 const show = (address: SocketAddress): string =>
@@ -282,7 +286,7 @@ export const bufferRingFailed = (
 /** A datagram of `length` bytes from `sender` arrived in a slice of `room`. */
 export const truncated = (length: number, room: number, sender: SocketAddress): NetDriverError =>
   new RioError.WSAEMSGSIZE({
-    operation: "RIOReceiveEx",
+    operation: "receiveFrom",
     message: `A datagram of ${length} bytes from ${show(sender)} does not fit the ${room}-byte slice: its first ` +
       `${room} bytes landed in the slice and the rest is lost. Receive into larger slices.`,
     address: sender,

@@ -64,7 +64,7 @@ class DatagramSend implements Operation {
     // Read before calling: `done` may start a send that takes this very record again.
     const done = this.done!
     this.done = undefined
-    done(result >= 0 ? result : fromErrno(-result, "RIOSendEx"))
+    done(result >= 0 ? result : fromErrno(-result, "sendTo"))
   }
 }
 
@@ -197,21 +197,21 @@ export const make = (
         }
       ),
 
-    send: (socket, region, done) => fixed(Opcode.WRITE_FIXED, socket.handle, region, count("RIOSend", done)),
+    send: (socket, region, done) => fixed(Opcode.WRITE_FIXED, socket.handle, region, count("send", done)),
 
     sendNow: (socket, region, done) =>
       fixed(
         Opcode.WRITE_FIXED,
         socket.handle,
         region,
-        (result) => done(result >= 0 ? result : result === -EAGAIN ? 0 : fromErrno(-result, "RIOSend")),
+        (result) => done(result >= 0 ? result : result === -EAGAIN ? 0 : fromErrno(-result, "send")),
         RWF_NOWAIT
       ),
 
     whenWritable: (socket, done) =>
       start(
         (_, userData) => ({ opcode: Opcode.POLL_ADD, fd: socket.handle, userData, opFlags: POLLOUT }),
-        (result) => done(result >= 0 ? 0 : fromErrno(-result, "RIOSend"))
+        (result) => done(result >= 0 ? 0 : fromErrno(-result, "send"))
       ),
 
     // A batch of slices in one SENDMSG: its iovecs point into the registrations.
@@ -241,11 +241,11 @@ export const make = (
               opFlags: MSG_NOSIGNAL
             }
           },
-          count("RIOSend", done)
+          count("sendMany", done)
         )
     },
 
-    receive: (socket, region, done) => fixed(Opcode.READ_FIXED, socket.handle, region, count("RIOReceive", done)),
+    receive: (socket, region, done) => fixed(Opcode.READ_FIXED, socket.handle, region, count("receive", done)),
 
     // The hot path of UDP replies: a reused record per table entry, no closure, no object.
     sendTo: (socket, region, peer, done) => {
@@ -268,7 +268,7 @@ export const make = (
           opFlags: MSG_TRUNC
         }),
         (result, entry) => {
-          if (result < 0) return done(fromErrno(-result, "RIOReceiveEx"))
+          if (result < 0) return done(fromErrno(-result, "receiveFrom"))
           const address = addresses.decode(scratch.view(entry), scratch.offset(entry) + SOCKADDR)
           if (result > region.length) return done(truncated(result, region.length, address))
           done({ length: result, address })

@@ -19,14 +19,16 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [10061, [Codes.WSAECONNREFUSED, "nothing listens at that address"]],
     [10054, [Codes.WSAECONNRESET, "the peer reset the connection"]],
     [10052, [Codes.WSAECONNRESET, "the connection was reset by the network"]],
-    [10057, [Codes.WSAECONNRESET, "the socket is not connected"]],
+    [10057, [Codes.WSAENOTCONN, "the stream is not connected (it was reset); close it"]],
     [10053, [Codes.WSAECONNABORTED, "the connection was aborted"]],
     // closesocket ends the socket's outstanding requests with this Win32 code.
     [995, [Codes.WSAECONNABORTED, "the operation was aborted (its socket was closed)"]],
     [10048, [Codes.WSAEADDRINUSE, "that address and port are already bound"]],
     [10049, [Codes.WSAEADDRNOTAVAIL, "that address is not available here"]],
-    [10051, [Codes.WSAEADDRNOTAVAIL, "the network is unreachable"]],
-    [10065, [Codes.WSAEADDRNOTAVAIL, "the host is unreachable"]],
+    [10051, [Codes.WSAENETUNREACH, "the network is unreachable (check the address and routes)"]],
+    [10065, [Codes.WSAEHOSTUNREACH, "the host is unreachable (check the address)"]],
+    [10013, [Codes.WSAEACCES, "permission denied (a port below 1024, or a broadcast address)"]],
+    [10024, [Codes.WSAEMFILE, "this process is out of sockets"]],
     [10040, [Codes.WSAEMSGSIZE, "the datagram is too large"]],
     [10058, [Codes.WSAESHUTDOWN, "this side was shut down"]],
     [10060, [Codes.WSAETIMEDOUT, "the connection timed out"]],
@@ -223,7 +225,7 @@ export const closedByCancel = (call: string): NetDriverError =>
  */
 export const truncated = (room: number, sender: SocketAddress): NetDriverError =>
   new RioError.WSAEMSGSIZE({
-    operation: "RIOReceiveEx",
+    operation: "receiveFrom (RIOReceiveEx)",
     message:
       `A datagram from ${
         sender.host.includes(":") ? `[${sender.host}]:${sender.port}` : `${sender.host}:${sender.port}`

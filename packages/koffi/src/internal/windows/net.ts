@@ -133,7 +133,9 @@ export const make = (parts: Parts): NetDriver => {
         (state, _, userData) => rio.RIOSend(state.rq, dataBuf(region), 1, Abi.RIO_MSG_DEFER, BigInt(userData)) !== 0,
         {
           complete: (status, bytes, operation) =>
-            status === 0 ? bytes : fromCode(operation.cancelled ? Sockets.WSA_OPERATION_ABORTED : status, "RIOSend"),
+            status === 0
+              ? bytes
+              : fromCode(operation.cancelled ? Sockets.WSA_OPERATION_ABORTED : status, "send (RIOSend)"),
           ...stream
         }
       ),
@@ -148,8 +150,8 @@ export const make = (parts: Parts): NetDriver => {
           complete: (status, bytes, operation) => {
             // The abort of a cancelled receive is the cancellation; data that arrived first is
             // still the result.
-            if (operation.cancelled && (status !== 0 || bytes === 0)) return cancelled("RIOReceive")
-            return status === 0 ? bytes : fromCode(status, "RIOReceive")
+            if (operation.cancelled && (status !== 0 || bytes === 0)) return cancelled("receive (RIOReceive)")
+            return status === 0 ? bytes : fromCode(status, "receive (RIOReceive)")
           },
           ...stream
         }
@@ -177,7 +179,7 @@ export const make = (parts: Parts): NetDriver => {
           ) !== 0
         },
         {
-          complete: (status, bytes) => status === 0 ? bytes : fromCode(status, "RIOSendEx"),
+          complete: (status, bytes) => status === 0 ? bytes : fromCode(status, "sendTo (RIOSendEx)"),
           // A datagram send never waits for a peer: let it complete.
           cancel: () => {}
         }
@@ -203,10 +205,10 @@ export const make = (parts: Parts): NetDriver => {
         complete: (status, bytes, operation) => {
           const { at, view } = peerAddresses.posted(operation.entry)
           if (operation.cancelled && pokes.settleCancelled(operation.socket, status, view, at)) {
-            return cancelled("RIOReceiveEx")
+            return cancelled("receiveFrom (RIOReceiveEx)")
           }
           if (status === RioError.Codes.WSAEMSGSIZE) return truncated(region.length, addressCache.decode(view, at))
-          if (status !== 0) return fromCode(status, "RIOReceiveEx")
+          if (status !== 0) return fromCode(status, "receiveFrom (RIOReceiveEx)")
           return { length: bytes, address: addressCache.decode(view, at) }
         },
         cancel: (operation) => pokes.cancelReceive(operation.socket),

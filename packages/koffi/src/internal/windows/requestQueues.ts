@@ -16,6 +16,12 @@ import type { RioFunctions } from "./functionTable.js"
 import type { WinSocket } from "./sockets.js"
 import type { Native } from "./winsock.js"
 
+/** The operation a request of `socket` serves, by its public name and the RIO call that posts it. */
+const requestName = (socket: WinSocket, send: boolean): string =>
+  socket.kind === "udp"
+    ? (send ? "sendTo (RIOSendEx)" : "receiveFrom (RIOReceiveEx)")
+    : (send ? "send (RIOSend)" : "receive (RIOReceive)")
+
 /** How an operation reads its completion and reacts to cancellation. */
 export interface Handling<A> {
   /** The operation's result from its RIORESULT. */
@@ -88,7 +94,7 @@ export class RequestQueues {
     const { operations } = completions
     if (socket === undefined || socket.rq === 0n) return completeLater(done, socketNotOpen())
     if (completions.broken !== undefined) return completeLater(done, completions.broken)
-    if (socket.aborted) return completeLater(done, closedByCancel(send ? "RIOSend" : "RIOReceive"))
+    if (socket.aborted) return completeLater(done, closedByCancel(requestName(socket, send)))
     if (send ? socket.sends >= socket.maxSend : socket.receives >= socket.maxReceive) {
       const error = this.grow(socket, send)
       if (error !== undefined) return completeLater(done, error)
@@ -98,7 +104,7 @@ export class RequestQueues {
     const issued = issue(socket, entry, userData)
     if (issued !== true) {
       operations.release(userData)
-      return completeLater(done, issued === false ? lastError(this.ws, send ? "RIOSend" : "RIOReceive") : issued)
+      return completeLater(done, issued === false ? lastError(this.ws, requestName(socket, send)) : issued)
     }
     const operation: Operation = {
       userData,

@@ -1,0 +1,101 @@
+/**
+ * Effect `Stream` and `Sink` views of sockets, built on the batch calls: one Chunk per received
+ * batch, one `sendMany` per staged run of a Chunk.
+ *
+ * A stream's elements are copies. A batch's slots go back to the receive ring when its call
+ * ends, and a Stream's consumer keeps elements for as long as it likes (buffers, groups,
+ * collects) with no way to say when it is done with one: lending slots would let the ring run
+ * dry under any operator that holds on. One copy per batch is the price of using the
+ * operators; the batch calls themselves stay copy-free.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import type { RegisteredIo } from "../RegisteredIo.js"
+import { allocateBuffer } from "../RegisteredIo.js"
+import type { ReceivedDatagram, SocketAddress, SocketError, TcpStream, UdpSocket } from "../RegisteredSocket.js"
+import type * as RioBuf from "../RioBuf.js"
+import * as RioError from "../RioError.js"
+
+const DEFAULT_BATCH = 64
+const DEFAULT_STAGING = 64 * 1024
+
+/** The bytes of a TCP stream until the peer's end of stream. */
+export const toStream = (stream: TcpStream, max = DEFAULT_BATCH): Stream.Stream<Uint8Array, SocketError> =>
+  Stream.repeatEffectChunkOption(
+    stream.withReceived(
+      (chunks) =>
+        chunks.length === 0
+          ? Effect.fail(Option.none())
+          : Effect.succeed(Chunk.unsafeFromArray(chunks.map((chunk) => chunk.bytes.slice()))),
+      max
+    ).pipe(Effect.mapError((error) => Option.isOption(error) ? error : Option.some(error)))
+  )
+
+/** A received datagram, copied out of its slot. */
+export interface DatagramCopy {
+  readonly bytes: Uint8Array
+  readonly address: SocketAddress
+}
+
+const copyDatagram = (datagram: ReceivedDatagram): DatagramCopy => ({
+  bytes: datagram.bytes.slice(),
+  address: { host: datagram.address.host, port: datagram.address.port }
+})
+
+/** The datagrams a UDP socket receives, forever (until an error or interruption). */
+export const datagrams = (socket: UdpSocket, max = DEFAULT_BATCH): Stream.Stream<DatagramCopy, SocketError> =>
+  Stream.repeatEffectChunk(
+    socket.withReceived((received) => Effect.succeed(Chunk.unsafeFromArray(received.map(copyDatagram))), max)
+  )
+
+/**
+ * Sends every byte of every array, in order: each Chunk is copied into a registered staging
+ * buffer of `stagingSize` bytes and sent with one `sendMany` per buffer's worth. The buffer is
+ * registered when the sink starts and released when it ends.
+ */
+export const toSink = (
+  stream: TcpStream,
+  stagingSize = DEFAULT_STAGING
+): Sink.Sink<void, Uint8Array, never, SocketError, RegisteredIo> =>
+  Sink.unwrapScoped(Effect.suspend(() => {
+    if (!Number.isSafeInteger(stagingSize) || stagingSize <= 0) {
+      return Effect.fail(
+        new RioError.WSAEINVAL({
+          operation: "RegisteredSocket.toSink",
+          message: `stagingSize ${String(stagingSize)} is not a positive integer.`
+        })
+      )
+    }
+    return Effect.map(allocateBuffer(stagingSize), (staging) => {
+      const slices: Array<RioBuf.RioBuf> = []
+      let used = 0
+      const flush = Effect.suspend(() => {
+        if (slices.length === 0) return Effect.void
+        const batch = slices.splice(0)
+        used = 0
+        return stream.sendMany(batch)
+      })
+      const stage = (bytes: Uint8Array): Effect.Effect<void, SocketError> =>
+        Effect.suspend(() => {
+          let from = 0
+          const more = (): Effect.Effect<void, SocketError> => {
+            while (from < bytes.length) {
+              if (used === stagingSize) return Effect.zipRight(flush, Effect.suspend(more))
+              const n = Math.min(bytes.length - from, stagingSize - used)
+              staging.bytes.set(bytes.subarray(from, from + n), used)
+              slices.push(staging.unsafeSlice(used, n) as RioBuf.RioBuf)
+              used += n
+              from += n
+            }
+            return Effect.void
+          }
+          return more()
+        })
+      return Sink.forEachChunk(
+        (chunk: Chunk.Chunk<Uint8Array>) => Effect.zipRight(Effect.forEach(chunk, stage, { discard: true }), flush)
+      )
+    })
+  }))
