@@ -21,6 +21,7 @@ import type {
   UdpSocket
 } from "../RegisteredSocket.js"
 import * as RioError from "../RioError.js"
+import { countRegistration, tagsOf } from "./observability.js"
 import type { ReleasePolicy } from "./registration.js"
 import { defaultPolicy, RegistrationImpl } from "./registration.js"
 import { Sockets, unavailable } from "./socket.js"
@@ -75,13 +76,15 @@ export class ServiceImpl implements Service {
   private lockedPages = 0
 
   private readonly sockets: Sockets | undefined
+  private readonly tags: ReturnType<typeof tagsOf>
 
   constructor(readonly driver: Driver) {
     this.backend = driver.backend
     this.pageSize = driver.pageSize
     this.maxBufferLength = driver.maxBufferLength
     this.limitNote = driver.maxBufferLengthReason === undefined ? "" : ` (${driver.maxBufferLengthReason})`
-    this.sockets = driver.net === undefined ? undefined : new Sockets(driver.net, this)
+    this.sockets = driver.net === undefined ? undefined : new Sockets(driver.net, this, driver.backend)
+    this.tags = tagsOf(driver.backend)
   }
 
   /** The open scoped registration with this id, if any: what a plain `RioBuf` may name. */
@@ -97,6 +100,7 @@ export class ServiceImpl implements Service {
     this.liveCount++
     this.registeredBytes += entry.byteLength
     this.lockedPages += entry.pages
+    countRegistration(this.tags, 1, entry.byteLength)
   }
 
   private forget(id: BufferId, entry: Live): RioError.WSAEINVAL | RioError.RioSystemError | undefined {
@@ -106,6 +110,7 @@ export class ServiceImpl implements Service {
     this.liveCount--
     this.registeredBytes -= entry.byteLength
     this.lockedPages -= entry.pages
+    countRegistration(this.tags, -1, entry.byteLength)
     return undefined
   }
 
@@ -257,30 +262,34 @@ export class ServiceImpl implements Service {
 
   // --- scoped and bracket forms -----------------------------------------------------------
 
+  private traced(name: string, length: unknown) {
+    return Effect.withSpan(name, { attributes: { "effect_rio.backend": this.backend, "effect_rio.length": length } })
+  }
+
   // Uninterruptible from the native call until the finalizer is armed: no interruption can
   // leave a registration without its release.
   readonly registerBuffer = (
     data: Uint8Array | ArrayBuffer,
     options?: RegisterOptions
   ): Effect.Effect<Registration, RioError.RegisterError, Scope.Scope> =>
-    Effect.uninterruptible(Effect.withFiberRuntime((fiber) => {
+    Effect.uninterruptible(Effect.withFiberRuntime<Registration, RioError.RegisterError, Scope.Scope>((fiber) => {
       const registration = this.unsafeRegistration(data, options?.length, policyOf(options))
       if (!(registration instanceof RegistrationImpl)) return Effect.fail(registration)
       return Effect.as(
         Scope.addFinalizerExit(currentScope(fiber), () => release(registration)),
         registration as Registration
       )
-    }))
+    })).pipe(this.traced("RegisteredIo.registerBuffer", options?.length ?? data?.byteLength))
 
   readonly allocateBuffer = (
     byteLength: number,
     options?: Omit<RegisterOptions, "length">
   ): Effect.Effect<Registration, AllocateError, Scope.Scope> =>
-    Effect.uninterruptible(Effect.withFiberRuntime((fiber) => {
+    Effect.uninterruptible(Effect.withFiberRuntime<Registration, AllocateError, Scope.Scope>((fiber) => {
       const owned = this.unsafeAllocateOwned(byteLength, policyOf(options))
       if (!("registration" in owned)) return Effect.fail(owned)
       return Effect.as(Scope.addFinalizer(currentScope(fiber), owned.release), owned.registration as Registration)
-    }))
+    })).pipe(this.traced("RegisteredIo.allocateBuffer", byteLength))
 
   /**
    * `allocateBuffer` without a scope, for memory that the library itself owns (a socket's

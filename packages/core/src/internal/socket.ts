@@ -22,6 +22,7 @@ import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
 import { checkDepth, invalid, parseAddress, show } from "./address.js"
 import { addressesOf, tryNext } from "./lookup.js"
+import { addressAttributes, metrics, tagsOf } from "./observability.js"
 import type { AllocateOwned, RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { RequestQueue, Requests } from "./requests.js"
@@ -44,7 +45,29 @@ export interface Registrations {
 
 /** Sockets over one backend's `NetDriver`, checked against the service's registrations. */
 export class Sockets implements UdpContext {
-  constructor(readonly net: NetDriver, private readonly registrations: Registrations) {}
+  private readonly tcpTags: ReturnType<typeof tagsOf>
+
+  constructor(readonly net: NetDriver, private readonly registrations: Registrations, readonly backend: string) {
+    this.tcpTags = tagsOf(backend, "tcp")
+  }
+
+  /** A span around a call that opens something, with the backend and the addresses it names. */
+  private traced(name: string, transport: "udp" | "tcp", attributes: Record<string, unknown>) {
+    return Effect.withSpan(name, {
+      attributes: { "effect_rio.backend": this.backend, "network.transport": transport, ...attributes }
+    })
+  }
+
+  /** Counts an open TCP stream until its scope closes (both steps or neither: no interruption between). */
+  private counted(state: StreamState): Effect.Effect<StreamState, never, Scope.Scope> {
+    return Effect.uninterruptible(Effect.zipRight(
+      Effect.addFinalizer(() => Effect.sync(() => metrics.connectionsOpen.unsafeModify(-1, this.tcpTags))),
+      Effect.sync(() => {
+        metrics.connectionsOpen.unsafeModify(1, this.tcpTags)
+        return state
+      })
+    ))
+  }
 
   readonly allocateOwned: AllocateOwned = (byteLength, policy) =>
     this.registrations.unsafeAllocateOwned(byteLength, policy)
@@ -118,7 +141,13 @@ export class Sockets implements UdpContext {
         const socket = this.net.udp(bind)
         return socket instanceof Error ? Effect.fail(socket) : Effect.succeed(new UdpState(this.net, socket, options))
       })
-    })).pipe(Effect.map((state) => makeUdpSocket(this, state)))
+    })).pipe(
+      Effect.map((state) => makeUdpSocket(this, state)),
+      this.traced("RegisteredSocket.udp", "udp", {
+        "network.local.address": options.host ?? "127.0.0.1",
+        "network.local.port": options.port ?? 0
+      })
+    )
   }
 
   connect(options: ConnectOptions): Effect.Effect<TcpStream, SocketError, Scope.Scope> {
@@ -172,7 +201,11 @@ export class Sockets implements UdpContext {
             new StreamRing(this.net, this.allocateOwned, `TCP stream ${show(socket.local)}`, options.receiveRing, false)
           )
       )
-    })).pipe(Effect.map((state) => makeTcpStream(this, state)))
+    })).pipe(
+      Effect.flatMap((state) => this.counted(state)),
+      Effect.map((state) => makeTcpStream(this, state)),
+      this.traced("RegisteredSocket.connect", "tcp", { "server.address": options?.host, "server.port": options?.port })
+    )
   }
 
   /** Connects in flight belong to no socket yet. */
@@ -197,7 +230,13 @@ export class Sockets implements UdpContext {
         const ring = new StreamRing(this.net, this.allocateOwned, label, options.receiveRing, true)
         return Effect.succeed(new ListenerState(this.net, socket, options, ring))
       })
-    })).pipe(Effect.map((state) => this.listener(state, options.accepted ?? options)))
+    })).pipe(
+      Effect.map((state) => this.listener(state, options.accepted ?? options)),
+      this.traced("RegisteredSocket.listen", "tcp", {
+        "network.local.address": options?.host ?? "127.0.0.1",
+        "network.local.port": options?.port
+      })
+    )
   }
 
   private listener(state: ListenerState, accepted: QueueOptions): TcpListener {
@@ -211,7 +250,12 @@ export class Sockets implements UdpContext {
           (socket) => this.net.close(socket)
         ),
         (socket) => new StreamState(this.net, socket, accepted, state.ring)
-      )).pipe(Effect.map((stream) => makeTcpStream(this, stream)))
+      )).pipe(
+        Effect.flatMap((stream) => this.counted(stream)),
+        Effect.map((stream) => makeTcpStream(this, stream)),
+        Effect.tap((stream) => Effect.annotateCurrentSpan(addressAttributes("client", stream.remoteAddress))),
+        this.traced("RegisteredSocket.accept", "tcp", addressAttributes("network.local", state.socket.local))
+      )
     }
   }
 }

@@ -118,7 +118,16 @@ export const make = (
               runFork(
                 handler(socket).pipe(
                   Effect.catchAllCause(reportUnhandledError),
-                  Effect.ensuring(Scope.close(connection, Exit.void))
+                  Effect.ensuring(Scope.close(connection, Exit.void)),
+                  // One span per connection, for its whole life: none per message.
+                  Effect.withSpan("RioSocketServer.connection", {
+                    attributes: {
+                      "network.transport": "tcp",
+                      "client.address": stream.remoteAddress.host,
+                      "client.port": stream.remoteAddress.port,
+                      "server.port": stream.localAddress.port
+                    }
+                  })
                 )
               )
             }
