@@ -231,7 +231,8 @@ describe("differential: double and kernels", () => {
               )
             }
           }),
-          { numRuns: 40 }
+          // More when hunting: DIFFERENTIAL_RUNS=1000 npx vitest run test/conformance/differential.test.ts
+          { numRuns: Number(process.env.DIFFERENTIAL_RUNS ?? 40) }
         )
       ),
     120_000

@@ -385,6 +385,24 @@ describeSocketBackends("TCP receiveEach", (it, backend) => {
       assert.strictEqual(yield* client.receive(into), 0, "after shutdown(\"read\"), at once")
     }))
 
+  const shutBothCase = "bytes sent to a peer that shut down both ways: the send completes, the next meets its reset"
+  it.scoped.skipIf(backend.sockets?.cannotReset !== undefined)(
+    backend.sockets?.cannotReset === undefined
+      ? shutBothCase
+      : `${shutBothCase} — skipped: ${backend.sockets.cannotReset}`,
+    () =>
+      Effect.gen(function*() {
+        const listener = yield* RegisteredSocket.listen({ port: 0 })
+        const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+        const server = yield* listener.accept
+        const out = (yield* source(64, 10)).slice(0, 64)
+        yield* server.shutdown("both")
+        assert.strictEqual(yield* client.send(out), 64)
+        yield* Effect.sleep("10 millis")
+        assert.strictEqual((yield* Effect.flip(client.sendAll(out)))._tag, "WSAECONNRESET")
+      })
+  )
+
   it.scoped("an echo through receiveEach and sendMany of copies: 64 KiB round trip", () =>
     Effect.gen(function*() {
       const { client, server } = yield* pair({ slots: 16, slotSize: 512 })

@@ -45,6 +45,8 @@ export interface Connection {
   readShut: boolean
   writeShut: boolean
   reset: boolean
+  /** The peer's end of stream had arrived when the reset came: receives still end with 0 (Linux). */
+  endedBeforeReset: boolean
   closed: boolean
   sent: number
   received: number
@@ -63,6 +65,7 @@ const makeConnection = (socket: NetSocket, family: Family, ownsPort: boolean): C
   readShut: false,
   writeShut: false,
   reset: false,
+  endedBeforeReset: false,
   closed: false,
   sent: 0,
   received: 0
@@ -144,6 +147,10 @@ export class Streams {
     }
     connection.sent += n
     this.completions.settle(request, n)
+    // Bytes for an end that shut down both ways cannot be delivered: Linux answers them with a
+    // reset, which the sender meets on its next operation (Winsock resets already for an end
+    // that shut down reading only).
+    if (peer.readShut && peer.writeShut) this.reset(connection, "the peer had shut down both ways")
     this.pump(peer)
     return decided
   }
@@ -153,7 +160,10 @@ export class Streams {
     const connection = this.lookup(socket.handle, "receive")
     if ("_tag" in connection) return this.completions.now(request, connection)
     if (connection.reset) {
-      return this.completions.now(request, connectionReset("receive", connection, "it was reset"))
+      return this.completions.now(
+        request,
+        connection.endedBeforeReset ? 0 : connectionReset("receive", connection, "it was reset")
+      )
     }
     connection.receivers.push({ request, region })
     this.pump(connection)
@@ -221,13 +231,15 @@ export class Streams {
   private reset(connection: Connection, why: string): void {
     for (const end of [connection, connection.peer]) {
       if (end === undefined || end.closed || end.reset) continue
+      end.endedBeforeReset = this.ended(end) && end.buffered === 0
       end.reset = true
       end.buffer.length = 0
       end.buffered = 0
       for (const receiver of end.receivers.splice(0)) {
         this.completions.settle(receiver.request, connectionReset("receive", end, why))
       }
-      end.watcher?.fail(connectionReset("receive", end, why))
+      if (end.endedBeforeReset) end.watcher?.wake()
+      else end.watcher?.fail(connectionReset("receive", end, why))
     }
   }
 
