@@ -150,9 +150,11 @@ class SharedSlots implements StreamSlots {
     this.receivers.add(stream)
     this.completions.startOperation()
     connection.watcher = stream
-    // A reset before this call fails it as it fails a plain receive.
-    if (connection.reset) stream.fail(connectionReset("receiveMany", connection, "it was reset"))
-    else stream.wake()
+    // A reset before this call fails it as it fails a plain receive (which ends with 0 instead
+    // when the peer's end of stream had come first).
+    if (connection.reset && !connection.endedBeforeReset) {
+      stream.fail(connectionReset("receiveMany", connection, "it was reset"))
+    } else stream.wake()
     return stream
   }
 

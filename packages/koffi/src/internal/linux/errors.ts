@@ -193,7 +193,7 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [Errno.ENOMEM, [Codes.WSAENOBUFS, "the kernel is out of memory"]],
     [Errno.EINVAL, [Codes.WSAEINVAL, "the kernel refused an argument"]],
     [Errno.EFAULT, [Codes.WSAEFAULT, "the kernel refused the memory"]],
-    [Errno.ENOTCONN, [Codes.WSAENOTCONN, "the stream is not connected (it was reset); close it"]],
+    [Errno.ENOTCONN, [Codes.WSAENOTCONN, "the socket is not connected (any more): close it"]],
     [Errno.ENETUNREACH, [Codes.WSAENETUNREACH, "the network is unreachable (check the address and routes)"]],
     [Errno.EHOSTUNREACH, [Codes.WSAEHOSTUNREACH, "the host is unreachable (check the address)"]],
     [Errno.EACCES, [Codes.WSAEACCES, "permission denied (a port below 1024, or a broadcast address)"]],

@@ -19,7 +19,7 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [10061, [Codes.WSAECONNREFUSED, "nothing listens at that address"]],
     [10054, [Codes.WSAECONNRESET, "the peer reset the connection"]],
     [10052, [Codes.WSAECONNRESET, "the connection was reset by the network"]],
-    [10057, [Codes.WSAENOTCONN, "the stream is not connected (it was reset); close it"]],
+    [10057, [Codes.WSAENOTCONN, "the socket is not connected (any more): close it"]],
     [10053, [Codes.WSAECONNABORTED, "the connection was aborted"]],
     // closesocket ends the socket's outstanding requests with this Win32 code.
     [995, [Codes.WSAECONNABORTED, "the operation was aborted (its socket was closed)"]],
