@@ -8,14 +8,19 @@ import { RioTest } from "@effect-rio/testing"
 import * as Effect from "effect/Effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
+import { join } from "node:path"
 import { micros, ratio, table } from "./measure.js"
 import { footprint, pool } from "./pool.js"
 import { registration } from "./registration.js"
+import { readMachine } from "./report/machine.js"
+import type { LatestResults } from "./report/micro-tables.js"
+import { findRoot } from "./root.js"
 
 const quick = process.argv.includes("--quick")
 const plan = quick ? { rounds: 3, iterations: 2_000 } : { rounds: 15, iterations: 20_000 }
 
 const program = Effect.gen(function*() {
+  const machine = readMachine()
   console.log(`node ${process.version}, ${cpus().length} cores, ${plan.rounds} rounds of ${plan.iterations}\n`)
   const pairs = yield* registration(plan)
   const linux = KoffiRio.layerLinux()
@@ -76,17 +81,20 @@ const program = Effect.gen(function*() {
     ["backend", "page size", "one BufferPool", "1,000 registrations"],
     footprints.map((row) => [row.backend, String(row.pageSize), String(row.pooledPages), String(row.separatePages)])
   )
-  const results = {
+  const results: LatestResults = {
     date: new Date().toISOString(),
     node: process.version,
     cores: cpus().length,
+    machine,
     plan,
     registration: pairs,
     pool: pools,
     footprint: footprints
   }
-  mkdirSync(new URL("./results/", import.meta.url), { recursive: true })
-  writeFileSync(new URL("./results/latest.json", import.meta.url), JSON.stringify(results, null, 2) + "\n")
+  // Not beside this file: bundled, it runs from bench/build.
+  const directory = join(findRoot(), "bench", "results")
+  mkdirSync(directory, { recursive: true })
+  writeFileSync(join(directory, "latest.json"), JSON.stringify(results, null, 2) + "\n")
   console.log("wrote bench/results/latest.json")
 })
 

@@ -3,7 +3,7 @@
  * server itself, sampling its ticks while a load generator runs, and dividing the ticks of the
  * load generator's measured window by the messages in it.
  */
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { basename } from "node:path"
 import type { Live } from "./processes.js"
 import { run } from "./processes.js"
@@ -28,6 +28,29 @@ export const procStat = (pid: number): { readonly comm: string; readonly ticks: 
     return { comm: stat.slice(stat.indexOf("(") + 1, close), ticks: Number(fields[11]) + Number(fields[12]) }
   } catch {
     return null
+  }
+}
+
+/**
+ * `procStat` of a process and every process under it (a primary and its workers): their
+ * ticks summed, the process's own `comm`; null once it is gone.
+ */
+export const treeStat = (pid: number): { readonly comm: string; readonly ticks: number } | null => {
+  const own = procStat(pid)
+  if (own === null) return null
+  let ticks = own.ticks
+  for (const child of childrenOf(pid)) ticks += treeStat(child)?.ticks ?? 0
+  return { comm: own.comm, ticks }
+}
+
+/** The pids a process started (its threads' children, from /proc/<pid>/task/<tid>/children). */
+const childrenOf = (pid: number): ReadonlyArray<number> => {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(" ").filter(Boolean).map(Number)
+    )
+  } catch {
+    return []
   }
 }
 

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs"
 import { join } from "node:path"
 import type { Built } from "./build.js"
 import type { Sample } from "./cpu.js"
-import { cpuPerMessage, notTheServer, procStat, SAMPLE_MS } from "./cpu.js"
+import { cpuPerMessage, notTheServer, procStat, SAMPLE_MS, treeStat } from "./cpu.js"
 import type { Live } from "./processes.js"
 import { exited, firstLine, freePort, run, start, stop } from "./processes.js"
 import type { HeapFigure, LoadRun, NetPlan, NetRow, NetScenario } from "./results.js"
@@ -59,7 +59,8 @@ export const measure = async (
     ).find((reason) => reason !== undefined)
     if (unusable !== undefined) slot.reason = unusable
     else {
-      const started = await start(root, spec, await freePort(scenario.protocol), scenario.heap)
+      const heap = scenario.heap && spec.workers === undefined
+      const started = await start(root, spec, await freePort(scenario.protocol), heap)
       if (typeof started === "string") {
         slot.reason = started
         slot.failed = true
@@ -80,7 +81,7 @@ export const measure = async (
     const pid = live.child.pid!
     const samples: Array<Sample> = []
     const sample = () => {
-      const stat = slot.note === null ? procStat(pid) : null
+      const stat = slot.note !== null ? null : slot.spec.workers === undefined ? procStat(pid) : treeStat(pid)
       if (stat !== null) samples.push({ ms: performance.now(), ticks: stat.ticks })
     }
     const sent: Array<number> = []

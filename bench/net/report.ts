@@ -4,12 +4,9 @@
  * reference, and its V8 heap per message where it was counted.
  */
 import { table } from "../measure.js"
+import { formatMetric as format } from "../report/figures.js"
 import { pick } from "./results.js"
 import type { LoadRun, NetScenario } from "./results.js"
-import type { Metric } from "./scenarios.js"
-
-const format = (metric: Metric, value: number): string =>
-  metric === "gbps" ? value.toFixed(3) : Math.round(value).toLocaleString("en-US")
 
 /** Prints the scenario's title line, its table, and a note per row whose CPU or heap figure is missing. */
 export const print = (scenario: NetScenario): void => {

@@ -2,8 +2,9 @@
  * The shape of bench/results/net.json: what one load generator run reports, and the rows and
  * scenarios built from those runs.
  */
+import type { Machine } from "../report/machine.js"
 import type { IdleConnections } from "./idle-connections.js"
-import type { Metric, Role } from "./scenarios.js"
+import type { Metric, Role, ScenarioKey } from "./scenarios.js"
 
 /** One load generator run, as it printed it (udp runs have roundTrips, tcp runs messages, rpc runs requests). */
 export interface LoadRun {
@@ -69,6 +70,8 @@ export interface NetResults {
   readonly date: string
   readonly node: string
   readonly cores: number
+  /** Absent in files written before it was recorded. */
+  readonly machine?: Machine
   /** Clock ticks per second of /proc/<pid>/stat's utime and stime (`getconf CLK_TCK`). */
   readonly clockTicks: number
   readonly plan: NetPlan
@@ -82,6 +85,11 @@ export interface NetResults {
   /** What RioSocketServer pins with 10,000 idle connections, or why it was not measured. */
   readonly idleConnections: IdleConnections | string
 }
+
+/** net.json as a reader takes it: a file written before a scenario was added lacks that scenario. */
+export type StoredNetResults =
+  & Omit<NetResults, ScenarioKey | "idleConnections">
+  & Partial<Pick<NetResults, ScenarioKey | "idleConnections">>
 
 /** How long each server is measured. */
 export interface NetPlan {

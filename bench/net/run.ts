@@ -4,7 +4,8 @@
  * and a lighter wire-level one (bench/net/rpc-wire-load.ts) for the rpc servers, an Effect
  * Cluster client (bench/net/cluster-load.ts) for the cluster runners — all in this one run, so that every server of a scenario pays the same
  * client cost and the ratios compare like with like. Prints the tables and writes
- * bench/results/net.json.
+ * bench/results/net.json, then the report drawn from it (bench/report/run.ts: a chart per
+ * scenario and bench/results/README.md).
  *
  * Each figure is the median of ROUNDS runs; within a scenario all servers are up at once and
  * their runs are interleaved (A B C A B C ...), so a slow spell of the machine falls on all of
@@ -20,15 +21,19 @@
  *
  * This file is the entry point: it builds, measures the scenarios of bench/net/scenarios.ts in
  * turn and prints each (bench/net/build.ts, measure-scenario.ts, report.ts), then writes the
- * JSON (its shape: bench/net/results.ts).
+ * JSON (its shape: bench/net/results.ts) and the report.
  *
  * `pnpm bench` runs it after the registration benchmarks; alone: `node --import tsx
- * bench/net/run.ts [--quick]` (`pnpm bench:net`). `net()` is exported for callers in code.
+ * bench/net/run.ts [--quick] [--rounds N] [--only udp,tcpPingPong]` (`pnpm bench:net`; `--only`
+ * measures those scenarios and writes nothing). `net()` is exported for callers in code.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
-import { dirname, join, resolve } from "node:path"
+import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { readMachine } from "../report/machine.js"
+import { writeReport } from "../report/run.js"
+import { findRoot } from "../root.js"
 import { build } from "./build.js"
 import { clockTicks } from "./cpu.js"
 import { measureIdle, printIdle } from "./idle-connections.js"
@@ -39,21 +44,18 @@ import type { NetPlan, NetResults, NetScenario } from "./results.js"
 import type { Scenario } from "./scenarios.js"
 import { SCENARIOS } from "./scenarios.js"
 
-/** The repo root, whether this file runs from bench/net (tsx) or bundled into bench/build. */
-const findRoot = (): string => {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, "bench", "net", "loadgen.c"))) {
-    const parent = dirname(dir)
-    if (parent === dir) throw new Error("bench/net: cannot find the repo root from " + import.meta.url)
-    dir = parent
-  }
-  return dir
-}
-
-/** Builds, measures and prints every scenario, then writes bench/results/net.json. */
-export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<NetResults> => {
+/**
+ * Builds, measures and prints every scenario, then writes bench/results/net.json. With `only`
+ * (scenario keys), measures and prints just those and writes nothing: a partial run is no
+ * snapshot.
+ */
+export const net = async (
+  plan: NetPlan = { seconds: 3, rounds: 3 },
+  only?: ReadonlyArray<string>
+): Promise<NetResults | undefined> => {
   const root = findRoot()
   const began = Date.now()
+  const machine = readMachine()
   console.log(
     `node ${process.version}, ${cpus().length} cores; ${plan.rounds} runs of 0.5 s warm-up + ${plan.seconds} s ` +
       "per server, 127.0.0.1, load generator and server share the cores\n"
@@ -72,8 +74,13 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
   )
   const measured: Partial<Record<Scenario["key"], NetScenario>> = {}
   for (const scenario of SCENARIOS) {
+    if (only !== undefined && !only.includes(scenario.key)) continue
     measured[scenario.key] = await measure(root, scenario, plan, built, ticks)
     print(measured[scenario.key]!)
+  }
+  if (only !== undefined) {
+    if (typeof postgres !== "string") await postgres.stop()
+    return undefined
   }
   const idle = built.has("bench/build/socket-echo.mjs")
     ? `skipped: ${built.get("bench/build/socket-echo.mjs")}`
@@ -84,6 +91,7 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
     date: new Date().toISOString(),
     node: process.version,
     cores: cpus().length,
+    machine,
     clockTicks: ticks,
     plan,
     udp: measured.udp!,
@@ -98,6 +106,7 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
   mkdirSync(join(root, "bench/results"), { recursive: true })
   writeFileSync(join(root, "bench/results/net.json"), JSON.stringify(results, null, 2) + "\n")
   console.log(`wrote bench/results/net.json (${((Date.now() - began) / 1000).toFixed(0)} s)`)
+  await writeReport(root)
   return results
 }
 
@@ -105,7 +114,11 @@ export const net = async (plan: NetPlan = { seconds: 3, rounds: 3 }): Promise<Ne
 const self = fileURLToPath(import.meta.url)
 if (/[\\/]net[\\/]run\.[cm]?[jt]s$/.test(self) && resolve(process.argv[1] ?? "") === self) {
   const quick = process.argv.includes("--quick")
-  net(quick ? { seconds: 1, rounds: 3 } : undefined).catch((error) => {
+  const at = process.argv.indexOf("--only")
+  const only = at < 0 ? undefined : (process.argv[at + 1] ?? "").split(",")
+  const rounds = process.argv.indexOf("--rounds")
+  const plan = { seconds: quick ? 1 : 3, rounds: rounds < 0 ? 3 : Number(process.argv[rounds + 1]) }
+  net(plan, only).catch((error) => {
     console.error(error)
     process.exitCode = 1
   })

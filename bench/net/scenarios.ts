@@ -14,7 +14,21 @@ export interface ServerSpec {
   readonly requires: string
   /** argv, run from the repo root; `node` means this very Node binary. */
   readonly command: (port: number) => ReadonlyArray<string>
+  /**
+   * A primary that forks this many worker processes (node:cluster, one port by reusePort): its
+   * CPU is the whole process tree's, and its V8 heap is not counted (it is spread over them).
+   */
+  readonly workers?: number
 }
+
+/** The callback echo as N worker processes on one port (examples/src/cluster.ts's design). */
+const workersEcho = (workers: number): ServerSpec => ({
+  name: `ours, callbacks, ${workers} worker process${workers === 1 ? "" : "es"} on one port (node:cluster, reusePort)`,
+  role: "ours",
+  requires: "bench/build/tcp-each-echo.mjs",
+  command: (port) => ["node", "bench/build/tcp-each-echo.mjs", String(port), "--workers", String(workers)],
+  workers
+})
 
 const UDP_SERVERS: ReadonlyArray<ServerSpec> = [
   {
@@ -28,6 +42,12 @@ const UDP_SERVERS: ReadonlyArray<ServerSpec> = [
     role: "ours",
     requires: "bench/build/udp-batch-echo.mjs",
     command: (port) => ["node", "bench/build/udp-batch-echo.mjs", String(port)]
+  },
+  {
+    name: "ours, batches, metrics off (RegisteredIo.withoutMetrics)",
+    role: "ours",
+    requires: "bench/build/udp-batch-echo.mjs",
+    command: (port) => ["node", "bench/build/udp-batch-echo.mjs", String(port), "--no-metrics"]
   },
   {
     name: "node:dgram",
@@ -70,6 +90,14 @@ const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
     requires: "bench/build/tcp-each-echo.mjs",
     command: (port) => ["node", "bench/build/tcp-each-echo.mjs", String(port)]
   },
+  {
+    name: "ours, callbacks, metrics off (RegisteredIo.withoutMetrics)",
+    role: "ours",
+    requires: "bench/build/tcp-each-echo.mjs",
+    command: (port) => ["node", "bench/build/tcp-each-echo.mjs", String(port), "--no-metrics"]
+  },
+  workersEcho(1),
+  workersEcho(2),
   NODE_NET
 ]
 

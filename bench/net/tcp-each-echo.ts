@@ -9,6 +9,9 @@
  * A bench server, not a general one: a peer that sends more than a half (64 KiB) while the
  * echo of what came before is still in flight ends its stream with an error rather than
  * wait (receiveEach has no backpressure of its own).
+ *
+ * `--workers N`: N worker processes (node:cluster) on one port by `reusePort`, each with its
+ * own ring — the multi-core design of examples/src/cluster.ts — and this process their primary.
  */
 import { RegisteredIo, RegisteredSocket } from "@effect-rio/core"
 import type { RioBuf } from "@effect-rio/core"
@@ -17,12 +20,15 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import * as Cluster from "node:cluster"
 
 const HALF = 64 * 1024
 
 const port = Number(process.argv[2] ?? 0)
-if (!Number.isInteger(port) || port < 0) {
-  console.error("usage: tcp-each-echo.mjs <port>")
+const workersAt = process.argv.indexOf("--workers")
+const workers = workersAt < 0 ? 0 : Number(process.argv[workersAt + 1])
+if (!Number.isInteger(port) || port < 0 || !Number.isInteger(workers) || workers < 0) {
+  console.error("usage: tcp-each-echo.mjs <port> [--no-metrics] [--workers N]")
   process.exit(2)
 }
 
@@ -64,9 +70,17 @@ const echo = (stream: RegisteredSocket.TcpStream) =>
     yield* stream.shutdown("write")
   })
 
+/** With `--workers N`: this process's part as one of N workers on one port, or as their primary. */
+const worker = Cluster.default.isWorker
+
 const program = Effect.scoped(Effect.gen(function*() {
-  const listener = yield* RegisteredSocket.listen({ host: "127.0.0.1", port })
-  console.log(`listening ${listener.address.port}`)
+  const listener = yield* RegisteredSocket.listen({
+    host: "127.0.0.1",
+    port: worker ? Number(process.env.EFFECT_RIO_PORT) : port,
+    reusePort: worker
+  })
+  if (worker) process.send!({ ready: listener.address.port })
+  else console.log(`listening ${listener.address.port}`)
   return yield* Effect.forever(Effect.gen(function*() {
     const connection = yield* Scope.make()
     const stream = yield* Scope.extend(listener.accept, connection)
@@ -74,11 +88,36 @@ const program = Effect.scoped(Effect.gen(function*() {
       Scope.extend(echo(stream), connection).pipe(Effect.ignore, Effect.ensuring(Scope.close(connection, Exit.void)))
     )
   }))
-})).pipe(Effect.provide(KoffiRio.layer))
+})).pipe(
+  // `--no-metrics`: the same server with the library's metrics off, for the bench's on/off pair.
+  Effect.provide(process.argv.includes("--no-metrics") ? RegisteredIo.withoutMetrics(KoffiRio.layer) : KoffiRio.layer)
+)
 
-Effect.runPromiseExit(program).then((exit) => {
+/** The primary: the first worker picks the port, the others join it; "listening" once all are up. */
+const primary = async () => {
+  const start = (at: number) =>
+    new Promise<number>((resolve, reject) => {
+      const child = Cluster.default.fork({ EFFECT_RIO_PORT: String(at) })
+      child.once("message", (message: { readonly ready: number }) => resolve(message.ready))
+      child.once("exit", (code) => reject(new Error(`a worker exited with ${code}`)))
+    })
+  const first = await start(port)
+  for (let i = 1; i < workers; i++) await start(first)
+  console.log(`listening ${first}`)
+}
+
+const finish = (exit: Exit.Exit<unknown, unknown>): void => {
   if (Exit.isFailure(exit)) {
     console.error(Cause.pretty(exit.cause))
     process.exitCode = 1
   }
-})
+}
+
+if (workers > 0 && Cluster.default.isPrimary) {
+  primary().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
+} else {
+  Effect.runPromiseExit(program).then(finish)
+}

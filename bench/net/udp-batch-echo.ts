@@ -4,7 +4,7 @@
  * receive ring) and echoed from the very slot it landed in, all of a batch in one
  * `sendMany`. On `KoffiRio.layer`. Prints "listening <port>" when bound.
  */
-import { RegisteredSocket } from "@effect-rio/core"
+import { RegisteredIo, RegisteredSocket } from "@effect-rio/core"
 import { KoffiRio } from "@effect-rio/koffi"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -32,7 +32,10 @@ const program = Effect.scoped(Effect.gen(function*() {
   const socket = yield* RegisteredSocket.udp({ host: "127.0.0.1", port })
   console.log(`listening ${socket.address.port}`)
   return yield* Effect.forever(socket.withReceived((datagrams) => socket.sendMany(replies(datagrams))))
-})).pipe(Effect.provide(KoffiRio.layer))
+})).pipe(
+  // `--no-metrics`: the same server with the library's metrics off, for the bench's on/off pair.
+  Effect.provide(process.argv.includes("--no-metrics") ? RegisteredIo.withoutMetrics(KoffiRio.layer) : KoffiRio.layer)
+)
 
 Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isFailure(exit)) {

@@ -9,9 +9,9 @@ import { RioSocket, RioSocketServer } from "@effect-rio/platform"
 import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
 import { describeSocketBackends } from "./describeBackends.js"
+import { metricValue } from "./metricValues.js"
 
 interface Recorded {
   readonly name: string
@@ -51,18 +51,8 @@ const recordingTracer = () => {
   return { spans, tracer }
 }
 
-/** A gauge's value for `backend` (and `protocol`) from the metric registry; 0 before its first update. */
 const gauge = (name: string, backend: string, protocol?: string) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    let total = 0
-    for (const pair of pairs) {
-      if (pair.metricKey.name !== name) continue
-      const tags = new Map(pair.metricKey.tags.map((tag) => [tag.key, tag.value]))
-      if (tags.get("backend") !== backend || (protocol !== undefined && tags.get("protocol") !== protocol)) continue
-      total += (pair.metricState as unknown as { readonly value: number }).value
-    }
-    return total
-  })
+  metricValue(name, protocol === undefined ? { backend } : { backend, protocol })
 
 describeSocketBackends("observability", (it) => {
   it.effect("spans around registrations and sockets, with their attributes; none per message", () =>

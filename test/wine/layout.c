@@ -133,6 +133,22 @@ int main(void)
     printf("    \"WSAETOOMANYREFS\": %d,\n", WSAETOOMANYREFS);
     printf("    \"WSAEALREADY\": %d,\n", WSAEALREADY);
     printf("    \"WSAENOTSOCK\": %d\n", WSAENOTSOCK);
+    /* The socket options of packages/koffi/src/internal/windows/options.ts (TCP_KEEPALIVE, 3,
+       is not in mingw-w64's headers: it is checked against Microsoft's documentation only). */
+    printf("  },\n  \"socketOptions\": {\n");
+    printf("    \"SOL_SOCKET\": %d, \"SO_REUSEADDR\": %d, \"SO_KEEPALIVE\": %d, \"SO_BROADCAST\": %d,\n",
+           SOL_SOCKET, SO_REUSEADDR, SO_KEEPALIVE, SO_BROADCAST);
+    printf("    \"SO_SNDBUF\": %d, \"SO_RCVBUF\": %d, \"IPPROTO_IP\": %d, \"IPPROTO_TCP\": %d, \"IPPROTO_IPV6\": %d,\n",
+           SO_SNDBUF, SO_RCVBUF, IPPROTO_IP, IPPROTO_TCP, IPPROTO_IPV6);
+    printf("    \"TCP_NODELAY\": %d, \"IP_TTL\": %d, \"IP_MULTICAST_TTL\": %d, \"IP_MULTICAST_LOOP\": %d,\n",
+           TCP_NODELAY, IP_TTL, IP_MULTICAST_TTL, IP_MULTICAST_LOOP);
+    printf("    \"IP_ADD_MEMBERSHIP\": %d, \"IP_DROP_MEMBERSHIP\": %d, \"IPV6_UNICAST_HOPS\": %d,\n",
+           IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IPV6_UNICAST_HOPS);
+    printf("    \"IPV6_MULTICAST_HOPS\": %d, \"IPV6_MULTICAST_LOOP\": %d, \"IPV6_ADD_MEMBERSHIP\": %d,\n",
+           IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP, IPV6_ADD_MEMBERSHIP);
+    printf("    \"IPV6_DROP_MEMBERSHIP\": %d, \"IPV6_V6ONLY\": %d,\n", IPV6_DROP_MEMBERSHIP, IPV6_V6ONLY);
+    printf("    \"sizeof ip_mreq\": %u, \"sizeof ipv6_mreq\": %u\n",
+           (unsigned)sizeof(struct ip_mreq), (unsigned)sizeof(struct ipv6_mreq));
     printf("  },\n  \"WSAID_MULTIPLE_RIO\": [");
     for (size_t i = 0; i < sizeof guid; i++)
         printf("%s%u", i ? ", " : "", guid[i]);

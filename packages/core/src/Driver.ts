@@ -17,6 +17,7 @@ import type {
   WSAENOBUFS,
   WSAETIMEDOUT
 } from "./RioError.js"
+import type { OptionValues } from "./SocketOptions.js"
 
 /**
  * Native memory owned by a backend: a stable address and a view of it.
@@ -137,6 +138,25 @@ export type Done<A> = (result: A | NetDriverError) => void
 export type NetDriverError = NetworkError | WSAEINVAL | WSAEFAULT | WSAENOBUFS | WSAETIMEDOUT | RioSystemError
 
 /**
+ * A socket option the core sets and reads through a driver, by its `SocketOptions` name
+ * (SO_RCVBUF is `receiveBufferSize`, …). Values are integers: 0 / 1 for yes / no, bytes for
+ * buffer sizes, seconds for `keepAliveInitialDelay`, hops for the TTLs. Which level and
+ * number each is, and which variant an IPv6 socket takes, is the driver's to know.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type OptionName = keyof OptionValues
+
+/**
+ * Options a new socket gets before it binds or connects (an accepted one: at once), in order.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type OptionSettings = ReadonlyArray<readonly [name: OptionName, value: number]>
+
+/**
  * A backend's sockets. Synchronous calls return their result; operations that wait for
  * the network take a `done` callback, run it exactly once (never synchronously inside the
  * call), and return a `Pending`. Operations started in the same event-loop turn should
@@ -147,12 +167,28 @@ export type NetDriverError = NetworkError | WSAEINVAL | WSAEFAULT | WSAENOBUFS |
  * @category models
  */
 export interface NetDriver {
-  /** A UDP socket bound to `bind` (port 0: a free port, reported in `local`). */
-  readonly udp: (bind: SocketAddress) => NetSocket | NetDriverError
-  /** A TCP socket bound to `bind` and listening. */
-  readonly listen: (bind: SocketAddress, backlog: number) => NetSocket | NetDriverError
-  readonly connect: (peer: SocketAddress, done: Done<NetSocket>) => Pending
-  readonly accept: (listener: NetSocket, done: Done<NetSocket>) => Pending
+  /** A UDP socket with `options`, bound to `bind` (port 0: a free port, reported in `local`). */
+  readonly udp: (bind: SocketAddress, options: OptionSettings) => NetSocket | NetDriverError
+  /** A TCP socket with `options`, bound to `bind` and listening. */
+  readonly listen: (bind: SocketAddress, backlog: number, options: OptionSettings) => NetSocket | NetDriverError
+  /** A TCP socket with `options`, connected to `peer`. */
+  readonly connect: (peer: SocketAddress, options: OptionSettings, done: Done<NetSocket>) => Pending
+  /** The next connection of `listener`, with `options`. */
+  readonly accept: (listener: NetSocket, options: OptionSettings, done: Done<NetSocket>) => Pending
+  /** Sets one option of an open socket (`WSAENOPROTOOPT` where the platform lacks it). */
+  readonly setOption: (socket: NetSocket, name: OptionName, value: number) => NetDriverError | undefined
+  /** Reads one option back from the kernel. */
+  readonly getOption: (socket: NetSocket, name: OptionName) => number | NetDriverError
+  /**
+   * UDP: joins (`join`) or leaves the multicast `group` (a numeric address of the socket's
+   * family) on the interface whose address is `iface` (IPv4; `undefined`: the system's choice).
+   */
+  readonly membership: (
+    socket: NetSocket,
+    group: string,
+    iface: string | undefined,
+    join: boolean
+  ) => NetDriverError | undefined
   /** TCP: bytes written from the region (may be fewer than its length). */
   readonly send: (socket: NetSocket, region: Region, done: Done<number>) => Pending
   /**

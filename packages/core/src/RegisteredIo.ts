@@ -88,6 +88,8 @@ export interface RegisterOptions {
 export interface Service {
   /** `"io_uring"`, `"winsock"` or `"test"`. */
   readonly backend: string
+  /** Whether this service updates the `effect_rio_*` metrics (see {@link MetricsEnabled}). */
+  readonly metrics: boolean
   readonly pageSize: number
   /** The largest single registration the backend accepts. */
   readonly maxBufferLength: number
@@ -189,16 +191,41 @@ export interface Registration {
  * @since 0.2.0
  * @category constructors
  */
-export const make = (driver: Driver): Service => new internal.ServiceImpl(driver)
+export const make = (driver: Driver, options?: { readonly metrics?: boolean }): Service =>
+  new internal.ServiceImpl(driver, options?.metrics ?? true)
+
+/**
+ * Whether a backend's service updates the library's `effect_rio_*` metrics (registrations,
+ * pools, sockets): yes unless `false` is provided where its layer is built. Read once, when
+ * the service is made. See {@link withoutMetrics}.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export class MetricsEnabled extends Context.Reference<MetricsEnabled>()("@effect-rio/core/MetricsEnabled", {
+  defaultValue: () => true
+}) {}
+
+/**
+ * A backend layer whose service updates no metric: `RegisteredIo.withoutMetrics(KoffiRio.layer())`.
+ * Spans are the tracer's to switch off.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const withoutMetrics = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.provide(layer, Layer.succeed(MetricsEnabled, false))
 
 /**
  * {@link make} in a scope: when the scope closes, whatever raw calls or abandoned releases
  * left registered is deregistered, allocated memory is freed, and the driver is closed.
+ * Metrics follow {@link MetricsEnabled}.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const makeScoped: (driver: Driver) => Effect.Effect<Service, never, Scope.Scope> = internal.makeScoped
+export const makeScoped = (driver: Driver): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.flatMap(MetricsEnabled, (metrics) => internal.makeScoped(driver, metrics))
 
 /**
  * The layer of a backend: acquires its driver, builds the service with
@@ -210,7 +237,7 @@ export const makeScoped: (driver: Driver) => Effect.Effect<Service, never, Scope
 export const layerDriver = <E, R>(
   acquire: Effect.Effect<Driver, E, R>
 ): Layer.Layer<RegisteredIo, E, Exclude<R, Scope.Scope>> =>
-  Layer.scoped(RegisteredIo, Effect.flatMap(acquire, internal.makeScoped))
+  Layer.scoped(RegisteredIo, Effect.flatMap(acquire, makeScoped))
 
 const withService = internal.withService
 

@@ -118,7 +118,7 @@ export interface ReceivedChunk {
  * @since 0.2.0
  * @category models
  */
-export interface UdpSocket {
+export interface UdpSocket extends SocketOptions.OptionAccess, SocketOptions.Multicast {
   /** The bound address (the real port when 0 was asked for). */
   readonly address: SocketAddress
   /** Sends the slice as one datagram to `to`; the bytes sent. */
@@ -173,7 +173,7 @@ export interface ReceiveRingInfo {
  * @since 0.2.0
  * @category models
  */
-export interface TcpStream {
+export interface TcpStream extends SocketOptions.OptionAccess {
   readonly localAddress: SocketAddress
   readonly remoteAddress: SocketAddress
   /** Sends from the slice; the bytes the kernel took, which may be fewer than the slice. */
@@ -264,7 +264,7 @@ export interface TcpStream {
  * @since 0.2.0
  * @category models
  */
-export interface TcpListener {
+export interface TcpListener extends SocketOptions.OptionAccess {
   /** The bound address (the real port when 0 was asked for). */
   readonly address: SocketAddress
   /** The next connection, closed when the scope closes. */

@@ -23,7 +23,13 @@ export interface RioErrorFields {
   readonly cause?: unknown
 }
 
-type Input = Omit<RioErrorFields, "code"> & { readonly code?: number }
+/**
+ * What an error's constructor takes: its code is the class's own unless given.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Input = Omit<RioErrorFields, "code"> & { readonly code?: number }
 
 /**
  * `WSAEFAULT` (10014): the memory given is not usable — no memory, a detached
@@ -259,6 +265,19 @@ export class WSAEMFILE extends Data.TaggedError("WSAEMFILE")<RioErrorFields> {
 }
 
 /**
+ * `WSAENOPROTOOPT` (10042): a socket option this platform or protocol does not have (for
+ * example `reusePort` on Windows): refused, never silently ignored.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class WSAENOPROTOOPT extends Data.TaggedError("WSAENOPROTOOPT")<RioErrorFields> {
+  constructor(input: Input) {
+    super({ ...input, code: input.code ?? 10042 })
+  }
+}
+
+/**
  * `WSAHOST_NOT_FOUND` (11001): the name does not resolve — no such host, or the resolver
  * cannot be reached. The message names the host and the resolver's own code.
  *
@@ -325,6 +344,7 @@ export type NetworkError =
   | WSAEHOSTUNREACH
   | WSAEACCES
   | WSAEMFILE
+  | WSAENOPROTOOPT
   | WSAHOST_NOT_FOUND
 
 /**
@@ -347,6 +367,7 @@ export const Codes = {
   WSAEFAULT: 10014,
   WSAEMFILE: 10024,
   WSAEINVAL: 10022,
+  WSAENOPROTOOPT: 10042,
   WSAEOPNOTSUPP: 10045,
   WSAEMSGSIZE: 10040,
   WSAEAFNOSUPPORT: 10047,
@@ -363,51 +384,3 @@ export const Codes = {
   WSAEHOSTUNREACH: 10065,
   WSAHOST_NOT_FOUND: 11001
 } as const
-
-/**
- * The errors a native code can map to: every class with a Winsock code of its own, and
- * `RioSystemError` for the rest.
- *
- * @since 0.2.0
- * @category models
- */
-export type CodedError = WSAEFAULT | WSAEINVAL | WSAENOBUFS | WSAETIMEDOUT | NetworkError | RioSystemError
-
-// Each class's own code, read from an instance so that it is written once (in its constructor).
-const byCode: ReadonlyMap<number, new(input: Input) => CodedError> = new Map(
-  ([
-    WSAEFAULT,
-    WSAEINVAL,
-    WSAEMSGSIZE,
-    WSAEAFNOSUPPORT,
-    WSAEADDRINUSE,
-    WSAEADDRNOTAVAIL,
-    WSAECONNABORTED,
-    WSAECONNRESET,
-    WSAENOBUFS,
-    WSAESHUTDOWN,
-    WSAETIMEDOUT,
-    WSAECONNREFUSED,
-    WSAENOTCONN,
-    WSAENETUNREACH,
-    WSAEHOSTUNREACH,
-    WSAEACCES,
-    WSAEMFILE,
-    WSAHOST_NOT_FOUND
-  ] as ReadonlyArray<new(input: Input) => CodedError>).map((
-    Known
-  ) => [new Known({ operation: "", message: "" }).code, Known])
-)
-
-/**
- * The typed error of a Winsock code: its own class where there is one, `RioSystemError`
- * otherwise. Lets a backend keep its native codes in a plain table (native code to Winsock
- * code and what it means) instead of constructing classes itself.
- *
- * @since 0.2.0
- * @category constructors
- */
-export const fromCode = (code: number, fields: Omit<RioErrorFields, "code">): CodedError => {
-  const Known = byCode.get(code)
-  return Known === undefined ? new RioSystemError({ ...fields, code }) : new Known({ ...fields, code })
-}

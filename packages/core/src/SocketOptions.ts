@@ -1,6 +1,9 @@
 /**
  * The options of `RegisteredSocket`'s constructors: where a socket binds or connects, how many
- * operations it may have in the kernel, and the size of its receive ring.
+ * operations it may have in the kernel, the size of its receive ring, and the kernel's socket
+ * options — named as in `node:net` / `node:dgram` where the meaning is the same, applied on
+ * every backend before the socket binds or connects. An option a platform lacks is
+ * `WSAENOPROTOOPT`, never silently ignored; a value out of range is `WSAEINVAL`.
  *
  * @since 0.2.0
  */
@@ -62,12 +65,167 @@ export interface StreamRingOptions {
 }
 
 /**
+ * The kernel's buffer sizes (SO_RCVBUF, SO_SNDBUF), in bytes: 1..2^31 − 1. The kernel may
+ * round or double what it is given (Linux doubles it); `option("receiveBufferSize")` reads
+ * back what it took.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BufferSizeOptions {
+  readonly receiveBufferSize?: number
+  readonly sendBufferSize?: number
+}
+
+/**
+ * How a socket shares its address, set before it binds.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BindOptions extends BufferSizeOptions {
+  /**
+   * SO_REUSEADDR: bind while old connections of the port wait in TIME_WAIT. Default for
+   * `listen`: on for Linux and the double (as Node's servers there), off on Windows (where it
+   * would let a second socket take a port in use; libuv leaves it off too); off for `udp`
+   * (Node's `reuseAddr`).
+   */
+  readonly reuseAddress?: boolean
+  /**
+   * SO_REUSEPORT: several sockets bound to one address and port, the kernel spreading new
+   * connections (or datagrams) among them — one process per core, each with its own ring.
+   * Default `false`. Linux and the double; `WSAENOPROTOOPT` on Windows, which has no such option.
+   */
+  readonly reusePort?: boolean
+  /**
+   * IPV6_V6ONLY: an IPv6 socket takes IPv6 peers only. Default `false`: bound to `"::"` it
+   * takes IPv4 peers too (seen IPv4-mapped), as Node's sockets do. Ignored by IPv4 sockets.
+   */
+  readonly ipv6Only?: boolean
+}
+
+/**
+ * The options of a TCP stream (a connected one, or every stream a listener accepts), as
+ * `node:net`'s.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamOptions extends BufferSizeOptions {
+  /** TCP_NODELAY: default `true`, since a slice is a message: it leaves at once instead of waiting to coalesce (Nagle). */
+  readonly noDelay?: boolean
+  /** SO_KEEPALIVE: probe an idle connection so that a dead peer is noticed. Default `false`. */
+  readonly keepAlive?: boolean
+  /**
+   * TCP_KEEPIDLE: how long a connection is idle before the first probe, in whole seconds
+   * (1..32767 s), with `keepAlive`. Default: the system's (two hours on Linux and Windows).
+   */
+  readonly keepAliveInitialDelay?: Duration.DurationInput
+}
+
+/**
+ * The options of a UDP socket's datagrams, as `node:dgram`'s.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DatagramOptions {
+  /** SO_BROADCAST: allow sending to a broadcast address. Default `false` (such a send is `WSAEACCES`). */
+  readonly broadcast?: boolean
+  /** IP_TTL (IPV6_UNICAST_HOPS): hops a unicast datagram may take, 1..255. Default: the system's (64). */
+  readonly ttl?: number
+  /** IP_MULTICAST_TTL (IPV6_MULTICAST_HOPS): hops a multicast datagram may take, 0..255. Default 1. */
+  readonly multicastTTL?: number
+  /** IP_MULTICAST_LOOP: whether this host's own members get the multicast datagrams sent. Default `true`. */
+  readonly multicastLoopback?: boolean
+}
+
+/**
+ * A socket option's value as `option` reads it back from the kernel (the double: as set).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OptionValues {
+  readonly receiveBufferSize: number
+  readonly sendBufferSize: number
+  readonly reuseAddress: boolean
+  readonly reusePort: boolean
+  readonly ipv6Only: boolean
+  readonly noDelay: boolean
+  readonly keepAlive: boolean
+  /** In whole seconds. */
+  readonly keepAliveInitialDelay: number
+  readonly broadcast: boolean
+  readonly ttl: number
+  readonly multicastTTL: number
+  readonly multicastLoopback: boolean
+}
+
+/**
+ * What reading an option or changing a multicast membership can fail with: `WSAENOPROTOOPT`
+ * for an option the platform lacks, `WSAEINVAL` for a bad argument, `WSAECONNABORTED` once the
+ * socket is closed, `WSAEADDRNOTAVAIL` for an interface that is not this host's — whatever the
+ * driver reports.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type OptionError =
+  | RioError.WSAEINVAL
+  | RioError.WSAEFAULT
+  | RioError.WSAENOBUFS
+  | RioError.WSAETIMEDOUT
+  | RioError.NetworkError
+  | RioError.RioSystemError
+
+/**
+ * Every socket's options, read back from the kernel and changed while it is open (as Node's
+ * `setNoDelay`, `setKeepAlive`, `setTTL`, `setBroadcast`, … do). An option of the other
+ * protocol (`noDelay` on UDP, `broadcast` on TCP) is `WSAENOPROTOOPT`; one that only matters
+ * before binding (`reuseAddress`, `reusePort`, `ipv6Only`) is `WSAEINVAL` to change.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface OptionAccess {
+  /**
+   * The option's value as the kernel has it now (the double: as set) — what it took, which
+   * may differ from what was asked (Linux doubles buffer sizes).
+   */
+  readonly option: <K extends keyof OptionValues>(name: K) => Effect.Effect<OptionValues[K], OptionError>
+  /** Changes an option now; the value is checked as at creation (`keepAliveInitialDelay` in seconds). */
+  readonly setOption: <K extends keyof OptionValues>(
+    name: K,
+    value: OptionValues[K]
+  ) => Effect.Effect<void, OptionError>
+}
+
+/**
+ * A UDP socket's multicast groups, as `node:dgram`'s `addMembership` / `dropMembership`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Multicast {
+  /**
+   * Receives the datagrams sent to `group` (a numeric multicast address of the socket's
+   * family) on the interface with address `iface` (IPv4 only; default: the system's choice).
+   * The socket must be bound to the group's port (and to `"0.0.0.0"` or `"::"` to hear it).
+   * Joining a group twice is `WSAEADDRINUSE`; a group that is not multicast `WSAEINVAL`.
+   */
+  readonly addMembership: (group: string, iface?: string) => Effect.Effect<void, OptionError>
+  /** Leaves `group` again (also done by closing the socket); one not joined is `WSAEADDRNOTAVAIL`. */
+  readonly dropMembership: (group: string, iface?: string) => Effect.Effect<void, OptionError>
+}
+
+/**
  * Options of `RegisteredSocket.udp`.
  *
  * @since 0.2.0
  * @category models
  */
-export interface UdpOptions extends QueueOptions {
+export interface UdpOptions extends QueueOptions, BindOptions, DatagramOptions {
   /** Default `"127.0.0.1"`; a name is resolved by the system resolver and its first address bound. */
   readonly host?: string
   /** Default 0: a free port. */
@@ -82,7 +240,7 @@ export interface UdpOptions extends QueueOptions {
  * @since 0.2.0
  * @category models
  */
-export interface ConnectOptions extends QueueOptions {
+export interface ConnectOptions extends QueueOptions, StreamOptions {
   /**
    * A numeric IPv4 or IPv6 address, or a name resolved by the system resolver (`node:dns`
    * lookup, every address, in the resolver's order — `"localhost"` too). The addresses are tried
@@ -106,12 +264,14 @@ export interface ConnectOptions extends QueueOptions {
 }
 
 /**
- * Options of `RegisteredSocket.listen`.
+ * Options of `RegisteredSocket.listen`. The stream options (`noDelay`, `keepAlive`,
+ * `keepAliveInitialDelay`) apply to every accepted stream, as `net.createServer`'s do; the
+ * buffer sizes to the listener, whose accepted streams inherit them.
  *
  * @since 0.2.0
  * @category models
  */
-export interface ListenOptions extends QueueOptions {
+export interface ListenOptions extends QueueOptions, BindOptions, Omit<StreamOptions, keyof BufferSizeOptions> {
   /** Default `"127.0.0.1"`; a name is resolved by the system resolver and its first address bound. */
   readonly host?: string
   /** 0: a free port, reported in `address`. */

@@ -47,6 +47,14 @@ export * as RioBuf from "./RioBuf.js"
 export * as RioError from "./RioError.js"
 
 /**
+ * The typed error of a native code, for backends: each Winsock code (Linux errnos are
+ * translated to them first) becomes its own `RioError` class, any other `RioSystemError`.
+ *
+ * @since 0.2.0
+ */
+export * as CodedError from "./CodedError.js"
+
+/**
  * One registration cut into leased slots.
  *
  * @since 0.1.0

@@ -1,3 +1,4 @@
+import * as CodedError from "@effect-rio/core/CodedError"
 import { IdAllocator } from "@effect-rio/core/IdAllocator"
 import * as RioError from "@effect-rio/core/RioError"
 import { assert, describe, it } from "@effect/vitest"
@@ -64,17 +65,17 @@ describe("IdAllocator", () => {
   )
 })
 
-describe("RioError.fromCode", () => {
+describe("CodedError.fromCode", () => {
   it("gives each Winsock code its own class and keeps unknown codes", () => {
     for (const [name, code] of Object.entries(RioError.Codes)) {
       if (name === "WSAEOPNOTSUPP") continue
-      const error = RioError.fromCode(code, { operation: "op", message: "m", cause: { errno: 1 } })
+      const error = CodedError.fromCode(code, { operation: "op", message: "m", cause: { errno: 1 } })
       assert.strictEqual(error._tag, name)
       assert.strictEqual(error.code, code)
       assert.strictEqual(error.operation, "op")
       assert.deepStrictEqual(error.cause, { errno: 1 })
     }
-    const unknown = RioError.fromCode(10097, { operation: "op", message: "m" })
+    const unknown = CodedError.fromCode(10097, { operation: "op", message: "m" })
     assert.strictEqual(unknown._tag, "RioSystemError")
     assert.strictEqual(unknown.code, 10097)
   })

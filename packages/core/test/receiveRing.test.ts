@@ -4,6 +4,7 @@
  */
 import * as RioError from "@effect-rio/core/RioError"
 import { assert, describe, it } from "@effect/vitest"
+import { SocketMetrics } from "../src/internal/observability.js"
 import { ReceiveRing } from "../src/internal/receiveRing.js"
 import type { RegistrationImpl } from "../src/internal/registration.js"
 
@@ -27,7 +28,12 @@ const reset = () => new RioError.WSAECONNRESET({ operation: "receiveMany", messa
 
 const ringOf = (slots: number) => {
   const registration = makeRegistration()
-  const ring = new ReceiveRing(registration as unknown as RegistrationImpl, 16, slots)
+  const ring = new ReceiveRing(
+    registration as unknown as RegistrationImpl,
+    16,
+    slots,
+    new SocketMetrics("unit", "udp", false)
+  )
   const recycled: Array<number> = []
   ring.attach({ mechanism: "test", recycle: (slot) => recycled.push(slot), close: (done) => done() })
   return { registration, ring, recycled }

@@ -71,7 +71,7 @@ const tagOf = (value: unknown): string | undefined => (isError(value) ? value._t
 
 const any4 = { host: "127.0.0.1", port: 0 }
 
-const udp = (net: NetDriver, bind: SocketAddress = any4): NetSocket => ok(net.udp(bind))
+const udp = (net: NetDriver, bind: SocketAddress = any4): NetSocket => ok(net.udp(bind, []))
 
 const sendTo = (net: NetDriver, socket: NetSocket, payload: Uint8Array, peer: SocketAddress) =>
   track<number>((done) => net.sendTo(socket, region(payload), peer, done)).result
@@ -83,9 +83,9 @@ const receiveFrom = (net: NetDriver, socket: NetSocket, memory: Uint8Array, offs
 
 /** A listener and a connected pair: `client` from connect, `server` from accept. */
 const connected = async (net: NetDriver) => {
-  const listener = ok(net.listen(any4, 8))
-  const client = ok(await track<NetSocket>((done) => net.connect(listener.local, done)).result)
-  const server = ok(await track<NetSocket>((done) => net.accept(listener, done)).result)
+  const listener = ok(net.listen(any4, 8, []))
+  const client = ok(await track<NetSocket>((done) => net.connect(listener.local, [], done)).result)
+  const server = ok(await track<NetSocket>((done) => net.accept(listener, [], done)).result)
   return { listener, client, server }
 }
 
@@ -134,21 +134,21 @@ describe("RioTest network", () => {
     const net = new Double({}).driver.net!
     const ports = [udp(net), udp(net), udp(net)].map((socket) => socket.local.port)
     assert.deepStrictEqual(ports, [49152, 49153, 49154])
-    assert.strictEqual(ok(net.listen(any4, 1)).local.port, 49152)
-    const handles = new Set([udp(net).handle, udp(net).handle, ok(net.listen(any4, 1)).handle])
+    assert.strictEqual(ok(net.listen(any4, 1, [])).local.port, 49152)
+    const handles = new Set([udp(net).handle, udp(net).handle, ok(net.listen(any4, 1, [])).handle])
     assert.strictEqual(handles.size, 3)
   })
 
   it("refuses a port already bound by the same protocol, and hosts that are not loopback", () => {
     const net = new Double({}).driver.net!
     const first = udp(net, { host: "127.0.0.1", port: 5000 })
-    assert.strictEqual(tagOf(net.udp({ host: "127.0.0.1", port: 5000 })), "WSAEADDRINUSE")
+    assert.strictEqual(tagOf(net.udp({ host: "127.0.0.1", port: 5000 }, [])), "WSAEADDRINUSE")
     // The wildcard of a loopback-only network is the loopback.
-    assert.strictEqual(tagOf(net.udp({ host: "0.0.0.0", port: 5000 })), "WSAEADDRINUSE")
-    assert.strictEqual(tagOf(net.listen({ host: "127.0.0.1", port: 5000 }, 1)), undefined)
-    assert.strictEqual(tagOf(net.listen({ host: "127.0.0.1", port: 5000 }, 1)), "WSAEADDRINUSE")
-    assert.strictEqual(tagOf(net.udp({ host: "10.0.0.1", port: 5001 })), "WSAEADDRNOTAVAIL")
-    assert.strictEqual(tagOf(net.udp({ host: "::1", port: 5000 })), undefined)
+    assert.strictEqual(tagOf(net.udp({ host: "0.0.0.0", port: 5000 }, [])), "WSAEADDRINUSE")
+    assert.strictEqual(tagOf(net.listen({ host: "127.0.0.1", port: 5000 }, 1, [])), undefined)
+    assert.strictEqual(tagOf(net.listen({ host: "127.0.0.1", port: 5000 }, 1, [])), "WSAEADDRINUSE")
+    assert.strictEqual(tagOf(net.udp({ host: "10.0.0.1", port: 5001 }, [])), "WSAEADDRNOTAVAIL")
+    assert.strictEqual(tagOf(net.udp({ host: "::1", port: 5000 }, [])), undefined)
     net.close(first)
     assert.strictEqual(udp(net, { host: "127.0.0.1", port: 5000 }).local.port, 5000)
   })
@@ -157,24 +157,24 @@ describe("RioTest network", () => {
     const net = new Double({}).driver.net!
     const { client, listener, server } = await connected(net)
     const taken = { host: "127.0.0.1", port: client.local.port }
-    assert.strictEqual(tagOf(net.listen(taken, 1)), "WSAEADDRINUSE")
+    assert.strictEqual(tagOf(net.listen(taken, 1, [])), "WSAEADDRINUSE")
     net.close(client)
     net.close(server)
     // The server end shares the listener's port: closing it must not free that.
-    assert.strictEqual(tagOf(net.listen(listener.local, 1)), "WSAEADDRINUSE")
-    assert.strictEqual(tagOf(net.listen(taken, 1)), undefined)
+    assert.strictEqual(tagOf(net.listen(listener.local, 1, [])), "WSAEADDRINUSE")
+    assert.strictEqual(tagOf(net.listen(taken, 1, [])), undefined)
     net.close(listener)
-    assert.strictEqual(tagOf(net.listen(listener.local, 1)), undefined)
+    assert.strictEqual(tagOf(net.listen(listener.local, 1, [])), undefined)
   })
 
   it("refuses a connection where nothing listens, and once the backlog is full", async () => {
     const net = new Double({}).driver.net!
-    const refused = track<NetSocket>((done) => net.connect({ host: "127.0.0.1", port: 6000 }, done))
+    const refused = track<NetSocket>((done) => net.connect({ host: "127.0.0.1", port: 6000 }, [], done))
     assert.strictEqual(tagOf(await refused.result), "WSAECONNREFUSED")
     assert.isFalse(refused.synchronous())
-    const listener = ok(net.listen(any4, 1))
-    ok(await track<NetSocket>((done) => net.connect(listener.local, done)).result)
-    const full = await track<NetSocket>((done) => net.connect(listener.local, done)).result
+    const listener = ok(net.listen(any4, 1, []))
+    ok(await track<NetSocket>((done) => net.connect(listener.local, [], done)).result)
+    const full = await track<NetSocket>((done) => net.connect(listener.local, [], done)).result
     assert.strictEqual(tagOf(full), "WSAECONNREFUSED")
     assert.match((full as NetDriverError).message, /backlog/)
   })
@@ -242,12 +242,12 @@ describe("RioTest network", () => {
 
   it("resets connections a listener closed without accepting", async () => {
     const net = new Double({}).driver.net!
-    const listener = ok(net.listen(any4, 4))
-    const client = ok(await track<NetSocket>((done) => net.connect(listener.local, done)).result)
+    const listener = ok(net.listen(any4, 4, []))
+    const client = ok(await track<NetSocket>((done) => net.connect(listener.local, [], done)).result)
     const waiting = receive(net, client, new Uint8Array(4))
     net.close(listener)
     assert.strictEqual(tagOf(await waiting.result), "WSAECONNRESET")
-    const refused = await track<NetSocket>((done) => net.connect(listener.local, done)).result
+    const refused = await track<NetSocket>((done) => net.connect(listener.local, [], done)).result
     assert.strictEqual(tagOf(refused), "WSAECONNREFUSED")
   })
 

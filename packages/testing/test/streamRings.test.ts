@@ -183,9 +183,9 @@ const setUp = (slots: number) => {
 
 /** A connected pair of the double's network. */
 const pair = async (net: NetDriver): Promise<{ client: NetSocket; server: NetSocket }> => {
-  const listener = ok(net.listen({ host: "127.0.0.1", port: 0 }, 8))
-  const client = await new Promise<NetSocket | NetDriverError>((done) => net.connect(listener.local, done))
-  const server = await new Promise<NetSocket | NetDriverError>((done) => net.accept(listener, done))
+  const listener = ok(net.listen({ host: "127.0.0.1", port: 0 }, 8, []))
+  const client = await new Promise<NetSocket | NetDriverError>((done) => net.connect(listener.local, [], done))
+  const server = await new Promise<NetSocket | NetDriverError>((done) => net.accept(listener, [], done))
   return { client: ok(client), server: ok(server) }
 }
 

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import type { SocketError } from "../RegisteredSocket.js"
 import { invalid } from "./address.js"
+import type { SocketMetrics } from "./observability.js"
 
 /** A receive ring as the batch calls see it. */
 export interface BatchSource<T> {
@@ -68,12 +69,14 @@ const checkMax = (operation: string, max: number): SocketError | undefined =>
 
 /**
  * Waits for news, then takes a batch — uninterruptible from taking it until `lend` has armed
- * its return, so that an interruption can never strand slots.
+ * its return, so that an interruption can never strand slots. The socket's failures are
+ * counted in `metrics` (not those of a `withReceived` caller's own code).
  */
 const takeBatch = <T, A, E, R>(
   operation: string,
   open: Effect.Effect<BatchSource<T>, SocketError>,
   max: number,
+  metrics: SocketMetrics,
   lend: (
     source: BatchSource<T>,
     batch: ReadonlyArray<T>,
@@ -83,14 +86,14 @@ const takeBatch = <T, A, E, R>(
   Effect.uninterruptibleMask((restore) =>
     Effect.suspend(() => {
       const bad = checkMax(operation, max)
-      if (bad !== undefined) return Effect.fail(bad)
+      if (bad !== undefined) return metrics.fail(bad)
       const from = (source: BatchSource<T>): Effect.Effect<A, E | SocketError, R> => {
         const taken = source.takeNow(max)
         if (taken === undefined) return Effect.flatMap(restore(source.awaitNews), () => from(source))
-        if (taken instanceof Error) return Effect.fail(taken)
+        if (taken instanceof Error) return metrics.fail(taken)
         return lend(source, taken, restore)
       }
-      return Effect.flatMap(open, from)
+      return Effect.flatMap(metrics.counted(open), from)
     })
   )
 
@@ -98,9 +101,10 @@ const takeBatch = <T, A, E, R>(
 export const receiveMany = <T>(
   operation: string,
   open: Effect.Effect<BatchSource<T>, SocketError>,
-  max: number
+  max: number,
+  metrics: SocketMetrics
 ): Effect.Effect<ReadonlyArray<T>, SocketError, Scope.Scope> =>
-  takeBatch(operation, open, max, (source, batch) =>
+  takeBatch(operation, open, max, metrics, (source, batch) =>
     Effect.as(
       Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sync(() => source.giveBack(batch)))),
       batch
@@ -111,12 +115,14 @@ export const withReceived = <T, A, E, R>(
   operation: string,
   open: Effect.Effect<BatchSource<T>, SocketError>,
   use: (batch: ReadonlyArray<T>) => Effect.Effect<A, E, R>,
-  max: number
+  max: number,
+  metrics: SocketMetrics
 ): Effect.Effect<A, E | SocketError, R> =>
   takeBatch(
     operation,
     open,
     max,
+    metrics,
     (source, batch, restore) =>
       // Still uninterruptible here: the batch goes back however `use` ends.
       Effect.flatMap(Effect.exit(restore(Effect.suspend(() => use(batch)))), (exit) => {

@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
-import * as MetricLabel from "effect/MetricLabel"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type { Lease, Stats as PoolStats } from "../BufferPool.js"
@@ -55,7 +55,6 @@ export class PoolImpl {
   private waitersHead = 0
   private waitingCount = 0
   private closed = false
-  private readonly tags: ReadonlyArray<MetricLabel.MetricLabel>
 
   constructor(
     readonly registration: Registration,
@@ -63,7 +62,8 @@ export class PoolImpl {
     readonly size: number,
     readonly zeroOnRelease: boolean,
     readonly lockedPages: number,
-    backend: string
+    /** The metrics' `backend` tag, or `undefined` when the service's metrics are off. */
+    private readonly tags: ReadonlyArray<MetricLabel.MetricLabel> | undefined
   ) {
     const views: Array<Uint8Array> = []
     for (let slot = 0; slot < size; slot++) {
@@ -76,7 +76,6 @@ export class PoolImpl {
     for (let i = 0; i < size; i++) this.free[i] = size - 1 - i
     this.freeCount = size
     this.leasedFlags = new Uint8Array(size)
-    this.tags = [MetricLabel.make("backend", backend)]
   }
 
   get leased(): number {
@@ -92,7 +91,7 @@ export class PoolImpl {
     if (this.freeCount === 0 || this.closed) return undefined
     const slot = this.free[--this.freeCount]!
     this.leasedFlags[slot] = 1
-    metrics.leasesInUse.unsafeModify(1, this.tags)
+    if (this.tags !== undefined) metrics.leasesInUse.unsafeModify(1, this.tags)
     // Cannot fail: the registration outlives the pool's open state (closing happens first).
     this.registration.unsafeAcquireToken()
     return this.handOut(slot)
@@ -128,7 +127,7 @@ export class PoolImpl {
     this.leasedFlags[slot] = 0
     this.free[this.freeCount++] = slot
     this.registration.unsafeReleaseToken()
-    metrics.leasesInUse.unsafeModify(-1, this.tags)
+    if (this.tags !== undefined) metrics.leasesInUse.unsafeModify(-1, this.tags)
     return true
   }
 
@@ -151,7 +150,7 @@ export class PoolImpl {
   /** Waits in line for a slot; interruption gives back a slot that was already handed over. */
   private readonly waitForSlot: Effect.Effect<Lease, RioError.WSAEINVAL> = Effect.suspend(() => {
     const waiter: Waiter = { resume: undefined, slot: -1 }
-    metrics.leaseWaits.unsafeUpdate(1, this.tags)
+    if (this.tags !== undefined) metrics.leaseWaits.unsafeUpdate(1, this.tags)
     return Effect.async<void, RioError.WSAEINVAL>((resume) => {
       waiter.resume = resume
       this.waiters.push(waiter)
@@ -175,6 +174,7 @@ export class PoolImpl {
 
   /** Adds (or, with -1, removes) this pool's registration to the per-backend gauges. */
   account(sign: 1 | -1): void {
+    if (this.tags === undefined) return
     metrics.registeredBytes.unsafeModify(sign * this.registration.byteLength, this.tags)
     metrics.lockedPages.unsafeModify(sign * this.lockedPages, this.tags)
   }

@@ -7,6 +7,7 @@ import * as Scope from "effect/Scope"
 import type { BufferPool, Options } from "../BufferPool.js"
 import * as RegisteredIo from "../RegisteredIo.js"
 import * as RioError from "../RioError.js"
+import { tagsOf } from "./observability.js"
 import { PoolImpl } from "./pool.js"
 import { MAX_DWORD } from "./validate.js"
 
@@ -39,7 +40,8 @@ export const make = (
       ...(options.releaseTimeout === undefined ? {} : { releaseTimeout: options.releaseTimeout })
     })
     const lockedPages = Math.ceil(total / io.pageSize)
-    const pool = new PoolImpl(registration, slotSize, slots, options.zeroOnRelease === true, lockedPages, io.backend)
+    const tags = io.metrics ? tagsOf(io.backend) : undefined
+    const pool = new PoolImpl(registration, slotSize, slots, options.zeroOnRelease === true, lockedPages, tags)
     pool.account(1)
     // Runs before the registration's release (finalizers run in reverse): refuse, then drain.
     yield* Scope.addFinalizer(

@@ -15,6 +15,7 @@ import type { ReceivedDatagram, SocketAddress, SocketError } from "../Registered
 import { senders } from "./address.js"
 import type { BatchSource } from "./batches.js"
 import { Waiters } from "./batches.js"
+import type { SocketMetrics } from "./observability.js"
 import type { RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { aborted } from "./requests.js"
@@ -52,8 +53,18 @@ export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
   private ended: NetDriverError | undefined = undefined
   /** Failures in the order that hold no slot: at most `slots`, so entries with a slot always fit. */
   private slotless = 0
+  /** Slots out of the kernel's hands (ready, lent, or holding an error): all of them is an empty ring. */
+  private held = 0
+  /** Datagrams and their bytes since the last flush: the metrics get them once per batch. */
+  private arrived = 0
+  private arrivedBytes = 0
 
-  constructor(readonly registration: RegistrationImpl, readonly slotBytes: number, readonly slots: number) {
+  constructor(
+    readonly registration: RegistrationImpl,
+    readonly slotBytes: number,
+    readonly slots: number,
+    private readonly metrics: SocketMetrics
+  ) {
     // Every slot can be ready with a datagram or an error at once, and each failure of the
     // receive itself holds no slot: twice the slots bounds what can wait.
     this.order = new Int32Array(slots * 2)
@@ -84,6 +95,9 @@ export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
     this.records[slot]!.fill(slot * this.slotBytes + offset, length, address)
     // Replies to a sender skip address parsing (see `senders`).
     senders.add(address)
+    this.arrived++
+    this.arrivedBytes += length
+    this.take()
     this.push(slot)
   }
 
@@ -93,6 +107,8 @@ export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
       // again) keeps its first `slots`: the order's other half stays free for the slots.
       if (this.slotless === this.slots) return
       this.slotless++
+    } else {
+      this.take()
     }
     let index = this.failures.indexOf(undefined)
     if (index < 0) index = this.failures.push(undefined) - 1
@@ -106,7 +122,23 @@ export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
   }
 
   readonly flush = (): void => {
+    if (this.arrived > 0) {
+      this.metrics.receivedBatch(this.arrived, this.arrivedBytes)
+      this.arrived = 0
+      this.arrivedBytes = 0
+    }
     if (this.count > 0 && this.waiters.some) this.waiters.wakeAll()
+  }
+
+  /** A slot left the kernel's hands. */
+  private take(): void {
+    if (++this.held === this.slots) this.metrics.ringEmpty()
+  }
+
+  /** A slot goes back to the kernel. */
+  private recycle(slot: number): void {
+    this.held--
+    this.kernel!.recycle(slot)
   }
 
   private push(entry: number): void {
@@ -145,7 +177,7 @@ export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
       this.failures[-1 - front] = undefined
       this.shift()
       if (failure.slot < 0) this.slotless--
-      else this.kernel!.recycle(failure.slot)
+      else this.recycle(failure.slot)
       return failure.error
     }
     // Cannot be refused: the registration is released only after the ring closed (above).
@@ -164,7 +196,7 @@ export class ReceiveRing implements RingSink, BatchSource<SlotDatagram> {
   /** Gives a batch's slots back to the kernel, and its token back to the registration. */
   readonly giveBack = (batch: ReadonlyArray<SlotDatagram>): void => {
     if (!this.closed) {
-      for (let i = 0; i < batch.length; i++) this.kernel!.recycle(batch[i]!.slot)
+      for (let i = 0; i < batch.length; i++) this.recycle(batch[i]!.slot)
     }
     this.registration.unsafeReleaseToken()
   }

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import type { Done, NetDriver, NetDriverError, NetSocket, Pending } from "../Driver.js"
 import type { QueueOptions, SocketError } from "../RegisteredSocket.js"
 import * as RioError from "../RioError.js"
+import type { SocketMetrics } from "./observability.js"
 import type { SliceImpl } from "./registration.js"
 
 const DEFAULT_DEPTH = 64
@@ -23,8 +24,9 @@ export class RequestQueue {
   /**
    * `writes` names the operation of a queue whose requests write into their slices (the
    * receives): such a request is refused while another one writes any of its bytes.
+   * `counts` says which traffic metric a completed request adds to, if any.
    */
-  constructor(readonly depth: number, readonly writes?: string) {}
+  constructor(readonly depth: number, readonly writes?: string, readonly counts?: "sent" | "received") {}
 
   /** Runs `begin` now if there is room, or when a place is handed over (in order). */
   enter(begin: () => void): void {
@@ -99,14 +101,17 @@ export class Requests {
   private readonly live = new Set<InKernel>()
   private drained: (() => void) | undefined = undefined
 
+  constructor(readonly metrics: SocketMetrics) {}
+
   /** Counts `request` among those a close must wait for. */
   track(request: InKernel): void {
     this.live.add(request)
+    this.metrics.inFlight(1)
   }
 
   /** `request` has completed: a close no longer waits for it. */
   settle(request: InKernel): void {
-    this.live.delete(request)
+    if (this.live.delete(request)) this.metrics.inFlight(-1)
     if (this.live.size === 0 && this.drained !== undefined) {
       const resume = this.drained
       this.drained = undefined
@@ -141,13 +146,14 @@ export class Requests {
           queue.leave()
           return resume(Effect.fail(refused))
         }
-        this.live.add(request)
+        this.track(request)
         request.pending = start((result) => {
           request.settled = true
           if (writes) registration!.writes.release(slice!.offset, slice!.offset + slice!.length)
           registration?.unsafeReleaseToken()
           queue.leave()
           this.settle(request)
+          if (queue.counts !== undefined && !(result instanceof Error)) this.count(queue.counts, result)
           if (request.onSettled !== undefined) {
             if (abandon !== undefined && !(result instanceof Error)) abandon(result as A)
             return request.onSettled()
@@ -166,6 +172,14 @@ export class Requests {
         request.pending.cancel()
       })
     })
+  }
+
+  /** A completed single operation in the traffic metrics: its result is a byte count or a datagram. */
+  private count(counts: "sent" | "received", result: unknown): void {
+    const bytes = typeof result === "number" ? result : (result as { readonly length: number }).length
+    if (counts === "sent") this.metrics.sent(1, bytes)
+    // A stream's receive of 0 bytes is its end, not a message (a datagram of 0 bytes is one).
+    else if (bytes > 0 || typeof result !== "number") this.metrics.received(1, bytes)
   }
 
   /** Refuses new requests, aborts those in the kernel and waits for their completions. */
@@ -194,15 +208,19 @@ export class SocketState extends Requests {
   readonly sends: RequestQueue
   readonly receives: RequestQueue
 
+  /** `receiveName` is `"accept"` for a listener, whose "receives" are its accepts. */
   constructor(
     readonly net: NetDriver,
     readonly socket: NetSocket,
     queues: QueueOptions | undefined,
-    receiveName: "receive" | "receiveFrom"
+    receiveName: "receive" | "receiveFrom" | "accept",
+    metrics: SocketMetrics
   ) {
-    super()
-    this.sends = new RequestQueue(queues?.maxOutstandingSends ?? DEFAULT_DEPTH)
-    this.receives = new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH, receiveName)
+    super(metrics)
+    this.sends = new RequestQueue(queues?.maxOutstandingSends ?? DEFAULT_DEPTH, undefined, "sent")
+    this.receives = receiveName === "accept"
+      ? new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH)
+      : new RequestQueue(queues?.maxOutstandingReceives ?? DEFAULT_DEPTH, receiveName, "received")
   }
 
   /** Aborts what the socket has in the kernel, waits for it, then closes the socket. */

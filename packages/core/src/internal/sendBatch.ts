@@ -5,9 +5,9 @@
  * Every slice holds a token on its registration from its submission until the batch ends.
  */
 import * as Effect from "effect/Effect"
+import * as CodedError from "../CodedError.js"
 import type { NetDriverError, Pending } from "../Driver.js"
 import type { SocketError } from "../RegisteredSocket.js"
-import * as RioError from "../RioError.js"
 import type { SliceImpl } from "./registration.js"
 import type { InKernel, RequestQueue, Requests } from "./requests.js"
 import { aborted } from "./requests.js"
@@ -18,6 +18,9 @@ export type SubmitOne = (index: number, done: (result: number | NetDriverError) 
 class Batch implements InKernel {
   private submitted = 0
   private completed = 0
+  /** The sends that succeeded and their bytes, for the traffic metrics at the batch's end. */
+  private sentCount = 0
+  private sentBytes = 0
   private firstError: NetDriverError | undefined = undefined
   private waitingForPlace = false
   /** The canceller of an interrupted batch: nothing more is submitted, and it waits for the rest. */
@@ -40,6 +43,10 @@ class Batch implements InKernel {
     this.completed++
     this.queue.leave()
     if (result instanceof Error) this.firstError ??= result
+    else {
+      this.sentCount++
+      this.sentBytes += result
+    }
     this.settleIfDone()
   }
 
@@ -111,6 +118,7 @@ class Batch implements InKernel {
     this.over = true
     for (let i = 0; i < this.submitted; i++) this.slices[i]!.registration.unsafeReleaseToken()
     this.requests.settle(this)
+    this.requests.metrics.sent(this.sentCount, this.sentBytes)
     if (this.interrupted !== undefined) return this.interrupted()
     if (this.firstError !== undefined) {
       return this.resume(Effect.fail(partial(this.firstError, this.submitted, this.slices.length)))
@@ -121,7 +129,7 @@ class Batch implements InKernel {
 
 /** The first error of a batch, saying how much of the batch the kernel took. */
 const partial = (error: NetDriverError, submitted: number, total: number): NetDriverError =>
-  total === 1 ? error : RioError.fromCode(error.code, {
+  total === 1 ? error : CodedError.fromCode(error.code, {
     operation: error.operation,
     message: `${error.message} (sendMany: this datagram's error ended the batch; ${submitted} of its ${total} ` +
       "datagrams had been handed to the kernel)",

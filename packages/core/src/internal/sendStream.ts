@@ -12,9 +12,9 @@
  * holds no registered memory.
  */
 import * as Effect from "effect/Effect"
+import * as CodedError from "../CodedError.js"
 import type { NetDriverError, NetSocket, Pending } from "../Driver.js"
 import type { SocketError } from "../RegisteredSocket.js"
-import * as RioError from "../RioError.js"
 import type { SliceImpl } from "./registration.js"
 import type { InKernel } from "./requests.js"
 import { aborted, type SocketState } from "./requests.js"
@@ -38,6 +38,8 @@ class Chain implements InKernel {
     private readonly socket: NetSocket,
     private readonly slices: ReadonlyArray<SliceImpl>,
     private readonly onDone: (error: SocketError | undefined, sent: number) => void,
+    /** A chain that ends in a callback counts its own failure; an Effect's is counted by its caller. */
+    private readonly callback: boolean,
     private readonly now = false
   ) {}
 
@@ -118,23 +120,35 @@ class Chain implements InKernel {
     for (let i = 0; i < this.tokens; i++) this.slices[i]!.registration.unsafeReleaseToken()
     this.state.sends.leave()
     this.state.settle(this)
+    // The slices sent whole (`index` has passed them) and every byte the kernel took.
+    this.state.metrics.sent(this.index, this.total)
     if (this.interrupted !== undefined) return this.interrupted()
-    this.onDone(
-      error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error),
-      this.total
-    )
+    const failure = error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error)
+    if (failure !== undefined && this.callback) this.state.metrics.failed(failure)
+    this.onDone(failure, this.total)
   }
 
   /** The error, saying how much of what was to be sent the kernel took. */
   private partial(error: NetDriverError): NetDriverError {
     let bytes = 0
     for (const slice of this.slices) bytes += slice.length
-    return RioError.fromCode(error.code, {
+    return CodedError.fromCode(error.code, {
       operation: error.operation,
       message: `${error.message} (the kernel had taken ${this.total} of the ${bytes} bytes to send)`,
       cause: error.cause
     })
   }
+}
+
+/** Ends a callback call with `error`, counted in the socket's metrics. */
+export const failed = <B>(
+  state: SocketState,
+  onDone: (error: SocketError, also: B) => void,
+  error: SocketError,
+  also: B
+): void => {
+  state.metrics.failed(error)
+  onDone(error, also)
 }
 
 /** What a chain's end resumes its fiber with. */
@@ -149,7 +163,7 @@ export const sendStream = (
 ): Effect.Effect<void, SocketError> =>
   Effect.async<void, SocketError>((resume) => {
     if (state.closed) return resume(Effect.fail(aborted("the socket is closed")))
-    const chain = new Chain(state, socket, slices, (error) => resume(outcome(error)))
+    const chain = new Chain(state, socket, slices, (error) => resume(outcome(error)), false)
     state.sends.enter(chain.begin)
     return Effect.async<void>((settled) => chain.interrupt(() => settled(Effect.void)))
   })
@@ -161,8 +175,8 @@ export const unsafeSendStream = (
   slices: ReadonlyArray<SliceImpl>,
   onDone: (error: SocketError | undefined) => void
 ): void => {
-  if (state.closed) return onDone(aborted("the socket is closed"))
-  state.sends.enter(new Chain(state, socket, slices, onDone).begin)
+  if (state.closed) return failed(state, onDone, aborted("the socket is closed"), undefined)
+  state.sends.enter(new Chain(state, socket, slices, onDone, true).begin)
 }
 
 /**
@@ -175,8 +189,8 @@ export const unsafeSendNow = (
   slices: ReadonlyArray<SliceImpl>,
   onDone: (error: SocketError | undefined, sent: number) => void
 ): void => {
-  if (state.closed) return onDone(aborted("the socket is closed"), 0)
-  state.sends.enter(new Chain(state, socket, slices, onDone, true).begin)
+  if (state.closed) return failed(state, onDone, aborted("the socket is closed"), 0)
+  state.sends.enter(new Chain(state, socket, slices, onDone, true, true).begin)
 }
 
 /** A wait for room in a stream's send buffer; a closing socket cancels it and waits for its end. */
@@ -196,7 +210,8 @@ class WritableWait implements InKernel {
   private readonly done = (result: number | NetDriverError): void => {
     this.pending = undefined
     this.state.settle(this)
-    this.onReady(result instanceof Error ? result : undefined)
+    if (result instanceof Error) return failed(this.state, this.onReady, result, undefined)
+    this.onReady(undefined)
   }
 
   cancel(): void {
@@ -210,7 +225,7 @@ export const unsafeWhenWritable = (
   socket: NetSocket,
   onReady: (error: SocketError | undefined) => void
 ): void => {
-  if (state.closed) return onReady(aborted("the socket is closed"))
+  if (state.closed) return failed(state, onReady, aborted("the socket is closed"), undefined)
   const { whenWritable } = state.net
   if (whenWritable === undefined) return onReady(undefined)
   new WritableWait(state, onReady).start(socket, whenWritable)

@@ -76,15 +76,15 @@ export class ServiceImpl implements Service {
   private lockedPages = 0
 
   private readonly sockets: Sockets | undefined
-  private readonly tags: ReturnType<typeof tagsOf>
+  private readonly tags: ReturnType<typeof tagsOf> | undefined
 
-  constructor(readonly driver: Driver) {
+  constructor(readonly driver: Driver, readonly metrics: boolean) {
     this.backend = driver.backend
     this.pageSize = driver.pageSize
     this.maxBufferLength = driver.maxBufferLength
     this.limitNote = driver.maxBufferLengthReason === undefined ? "" : ` (${driver.maxBufferLengthReason})`
-    this.sockets = driver.net === undefined ? undefined : new Sockets(driver.net, this, driver.backend)
-    this.tags = tagsOf(driver.backend)
+    this.sockets = driver.net === undefined ? undefined : new Sockets(driver.net, this, driver.backend, metrics)
+    this.tags = metrics ? tagsOf(driver.backend) : undefined
   }
 
   /** The open scoped registration with this id, if any: what a plain `RioBuf` may name. */
@@ -393,8 +393,8 @@ export const withService = <A, E, R>(
   )
 
 /** A service over `driver` whose scope closes the driver (after cleaning up what was left). */
-export const makeScoped = (driver: Driver): Effect.Effect<Service, never, Scope.Scope> =>
+export const makeScoped = (driver: Driver, metrics: boolean): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => new ServiceImpl(driver)),
+    Effect.sync(() => new ServiceImpl(driver, metrics)),
     (service) => Effect.sync(() => service.close())
   )

@@ -22,7 +22,8 @@ import * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
 import { checkDepth, invalid, parseAddress, show } from "./address.js"
 import { addressesOf, tryNext } from "./lookup.js"
-import { addressAttributes, metrics, tagsOf } from "./observability.js"
+import { addressAttributes, SocketMetrics } from "./observability.js"
+import { connectSettings, listenSettings, readOption, udpSettings, writeOption } from "./options.js"
 import type { AllocateOwned, RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { RequestQueue, Requests } from "./requests.js"
@@ -45,10 +46,21 @@ export interface Registrations {
 
 /** Sockets over one backend's `NetDriver`, checked against the service's registrations. */
 export class Sockets implements UdpContext {
-  private readonly tcpTags: ReturnType<typeof tagsOf>
+  private readonly udpMetrics: SocketMetrics
+  private readonly tcpMetrics: SocketMetrics
+  /** Connects in flight belong to no socket yet. */
+  private readonly connecting: Requests
+  private readonly connectQueue = new RequestQueue(Number.MAX_SAFE_INTEGER)
 
-  constructor(readonly net: NetDriver, private readonly registrations: Registrations, readonly backend: string) {
-    this.tcpTags = tagsOf(backend, "tcp")
+  constructor(
+    readonly net: NetDriver,
+    private readonly registrations: Registrations,
+    readonly backend: string,
+    metricsEnabled: boolean
+  ) {
+    this.udpMetrics = new SocketMetrics(backend, "udp", metricsEnabled)
+    this.tcpMetrics = new SocketMetrics(backend, "tcp", metricsEnabled)
+    this.connecting = new Requests(this.tcpMetrics)
   }
 
   /** A span around a call that opens something, with the backend and the addresses it names. */
@@ -61,9 +73,9 @@ export class Sockets implements UdpContext {
   /** Counts an open TCP stream until its scope closes (both steps or neither: no interruption between). */
   private counted(state: StreamState): Effect.Effect<StreamState, never, Scope.Scope> {
     return Effect.uninterruptible(Effect.zipRight(
-      Effect.addFinalizer(() => Effect.sync(() => metrics.connectionsOpen.unsafeModify(-1, this.tcpTags))),
+      Effect.addFinalizer(() => Effect.sync(() => this.tcpMetrics.connections(-1))),
       Effect.sync(() => {
-        metrics.connectionsOpen.unsafeModify(1, this.tcpTags)
+        this.tcpMetrics.connections(1)
         return state
       })
     ))
@@ -137,12 +149,17 @@ export class Sockets implements UdpContext {
       if (bad !== undefined) return Effect.fail(bad)
       const badRing = checkRing(operation, options.receiveRing)
       if (badRing !== undefined) return Effect.fail(badRing)
+      const settings = udpSettings(operation, options)
+      if (!Array.isArray(settings)) return Effect.fail(settings)
       return Effect.flatMap(bindAddress(operation, options.host, options.port ?? 0), (bind) => {
-        const socket = this.net.udp(bind)
-        return socket instanceof Error ? Effect.fail(socket) : Effect.succeed(new UdpState(this.net, socket, options))
+        const socket = this.net.udp(bind, settings)
+        return socket instanceof Error
+          ? Effect.fail(socket)
+          : Effect.succeed(new UdpState(this.net, socket, options, this.udpMetrics))
       })
     })).pipe(
       Effect.map((state) => makeUdpSocket(this, state)),
+      (opened) => this.udpMetrics.counted(opened),
       this.traced("RegisteredSocket.udp", "udp", {
         "network.local.address": options.host ?? "127.0.0.1",
         "network.local.port": options.port ?? 0
@@ -161,6 +178,8 @@ export class Sockets implements UdpContext {
       if (port === 0) return Effect.fail(invalid(operation, "Port 0 is not a peer's port."))
       const badRing = checkStreamRing(operation, options.receiveRing)
       if (badRing !== undefined) return Effect.fail(badRing)
+      const settings = connectSettings(operation, options)
+      if (!Array.isArray(settings)) return Effect.fail(settings)
       const timeout = options.timeout === undefined ? undefined : Duration.decodeUnknown(options.timeout)
       if (timeout !== undefined && Option.isNone(timeout)) {
         return Effect.fail(invalid(operation, `timeout ${String(options.timeout)} is not a duration.`))
@@ -169,7 +188,7 @@ export class Sockets implements UdpContext {
         this.connecting.submit<NetSocket>(
           this.connectQueue,
           undefined,
-          (done) => this.net.connect(peer, done),
+          (done) => this.net.connect(peer, settings, done),
           (socket) => this.net.close(socket)
         )
       // Each address in turn, as Node does without autoSelectFamily's overlap: the last error wins.
@@ -198,19 +217,24 @@ export class Sockets implements UdpContext {
             this.net,
             socket,
             options,
-            new StreamRing(this.net, this.allocateOwned, `TCP stream ${show(socket.local)}`, options.receiveRing, false)
+            new StreamRing(
+              this.net,
+              this.allocateOwned,
+              `TCP stream ${show(socket.local)}`,
+              options.receiveRing,
+              false,
+              this.tcpMetrics
+            ),
+            this.tcpMetrics
           )
       )
     })).pipe(
       Effect.flatMap((state) => this.counted(state)),
       Effect.map((state) => makeTcpStream(this, state)),
+      (opened) => this.tcpMetrics.counted(opened),
       this.traced("RegisteredSocket.connect", "tcp", { "server.address": options?.host, "server.port": options?.port })
     )
   }
-
-  /** Connects in flight belong to no socket yet. */
-  private readonly connecting = new Requests()
-  private readonly connectQueue = new RequestQueue(Number.MAX_SAFE_INTEGER)
 
   listen(options: ListenOptions): Effect.Effect<TcpListener, SocketError, Scope.Scope> {
     return this.scoped(Effect.suspend(() => {
@@ -223,15 +247,18 @@ export class Sockets implements UdpContext {
       }
       const badRing = checkStreamRing(operation, options.receiveRing)
       if (badRing !== undefined) return Effect.fail(badRing)
+      const settings = listenSettings(operation, options)
+      if (settings instanceof Error) return Effect.fail(settings)
       return Effect.flatMap(bindAddress(operation, options?.host, options?.port), (bind) => {
-        const socket = this.net.listen(bind, backlog)
+        const socket = this.net.listen(bind, backlog, settings.listener)
         if (socket instanceof Error) return Effect.fail(socket)
         const label = `the streams of TCP listener ${show(socket.local)}`
-        const ring = new StreamRing(this.net, this.allocateOwned, label, options.receiveRing, true)
-        return Effect.succeed(new ListenerState(this.net, socket, options, ring))
+        const ring = new StreamRing(this.net, this.allocateOwned, label, options.receiveRing, true, this.tcpMetrics)
+        return Effect.succeed(new ListenerState(this.net, socket, options, ring, this.tcpMetrics, settings.accepted))
       })
     })).pipe(
       Effect.map((state) => this.listener(state, options.accepted ?? options)),
+      (opened) => this.tcpMetrics.counted(opened),
       this.traced("RegisteredSocket.listen", "tcp", {
         "network.local.address": options?.host ?? "127.0.0.1",
         "network.local.port": options?.port
@@ -242,17 +269,20 @@ export class Sockets implements UdpContext {
   private listener(state: ListenerState, accepted: QueueOptions): TcpListener {
     return {
       address: state.socket.local,
+      option: (name) => this.tcpMetrics.counted(readOption(state, "tcp", name)),
+      setOption: (name, value) => this.tcpMetrics.counted(writeOption(state, "tcp", name, value)),
       accept: this.scoped(Effect.map(
         state.submit<NetSocket>(
           state.receives,
           undefined,
-          (done) => this.net.accept(state.socket, done),
+          (done) => this.net.accept(state.socket, state.accepted, done),
           (socket) => this.net.close(socket)
         ),
-        (socket) => new StreamState(this.net, socket, accepted, state.ring)
+        (socket) => new StreamState(this.net, socket, accepted, state.ring, this.tcpMetrics)
       )).pipe(
         Effect.flatMap((stream) => this.counted(stream)),
         Effect.map((stream) => makeTcpStream(this, stream)),
+        (opened) => this.tcpMetrics.counted(opened),
         Effect.tap((stream) => Effect.annotateCurrentSpan(addressAttributes("client", stream.remoteAddress))),
         this.traced("RegisteredSocket.accept", "tcp", addressAttributes("network.local", state.socket.local))
       )

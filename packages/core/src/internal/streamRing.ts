@@ -19,6 +19,7 @@ import type * as RioError from "../RioError.js"
 import { checkRingOption, invalid, MAX_RING_SLOTS } from "./address.js"
 import type { BatchSource } from "./batches.js"
 import { Waiters } from "./batches.js"
+import type { SocketMetrics } from "./observability.js"
 import { postedStreams } from "./postedStreams.js"
 import type { AllocateOwned, RegistrationImpl } from "./registration.js"
 import { SliceImpl } from "./registration.js"
@@ -43,18 +44,32 @@ export const checkStreamRing = (
 /** The slots of one live ring: its registration, a record per slot, and the kernel's side. */
 class Slots {
   readonly records: Array<SlotRecord>
+  /** Slots out of the kernel's hands (ready or lent, any stream's): all of them is an empty ring. */
+  private held = 0
 
   constructor(
     readonly registration: RegistrationImpl,
     readonly slotBytes: number,
     readonly count: number,
     readonly kernel: StreamSlots,
-    readonly release: Effect.Effect<void>
+    readonly release: Effect.Effect<void>,
+    readonly metrics: SocketMetrics
   ) {
     this.records = Array.from(
       { length: count },
       (_, slot) => new SlotRecord(slot, new SliceImpl(registration, slot * slotBytes, slotBytes))
     )
+  }
+
+  /** A slot left the kernel's hands with a stream's bytes. */
+  take(): void {
+    if (++this.held === this.count) this.metrics.ringEmpty()
+  }
+
+  /** A slot goes back to the kernel. */
+  recycle(slot: number): void {
+    this.held--
+    this.kernel.recycle(slot)
   }
 }
 
@@ -74,7 +89,8 @@ export class StreamRing {
     private readonly allocateOwned: AllocateOwned,
     private readonly label: string,
     options: StreamRingOptions | undefined,
-    shared: boolean
+    shared: boolean,
+    private readonly metrics: SocketMetrics
   ) {
     this.slotSize = options?.slotSize ?? DEFAULT_SLOT_SIZE
     this.count = options?.slots ?? DEFAULT_SLOTS
@@ -119,7 +135,7 @@ export class StreamRing {
       Effect.runSync(owned.release)
       return kernel
     }
-    this.slots = new Slots(owned.registration, slotSize, count, kernel, owned.release)
+    this.slots = new Slots(owned.registration, slotSize, count, kernel, owned.release, this.metrics)
     return this.slots
   }
 
@@ -172,6 +188,9 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   private each: Each | undefined = undefined
   /** Slots whose chunks `receiveEach` handed out this burst: back to the kernel at its flush. */
   private readonly spent: Array<number> = []
+  /** Chunks and their bytes since the last flush: the metrics get them once per batch. */
+  private arrived = 0
+  private arrivedBytes = 0
   private readonly waiters = new Waiters(() => this.count > 0 || this.closed || this.ended !== undefined)
 
   constructor(private readonly slots: Slots, private readonly maxHeld: number) {
@@ -187,6 +206,9 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   readonly deliver = (slot: number, length: number): void => {
     const record = this.slots.records[slot]!
     record.fillAt(slot * this.slots.slotBytes, length)
+    this.slots.take()
+    this.arrived++
+    this.arrivedBytes += length
     if (this.each !== undefined && this.count === 0) {
       this.handOut(this.each, record)
       // Not recycled here: the driver is in the middle of its completions, and the view
@@ -211,8 +233,13 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
   readonly flush = (): void => {
     const spent = this.spent
     if (spent.length > 0) {
-      for (let i = 0; i < spent.length; i++) this.slots.kernel.recycle(spent[i]!)
+      for (let i = 0; i < spent.length; i++) this.slots.recycle(spent[i]!)
       spent.length = 0
+    }
+    if (this.arrived > 0) {
+      this.slots.metrics.receivedBatch(this.arrived, this.arrivedBytes)
+      this.arrived = 0
+      this.arrivedBytes = 0
     }
     if (this.count > 0) this.waiters.wakeAll()
   }
@@ -239,7 +266,7 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
         this.head = (this.head + 1) % this.order.length
         this.count--
         this.handOut(each, this.slots.records[slot]!)
-        this.slots.kernel.recycle(slot)
+        this.slots.recycle(slot)
       }
       this.resumeIfRoom()
       if (this.each === each && this.ended !== undefined) this.finishEach()
@@ -292,8 +319,7 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
 
   readonly giveBack = (batch: ReadonlyArray<ReceivedChunk>): void => {
     if (batch.length === 0) return
-    const kernel = this.slots.kernel
-    for (let i = 0; i < batch.length; i++) kernel.recycle((batch[i] as SlotRecord).slot)
+    for (let i = 0; i < batch.length; i++) this.slots.recycle((batch[i] as SlotRecord).slot)
     this.lent -= batch.length
     this.slots.registration.unsafeReleaseToken()
     this.resumeIfRoom()
@@ -326,7 +352,7 @@ export class StreamQueue implements StreamSink, BatchSource<ReceivedChunk> {
         // Ready chunks no caller took: back to the kernel for the other streams.
         this.flush()
         for (; this.count > 0; this.count--) {
-          this.slots.kernel.recycle(this.order[this.head]!)
+          this.slots.recycle(this.order[this.head]!)
           this.head = (this.head + 1) % this.order.length
         }
         resume(Effect.void)

@@ -4,15 +4,17 @@
  * own for a connected stream, its listener's shared one for an accepted stream).
  */
 import * as Effect from "effect/Effect"
-import type { NetDriver, NetSocket } from "../Driver.js"
+import type { NetDriver, NetSocket, OptionSettings } from "../Driver.js"
 import type { QueueOptions, ReceiveRingInfo, SocketError, TcpStream } from "../RegisteredSocket.js"
 import type * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
 import { invalid } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
+import type { SocketMetrics } from "./observability.js"
+import { readOption, writeOption } from "./options.js"
 import type { SliceImpl } from "./registration.js"
 import { aborted, SocketState } from "./requests.js"
-import { sendStream, unsafeSendNow, unsafeSendStream, unsafeWhenWritable } from "./sendStream.js"
+import { failed, sendStream, unsafeSendNow, unsafeSendStream, unsafeWhenWritable } from "./sendStream.js"
 import type { StreamQueue, StreamRing } from "./streamRing.js"
 
 /** What TCP streams need from the socket layer. */
@@ -26,8 +28,14 @@ export class StreamState extends SocketState {
   /** Set as the close begins, so that no batch call joins the ring while it runs. */
   private closing = false
 
-  constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
-    super(net, socket, queues, "receive")
+  constructor(
+    net: NetDriver,
+    socket: NetSocket,
+    queues: QueueOptions | undefined,
+    readonly ring: StreamRing,
+    metrics: SocketMetrics
+  ) {
+    super(net, socket, queues, "receive", metrics)
   }
 
   get receivesThroughRing(): boolean {
@@ -67,8 +75,16 @@ export class StreamState extends SocketState {
 
 /** A listener's state: it holds its streams' shared ring until it closes. */
 export class ListenerState extends SocketState {
-  constructor(net: NetDriver, socket: NetSocket, queues: QueueOptions | undefined, readonly ring: StreamRing) {
-    super(net, socket, queues, "receive")
+  constructor(
+    net: NetDriver,
+    socket: NetSocket,
+    queues: QueueOptions | undefined,
+    readonly ring: StreamRing,
+    metrics: SocketMetrics,
+    /** The options every accepted stream gets. */
+    readonly accepted: OptionSettings
+  ) {
+    super(net, socket, queues, "accept", metrics)
     ring.hold()
   }
 
@@ -79,7 +95,7 @@ export class ListenerState extends SocketState {
 
 export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStream => {
   const { resolve } = context
-  const { net, socket } = state
+  const { metrics, net, socket } = state
   const shutForWrites = (operation: string) =>
     new RioError.WSAESHUTDOWN({ operation, message: "This stream was shut down for writing: no more sends." })
   const send = (operation: string, buf: RioBuf.RioBuf): Effect.Effect<number, SocketError> =>
@@ -112,10 +128,10 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
   return {
     localAddress: socket.local,
     remoteAddress: socket.remote!,
-    send: (buf) => send("send", buf),
-    sendAll,
+    send: (buf) => metrics.counted(send("send", buf)),
+    sendAll: (buf) => metrics.counted(sendAll(buf)),
     receive: (buf) =>
-      Effect.suspend(() => {
+      metrics.counted(Effect.suspend(() => {
         const slice = resolve("receive", buf)
         if (slice instanceof Error) return Effect.fail(slice)
         if (state.receivesThroughRing) {
@@ -127,44 +143,50 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
         }
         if (state.readShut) return Effect.succeed(0)
         return state.submit<number>(state.receives, slice, (done) => net.receive(socket, slice, done))
-      }),
+      })),
     receiveMany: (max = DEFAULT_BATCH) =>
-      Effect.suspend(() => state.readShut ? Effect.succeed([]) : receiveMany("receiveMany", state.openQueue, max)),
+      Effect.suspend(() =>
+        state.readShut ? Effect.succeed([]) : receiveMany("receiveMany", state.openQueue, max, metrics)
+      ),
     withReceived: (use, max = DEFAULT_BATCH) =>
       Effect.suspend(() =>
         state.readShut && typeof use === "function"
           ? use([])
-          : withReceived("withReceived", state.openQueue, use, max)
+          : withReceived("withReceived", state.openQueue, use, max, metrics)
       ),
     receiveEach: (onChunk) =>
-      typeof onChunk !== "function"
-        ? Effect.fail(invalid("receiveEach", "onChunk is not a function."))
-        : Effect.suspend(() =>
-          state.readShut ? Effect.void : Effect.flatMap(state.openQueue, (queue) => queue.receiveEach(onChunk))
-        ),
+      metrics.counted(
+        typeof onChunk !== "function"
+          ? Effect.fail(invalid("receiveEach", "onChunk is not a function."))
+          : Effect.suspend(() =>
+            state.readShut ? Effect.void : Effect.flatMap(state.openQueue, (queue) => queue.receiveEach(onChunk))
+          )
+      ),
     sendMany: (bufs) =>
-      Effect.suspend(() => {
+      metrics.counted(Effect.suspend(() => {
         const slices = resolveAll(bufs)
         if (slices instanceof Error) return Effect.fail(slices)
         if (slices.length === 0) return Effect.void
         return sendStream(state, socket, slices)
-      }),
+      })),
     unsafeSendMany: (bufs, onDone) => {
       const slices = resolveAll(bufs)
-      if (slices instanceof Error) return onDone(slices)
+      if (slices instanceof Error) return failed(state, onDone, slices, undefined)
       if (slices.length === 0) return onDone(undefined)
       unsafeSendStream(state, socket, slices, onDone)
     },
     unsafeSendNow: (bufs, onDone) => {
       const slices = resolveAll(bufs)
-      if (slices instanceof Error) return onDone(slices, 0)
+      if (slices instanceof Error) return failed(state, onDone, slices, 0)
       if (slices.length === 0) return onDone(undefined, 0)
       unsafeSendNow(state, socket, slices, onDone)
     },
     unsafeWhenWritable: (onReady) => unsafeWhenWritable(state, socket, onReady),
     receiveRing: Effect.sync(() => state.info()),
+    option: (name) => metrics.counted(readOption(state, "tcp", name)),
+    setOption: (name, value) => metrics.counted(writeOption(state, "tcp", name, value)),
     shutdown: (how = "write") =>
-      Effect.suspend(() => {
+      metrics.counted(Effect.suspend(() => {
         if (how !== "read" && how !== "write" && how !== "both") {
           return Effect.fail(invalid("shutdown", `how ${JSON.stringify(how)} is not "read", "write" or "both".`))
         }
@@ -176,6 +198,6 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
         if (how !== "read") state.writeShut = true
         if (how !== "write") state.readShut = true
         return Effect.void
-      })
+      }))
   }
 }

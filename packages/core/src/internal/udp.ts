@@ -18,6 +18,8 @@ import type * as RioBuf from "../RioBuf.js"
 import type * as RioError from "../RioError.js"
 import { checkRingOption, invalid, MAX_RING_SLOTS, parseDestination, senders, show } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
+import type { SocketMetrics } from "./observability.js"
+import { membership, readOption, writeOption } from "./options.js"
 import { postedRing } from "./postedRing.js"
 import { ReceiveRing } from "./receiveRing.js"
 import type { AllocateOwned } from "./registration.js"
@@ -44,11 +46,13 @@ export const checkRing = (operation: string, ring: RingOptions | undefined): Rio
 
 /** A UDP socket's state: its requests, and its receive ring once a batch call made it. */
 export class UdpState extends SocketState {
+  /** The multicast groups joined (`group%iface`). */
+  readonly groups = new Set<string>()
   private ring: ReceiveRing | undefined = undefined
   private releaseRing: Effect.Effect<void> | undefined = undefined
 
-  constructor(net: NetDriver, socket: NetSocket, private readonly options: UdpOptions) {
-    super(net, socket, options, "receiveFrom")
+  constructor(net: NetDriver, socket: NetSocket, private readonly options: UdpOptions, metrics: SocketMetrics) {
+    super(net, socket, options, "receiveFrom", metrics)
   }
 
   /** The ring, made (one registration) and started on first use. */
@@ -64,7 +68,7 @@ export class UdpState extends SocketState {
       timeout: undefined
     })
     if (!("registration" in owned)) return owned
-    const ring = new ReceiveRing(owned.registration, slotBytes, slots)
+    const ring = new ReceiveRing(owned.registration, slotBytes, slots, this.metrics)
     const kernel = rings === undefined
       ? postedRing(this.net, this.socket, Array.from({ length: slots }, (_, slot) => ring.slotSlice(slot)), ring)
       : rings.open(this.socket, new SliceImpl(owned.registration, 0, slotBytes * slots), slotBytes, slots, ring)
@@ -100,7 +104,7 @@ export class UdpState extends SocketState {
 
 export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket => {
   const { net, resolve } = context
-  const { socket } = state
+  const { metrics, socket } = state
   const openRing = Effect.suspend(() => {
     const ring = state.openRing(context)
     return ring instanceof Error ? Effect.fail(ring) : Effect.succeed(ring)
@@ -109,16 +113,16 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
   return {
     address: socket.local,
     sendTo: (buf, to) =>
-      Effect.suspend(() => {
+      metrics.counted(Effect.suspend(() => {
         const slice = resolve("sendTo", buf)
         if (slice instanceof Error) return Effect.fail(slice)
         // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
         const peer = senders.has(to) ? to : parseDestination("sendTo", socket.local, to)
         if (peer instanceof Error) return Effect.fail(peer)
         return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
-      }),
+      })),
     receiveFrom: (buf) =>
-      Effect.suspend(() => {
+      metrics.counted(Effect.suspend(() => {
         const slice = resolve("receiveFrom", buf)
         if (slice instanceof Error) return Effect.fail(slice)
         return state.submit<Datagram>(state.receives, slice, (done) =>
@@ -126,11 +130,11 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
             if (!(result instanceof Error)) senders.add(result.address)
             done(result)
           }))
-      }),
-    receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", openRing, max),
-    withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", openRing, use, max),
+      })),
+    receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", openRing, max, metrics),
+    withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", openRing, use, max, metrics),
     sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) =>
-      Effect.suspend((): Effect.Effect<number, SocketError> => {
+      metrics.counted(Effect.suspend((): Effect.Effect<number, SocketError> => {
         if (!Array.isArray(datagrams)) return Effect.fail(invalid("sendMany", "datagrams is not an array."))
         const count = datagrams.length
         if (count === 0) return Effect.succeed(0)
@@ -148,9 +152,17 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
           slices[i] = slice
           peers[i] = peer
         }
-        return sendBatch(state, state.sends, slices, (index, done) =>
-          net.sendTo(socket, slices[index]!, peers[index]!, done))
-      }),
-    receiveRing: Effect.sync(() => state.info())
+        return sendBatch(
+          state,
+          state.sends,
+          slices,
+          (index, done) => net.sendTo(socket, slices[index]!, peers[index]!, done)
+        )
+      })),
+    receiveRing: Effect.sync(() => state.info()),
+    option: (name) => metrics.counted(readOption(state, "udp", name)),
+    setOption: (name, value) => metrics.counted(writeOption(state, "udp", name, value)),
+    addMembership: (group, iface) => metrics.counted(membership(state, state.groups, group, iface, true)),
+    dropMembership: (group, iface) => metrics.counted(membership(state, state.groups, group, iface, false))
   }
 }

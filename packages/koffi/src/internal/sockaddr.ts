@@ -16,7 +16,8 @@ export interface Families {
 /** Large enough for either family. */
 export const SOCKADDR_BYTES = 28
 
-const parseIPv6 = (host: string): Array<number> => {
+/** The eight 16-bit groups of a numeric IPv6 address. */
+export const parseIPv6 = (host: string): Array<number> => {
   // An embedded IPv4 tail ("::ffff:1.2.3.4") becomes two groups.
   let text = host
   const dot = text.lastIndexOf(":")

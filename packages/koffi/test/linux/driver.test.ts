@@ -124,7 +124,7 @@ describe("LinuxDriver.make", () => {
       const scope = yield* Scope.make()
       const driver = yield* Scope.extend(LinuxDriver.make({ slots: 8 }), scope)
       const net = driver.net!
-      const socket = net.udp({ host: "127.0.0.1", port: 0 })
+      const socket = net.udp({ host: "127.0.0.1", port: 0 }, [])
       if (socket instanceof Error) return assert.fail(socket.message)
       const memory = new Uint8Array(64)
       const region = { bufferId: BufferId.unsafeMake(0), offset: 0, length: 64, base: 0, memory }
@@ -152,7 +152,7 @@ describe("LinuxDriver.make", () => {
     Effect.gen(function*() {
       const driver = yield* LinuxDriver.make({ slots: 8 })
       const net = driver.net!
-      const socket = net.udp({ host: "127.0.0.1", port: 0 })
+      const socket = net.udp({ host: "127.0.0.1", port: 0 }, [])
       if (socket instanceof Error) return assert.fail(socket.message)
       const memory = new Uint8Array(64)
       const address = driver.addressOf(memory)

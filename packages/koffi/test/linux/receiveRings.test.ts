@@ -285,7 +285,7 @@ describe("LinuxDriver receive rings, below the core", () => {
     if (!("bytes" in memory)) throw new Error(memory.message)
     const id = driver.register(memory.address, memory.bytes.length)
     if (typeof id !== "number") throw new Error(id.message)
-    const socket = driver.net!.udp({ host: "127.0.0.1", port: 0 })
+    const socket = driver.net!.udp({ host: "127.0.0.1", port: 0 }, [])
     if (socket instanceof Error) throw new Error(socket.message)
     const region = (offset: number, length: number): Region => ({
       bufferId: id,

@@ -63,7 +63,7 @@ type Slots = Effect.Effect.Success<ReturnType<typeof openSlots>>
 const listener = (driver: Driver) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const socket = driver.net!.listen({ host: "127.0.0.1", port: 0 }, 16)
+      const socket = driver.net!.listen({ host: "127.0.0.1", port: 0 }, 16, [])
       if (socket instanceof Error) throw new Error(socket.message)
       return socket
     }),
@@ -77,7 +77,7 @@ const connection = (driver: Driver, server: NetSocket) =>
       const client = net.connect(server.local.port, "127.0.0.1")
       // Closing our side with bytes unread resets the connection: the peer hears ECONNRESET.
       client.on("error", () => {})
-      driver.net!.accept(server, (result) => {
+      driver.net!.accept(server, [], (result) => {
         resume(result instanceof Error ? Effect.fail(result) : Effect.succeed({ socket: result, client }))
       })
     }),

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
+import { Constants } from "../../src/internal/windows/options.js"
 import { expected, structs } from "./expectedLayout.js"
 
 const mingwLayoutFile = fileURLToPath(new URL("../../../../test/wine/build/layout.json", import.meta.url))
@@ -18,6 +19,7 @@ describe("Windows x64 RIO ABI, from the C compiler", () => {
         readonly types: Record<string, { size: number; align: number; offsets: Record<string, number> }>
         readonly scalars: Record<string, number>
         readonly constants: Record<string, number | string>
+        readonly socketOptions: Record<string, number>
         readonly WSAID_MULTIPLE_RIO: ReadonlyArray<number>
       }
       for (const name of structs) {
@@ -33,4 +35,16 @@ describe("Windows x64 RIO ABI, from the C compiler", () => {
       assert.deepStrictEqual(mingw.WSAID_MULTIPLE_RIO, [...expected.WSAID_MULTIPLE_RIO])
     }
   )
+
+  it("the socket options' levels and numbers, and the membership requests' sizes (ip_mreq, ipv6_mreq)", () => {
+    const mingw = JSON.parse(fs.readFileSync(mingwLayoutFile, "utf8")) as {
+      readonly socketOptions: Record<string, number>
+    }
+    // TCP_KEEPALIVE (3) is not in mingw-w64's headers: Microsoft's documentation is its source.
+    const { TCP_KEEPALIVE: _, ...fromHeaders } = Constants
+    assert.deepStrictEqual(
+      { ...fromHeaders, "sizeof ip_mreq": 8, "sizeof ipv6_mreq": 20 },
+      mingw.socketOptions
+    )
+  })
 })

@@ -36,6 +36,7 @@ export const faulty = (inner: RegisteredIo.Service, double: Double): RegisteredI
   // faults live in the simulated network itself: RioTest.Control) is the inner service's.
   return {
     backend: inner.backend,
+    metrics: inner.metrics,
     pageSize: inner.pageSize,
     maxBufferLength: inner.maxBufferLength,
     stats: inner.stats,

@@ -6,6 +6,7 @@
 import type { NetDriver } from "@effect-rio/core/Driver"
 import type { ConnectionBytes } from "../RioTest.js"
 import { CompletionQueue } from "./completions.js"
+import { SocketOptions } from "./socketOptions.js"
 import * as StreamRings from "./streamRings.js"
 import { Streams } from "./streams.js"
 import { Tcp } from "./tcp.js"
@@ -21,14 +22,18 @@ export class Network {
     let lastHandle = 0
     const nextHandle = () => ++lastHandle
     const completions = this.completions = new CompletionQueue(completionQueueSize)
-    const udp = this.udp = new Udp(completions, nextHandle)
+    const options = new SocketOptions()
+    const udp = this.udp = new Udp(completions, nextHandle, options)
     const streams = this.streams = new Streams(completions)
-    const tcp = new Tcp(completions, streams, nextHandle)
+    const tcp = new Tcp(completions, streams, nextHandle, options)
     this.driver = {
-      udp: (bind) => udp.open(bind),
-      listen: (bind, backlog) => tcp.listen(bind, backlog),
-      connect: (peer, done) => tcp.connect(peer, done),
-      accept: (listener, done) => tcp.accept(listener, done),
+      udp: (bind, settings) => udp.open(bind, settings),
+      listen: (bind, backlog, settings) => tcp.listen(bind, backlog, settings),
+      connect: (peer, settings, done) => tcp.connect(peer, settings, done),
+      accept: (listener, settings, done) => tcp.accept(listener, settings, done),
+      setOption: (socket, name, value) => options.set(socket.handle, name, value),
+      getOption: (socket, name) => options.get(socket.handle, name),
+      membership: (socket, group, _iface, join) => udp.membership(socket, group, join),
       send: (socket, region, done) => streams.send(socket, region, done),
       receive: (socket, region, done) => streams.receive(socket, region, done),
       sendTo: (socket, region, peer, done) => udp.sendTo(socket, region, peer, done),

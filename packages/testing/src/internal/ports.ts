@@ -49,13 +49,29 @@ export interface Bound {
    * Linux's default (bindv6only=0), which the real backends set everywhere, as Node does.
    */
   readonly dualStack: boolean
+  /** SO_REUSEPORT: the port may be shared with other sockets that asked for it too. */
+  readonly reusePort: boolean
+}
+
+/** How a socket binds: IPV6_V6ONLY and SO_REUSEPORT as the user set them. */
+export interface BindFlags {
+  readonly ipv6Only?: boolean
+  readonly reusePort?: boolean
+}
+
+/** The sockets bound to one port of one family: one, or several that all asked for SO_REUSEPORT. */
+interface Holders<A> {
+  readonly reusePort: boolean
+  readonly members: Array<A>
+  /** Round robin among the members, for callers with no key of their own. */
+  turn: number
 }
 
 const families = (bound: Bound): ReadonlyArray<Family> => bound.dualStack ? ["v6", "v4"] : [bound.family]
 
 /** The ports of one protocol (UDP and TCP ports are apart, as in a kernel), each family apart. */
 export class PortTable<A> {
-  private readonly holders = { v4: new Map<number, A>(), v6: new Map<number, A>() }
+  private readonly holders = { v4: new Map<number, Holders<A>>(), v6: new Map<number, Holders<A>>() }
   /** Ports held in both families by one dual-stack socket, for the messages. */
   private readonly dualStack = new Set<number>()
   // Rotating cursors, like a kernel's: a closed port is not handed out again at once.
@@ -63,23 +79,46 @@ export class PortTable<A> {
 
   constructor(private readonly protocol: "udp" | "tcp") {}
 
-  /** Who holds `port` in `family`, if anyone (a dual-stack socket holds it in both). */
-  get(family: Family, port: number): A | undefined {
-    return this.holders[family].get(port)
+  /**
+   * Who holds `port` in `family`, if anyone (a dual-stack socket holds it in both). Of sockets
+   * sharing it (SO_REUSEPORT), the one `key` picks — the same one for the same key, as a
+   * kernel hashes a flow — or, without a key, each in turn.
+   */
+  get(family: Family, port: number, key?: number): A | undefined {
+    const holders = this.holders[family].get(port)
+    if (holders === undefined) return undefined
+    const { members } = holders
+    return members[(key ?? holders.turn++) % members.length]
+  }
+
+  /** Every socket holding `port` in `family` (a broadcast or multicast datagram reaches them all). */
+  all(family: Family, port: number): ReadonlyArray<A> {
+    return this.holders[family].get(port)?.members ?? []
   }
 
   hold(bound: Bound, holder: A): void {
-    for (const family of families(bound)) this.holders[family].set(bound.port, holder)
+    for (const family of families(bound)) {
+      const holders = this.holders[family].get(bound.port)
+      if (holders === undefined) {
+        this.holders[family].set(bound.port, { reusePort: bound.reusePort, members: [holder], turn: 0 })
+      } else holders.members.push(holder)
+    }
     if (bound.dualStack) this.dualStack.add(bound.port)
   }
 
-  release(bound: Bound): void {
-    for (const family of families(bound)) this.holders[family].delete(bound.port)
+  release(bound: Bound, holder: A): void {
+    for (const family of families(bound)) {
+      const holders = this.holders[family].get(bound.port)
+      if (holders === undefined) continue
+      const index = holders.members.indexOf(holder)
+      if (index >= 0) holders.members.splice(index, 1)
+      if (holders.members.length === 0) this.holders[family].delete(bound.port)
+    }
     if (bound.dualStack) this.dualStack.delete(bound.port)
   }
 
   /** The port `address` asks for if it is free, or the next free ephemeral port for port 0. */
-  bind(address: SocketAddress, call: string): Bound | NetDriverError {
+  bind(address: SocketAddress, call: string, flags: BindFlags = {}): Bound | NetDriverError {
     const family = familyOf(address.host)
     if (family === undefined) {
       return new RioError.WSAEADDRNOTAVAIL({
@@ -88,11 +127,14 @@ export class PortTable<A> {
           `Bind "127.0.0.1", "::1", "0.0.0.0" or "::".`
       })
     }
-    const dualStack = address.host === "::"
-    const wanted = families({ family, port: 0, dualStack })
+    const dualStack = address.host === "::" && flags.ipv6Only !== true
+    const reusePort = flags.reusePort === true
+    const wanted = families({ family, port: 0, dualStack, reusePort })
     const free = (port: number) => wanted.every((f) => !this.holders[f].has(port))
+    // A port shared by SO_REUSEPORT takes another socket that asks for it too, as on Linux.
+    const shareable = (f: Family, port: number) => reusePort && this.holders[f].get(port)?.reusePort === true
     if (address.port !== 0) {
-      const taken = wanted.find((f) => this.holders[f].has(address.port))
+      const taken = wanted.find((f) => this.holders[f].has(address.port) && !shareable(f, address.port))
       if (taken !== undefined) {
         const why = this.dualStack.has(address.port)
           ? ` by a socket on "::", which is dual-stack and holds it for IPv4 too`
@@ -105,13 +147,13 @@ export class PortTable<A> {
             `${why}. Close it first, or bind port 0 for a free port.`
         })
       }
-      return { family, port: address.port, dualStack }
+      return { family, port: address.port, dualStack, reusePort }
     }
     for (let i = 0; i < ephemeralSpan; i++) {
       const port = firstEphemeralPort + (this.cursors[family] + i) % ephemeralSpan
       if (free(port)) {
         this.cursors[family] = (port - firstEphemeralPort + 1) % ephemeralSpan
-        return { family, port, dualStack }
+        return { family, port, dualStack, reusePort }
       }
     }
     return new RioError.WSAEADDRINUSE({

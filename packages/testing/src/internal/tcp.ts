@@ -3,13 +3,15 @@
  * (refused where nothing listens or the backlog is full) and accept, and the TCP port table.
  * What a connection carries once made is `streams.ts`.
  */
-import type { Done, NetDriverError, NetSocket, Pending } from "@effect-rio/core/Driver"
+import type { Done, NetDriverError, NetSocket, OptionSettings, Pending } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 import type { CompletionQueue, Waiter } from "./completions.js"
 import { aborted, decided } from "./completions.js"
 import type { Bound } from "./ports.js"
 import { loopback, PortTable, routeOf, seenBy, show } from "./ports.js"
+import type { SocketOptions } from "./socketOptions.js"
+import { bindFlags } from "./socketOptions.js"
 import type { Connection, Streams } from "./streams.js"
 
 interface Listener {
@@ -30,11 +32,12 @@ export class Tcp {
   constructor(
     private readonly completions: CompletionQueue,
     private readonly streams: Streams,
-    private readonly nextHandle: () => number
+    private readonly nextHandle: () => number,
+    private readonly options: SocketOptions
   ) {}
 
-  listen(bind: SocketAddress, backlog: number): NetSocket | NetDriverError {
-    const bound = this.ports.bind(bind, "listen")
+  listen(bind: SocketAddress, backlog: number, settings: OptionSettings): NetSocket | NetDriverError {
+    const bound = this.ports.bind(bind, "listen", bindFlags(settings))
     if ("_tag" in bound) return bound
     const handle = this.nextHandle()
     const socket: NetSocket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
@@ -48,10 +51,13 @@ export class Tcp {
     }
     this.listeners.set(handle, listener)
     this.ports.hold(bound, listener)
+    // A listener reuses its address by default, as the Linux driver's do.
+    this.options.open(handle, "tcp", socket.local, [["reuseAddress", 1], ...settings])
     return socket
   }
 
-  connect(peer: SocketAddress, done: Done<NetSocket>): Pending {
+  /** Connects to the listener at `peer` (of listeners sharing its port, each in turn). */
+  connect(peer: SocketAddress, settings: OptionSettings, done: Done<NetSocket>): Pending {
     const request = this.completions.start(done)
     // The family the connection runs in: IPv4 for the IPv4-mapped loopback too.
     const family = routeOf(peer.host)
@@ -105,6 +111,7 @@ export class Tcp {
       }
     )
     this.ports.hold(bound, client)
+    this.options.open(client.socket.handle, "tcp", client.socket.local, settings)
     this.completions.settle(request, client.socket)
     const accept = listener.accepts.shift()
     if (accept === undefined) listener.unaccepted.push(server)
@@ -112,8 +119,11 @@ export class Tcp {
     return decided
   }
 
-  accept(socket: NetSocket, done: Done<NetSocket>): Pending {
-    const request = this.completions.start(done)
+  accept(socket: NetSocket, settings: OptionSettings, done: Done<NetSocket>): Pending {
+    const request = this.completions.start<NetSocket>((result) => {
+      if (!(result instanceof Error)) this.options.open(result.handle, "tcp", result.local, settings)
+      done(result)
+    })
     const listener = this.listeners.get(socket.handle)
     if (listener === undefined) {
       return this.completions.now(
@@ -135,13 +145,22 @@ export class Tcp {
     const listener = this.listeners.get(handle)
     if (listener === undefined) {
       const connection = this.streams.close(handle)
-      if (connection?.ownsPort) {
-        this.ports.release({ family: connection.family, port: connection.socket.local.port, dualStack: false })
+      if (connection === undefined) return
+      this.options.close(handle)
+      if (connection.ownsPort) {
+        const bound = {
+          family: connection.family,
+          port: connection.socket.local.port,
+          dualStack: false,
+          reusePort: false
+        }
+        this.ports.release(bound, connection)
       }
       return
     }
     this.listeners.delete(handle)
-    this.ports.release(listener.bound)
+    this.options.close(handle)
+    this.ports.release(listener.bound, listener)
     for (const accept of listener.accepts.splice(0)) this.completions.settle(accept.request, aborted("AcceptEx"))
     // Connections the application never accepted are reset by the kernel.
     for (const connection of listener.unaccepted.splice(0)) {

@@ -3,13 +3,15 @@
  * and the datagram faults tests inject (drop, duplicate, reorder, delay), applied where a
  * datagram leaves its sender.
  */
-import type { Done, NetDriverError, NetSocket, Pending, Region } from "@effect-rio/core/Driver"
+import type { Done, NetDriverError, NetSocket, OptionSettings, Pending, Region } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
-import type { CompletionQueue, Waiter } from "./completions.js"
+import type { CompletionQueue, Request, Waiter } from "./completions.js"
 import { aborted, decided } from "./completions.js"
 import type { Bound, Family } from "./ports.js"
 import { familyOf, loopback, mappedLoopback, PortTable, routeOf, seenBy, show } from "./ports.js"
+import type { SocketOptions } from "./socketOptions.js"
+import { bindFlags } from "./socketOptions.js"
 
 interface Received {
   readonly length: number
@@ -40,6 +42,15 @@ interface UdpSocket {
   /** Datagrams that arrived while no receive was waiting. */
   readonly queue: Array<Datagram>
   readonly receivers: Array<Receiver>
+  /** The multicast groups it joined. */
+  readonly groups: Set<string>
+}
+
+/** The addresses a datagram can go to besides a loopback: every socket on the port, or a group's members. */
+const BROADCAST = "255.255.255.255"
+const isMulticast = (host: string): boolean => {
+  const first = host.includes(":") ? -1 : Number(host.split(".")[0])
+  return (first >= 224 && first <= 239) || /^ff[0-9a-f]{2}:/i.test(host)
 }
 
 export class Udp {
@@ -57,7 +68,8 @@ export class Udp {
 
   constructor(
     private readonly completions: CompletionQueue,
-    private readonly nextHandle: () => number
+    private readonly nextHandle: () => number,
+    private readonly options: SocketOptions
   ) {}
 
   /** Datagrams sent and not yet received: queued at sockets, held or delayed by faults. */
@@ -96,15 +108,25 @@ export class Udp {
     this.delaying = 0
   }
 
-  open(bind: SocketAddress): NetSocket | NetDriverError {
-    const bound = this.ports.bind(bind, "bind")
+  open(bind: SocketAddress, settings: OptionSettings): NetSocket | NetDriverError {
+    const bound = this.ports.bind(bind, "bind", bindFlags(settings))
     if ("_tag" in bound) return bound
     const handle = this.nextHandle()
     const socket: NetSocket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
-    const udp: UdpSocket = { socket, bound, queue: [], receivers: [] }
+    const udp: UdpSocket = { socket, bound, queue: [], receivers: [], groups: new Set() }
     this.sockets.set(handle, udp)
     this.ports.hold(bound, udp)
+    this.options.open(handle, "udp", socket.local, settings)
     return socket
+  }
+
+  /** IP(V6)_ADD_MEMBERSHIP / _DROP_MEMBERSHIP (the core has checked the group and the socket's memberships). */
+  membership(socket: NetSocket, group: string, join: boolean): NetDriverError | undefined {
+    const udp = this.lookup(socket.handle, join ? "addMembership" : "dropMembership")
+    if ("_tag" in udp) return udp
+    if (join) udp.groups.add(group)
+    else udp.groups.delete(group)
+    return undefined
   }
 
   /** Closes the socket if it is one of these; its waiting receives end aborted. */
@@ -112,7 +134,8 @@ export class Udp {
     const udp = this.sockets.get(handle)
     if (udp === undefined) return
     this.sockets.delete(handle)
-    this.ports.release(udp.bound)
+    this.ports.release(udp.bound, udp)
+    this.options.close(handle)
     for (const receiver of udp.receivers.splice(0)) {
       this.completions.settle(receiver.request, aborted("receiveFrom"))
     }
@@ -122,6 +145,7 @@ export class Udp {
     const request = this.completions.start(done)
     const udp = this.lookup(socket.handle, "sendTo")
     if ("_tag" in udp) return this.completions.now(request, udp)
+    if (peer.host === BROADCAST || isMulticast(peer.host)) return this.sendToMany(udp, request, region, peer)
     const family = routeOf(peer.host)
     // The IPv4-mapped loopback is IPv4 reached through a dual-stack socket, as on Linux.
     const reachable = peer.host === mappedLoopback ? udp.bound.dualStack : familyOf(peer.host) === udp.bound.family
@@ -158,6 +182,44 @@ export class Udp {
       copies: 1,
       delayMs: undefined
     })
+    return this.completions.now(request, region.length)
+  }
+
+  /**
+   * A broadcast (allowed by SO_BROADCAST only, else `WSAEACCES` as on Linux) or a multicast
+   * datagram (to this host's members only while IP_MULTICAST_LOOP is on: every member is on
+   * this host).
+   */
+  private sendToMany(udp: UdpSocket, request: Request<number>, region: Region, peer: SocketAddress): Pending {
+    const family = peer.host.includes(":") ? "v6" : "v4"
+    if (family !== udp.bound.family && !(family === "v4" && udp.bound.dualStack)) {
+      return this.completions.now(
+        request,
+        new RioError.WSAEADDRNOTAVAIL({
+          operation: "sendTo",
+          message: `Cannot reach ${show(peer)} from ${show(udp.socket.local)}: the families differ.`
+        })
+      )
+    }
+    const broadcast = peer.host === BROADCAST
+    if (broadcast && this.options.get(udp.socket.handle, "broadcast") === 0) {
+      return this.completions.now(
+        request,
+        new RioError.WSAEACCES({
+          operation: "sendTo",
+          message: `sendTo ${show(peer)}: a broadcast needs the socket's broadcast option (udp({ broadcast: true })).`
+        })
+      )
+    }
+    if (broadcast || this.options.get(udp.socket.handle, "multicastLoopback") !== 0) {
+      this.send({
+        bytes: region.memory.slice(region.offset, region.offset + region.length),
+        from: { host: loopback[family], port: udp.socket.local.port },
+        to: peer,
+        copies: 1,
+        delayMs: undefined
+      })
+    }
     return this.completions.now(request, region.length)
   }
 
@@ -223,10 +285,24 @@ export class Udp {
     }, datagram.delayMs)
   }
 
-  /** Routes at delivery time: a socket closed meanwhile loses the datagram, as UDP does. */
+  /**
+   * Routes at delivery time: a socket closed meanwhile loses the datagram, as UDP does. Of
+   * sockets sharing a port (SO_REUSEPORT), one sender's datagrams all go to the same one.
+   */
   private deliver(datagram: Datagram): void {
-    const target = this.ports.get(familyOf(datagram.to.host)!, datagram.to.port)
-    if (target === undefined) return
+    const to = datagram.to.host
+    if (to === BROADCAST || isMulticast(to)) {
+      const family = to.includes(":") ? "v6" : "v4"
+      for (const member of this.ports.all(family, datagram.to.port)) {
+        if (to === BROADCAST || member.groups.has(to)) this.arrive(member, datagram)
+      }
+      return
+    }
+    const target = this.ports.get(familyOf(to)!, datagram.to.port, datagram.from.port)
+    if (target !== undefined) this.arrive(target, datagram)
+  }
+
+  private arrive(target: UdpSocket, datagram: Datagram): void {
     for (let i = 0; i < datagram.copies; i++) {
       const receiver = target.receivers.shift()
       if (receiver === undefined) target.queue.push(datagram)

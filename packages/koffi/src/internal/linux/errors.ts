@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import * as CodedError from "@effect-rio/core/CodedError"
 import type { NetDriverError } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
@@ -199,7 +200,8 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [Errno.EACCES, [Codes.WSAEACCES, "permission denied (a port below 1024, or a broadcast address)"]],
     [Errno.EPERM, [Codes.WSAEACCES, "the operation is not permitted (a firewall rule?)"]],
     [Errno.EMFILE, [Codes.WSAEMFILE, "this process is out of file descriptors (raise `ulimit -n`)"]],
-    [Errno.ENFILE, [Codes.WSAEMFILE, "the system is out of file descriptors"]]
+    [Errno.ENFILE, [Codes.WSAEMFILE, "the system is out of file descriptors"]],
+    [Errno.ENOPROTOOPT, [Codes.WSAENOPROTOOPT, "this socket has no such option"]]
   ] as const
 )
 
@@ -215,7 +217,7 @@ export const fromErrno = (errno: number, operation: string): NetDriverError => {
       message: `${operation} failed with errno ${errno}.`,
       cause
     })
-    : RioError.fromCode(known[0], { operation, message: `${operation}: ${known[1]} (errno ${errno}).`, cause })
+    : CodedError.fromCode(known[0], { operation, message: `${operation}: ${known[1]} (errno ${errno}).`, cause })
 }
 
 // --- receive rings ---------------------------------------------------------------------------

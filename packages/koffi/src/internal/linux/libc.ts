@@ -60,6 +60,7 @@ export const Errno = {
   EPIPE: 32,
   ENOTSOCK: 88,
   EMSGSIZE: 90,
+  ENOPROTOOPT: 92,
   EAFNOSUPPORT: 97,
   EADDRINUSE: 98,
   EADDRNOTAVAIL: 99,
@@ -111,6 +112,10 @@ export interface Libc {
   /** `address` must have room for `length[0]` bytes; the kernel writes the real length back. */
   readonly getsockname: (fd: number, address: Pointer, length: Uint32Array) => number
   readonly setsockoptInt: (fd: number, level: number, name: number, value: number) => number
+  /** An option whose value is a structure (`value`'s bytes). */
+  readonly setsockopt: (fd: number, level: number, name: number, value: Uint8Array) => number
+  /** An int option's value, or -1 with errno set (an option's value is never negative here). */
+  readonly getsockoptInt: (fd: number, level: number, name: number) => number
   readonly shutdown: (fd: number, how: number) => number
   /** A non-blocking, close-on-exec eventfd, or -1 with errno set. */
   readonly eventfd: () => number
@@ -148,9 +153,11 @@ export const load = (): Libc => {
   const listen = lib.func("listen", "int32", ["int32", "int32"])
   const getsockname = lib.func("getsockname", "int32", ["int32", "void *", "void *"])
   const setsockopt = lib.func("setsockopt", "int32", ["int32", "int32", "int32", "void *", "uint32"])
+  const getsockopt = lib.func("getsockopt", "int32", ["int32", "int32", "int32", "void *", "void *"])
   const shutdown = lib.func("shutdown", "int32", ["int32", "int32"])
   const eventfd = lib.func("eventfd", "int32", ["uint32", "int32"])
   const option = new Int32Array(1)
+  const optionLength = new Uint32Array(1)
   const rlimit = new BigUint64Array(2)
   cached = {
     ioUringSetup: (entries, params) => Number(syscall2(SYS_io_uring_setup, entries, params)),
@@ -185,6 +192,12 @@ export const load = (): Libc => {
     setsockoptInt: (fd, level, name, value) => {
       option[0] = value
       return setsockopt(fd, level, name, option, 4)
+    },
+    setsockopt: (fd, level, name, value) => setsockopt(fd, level, name, value, value.byteLength),
+    getsockoptInt: (fd, level, name) => {
+      option[0] = 0
+      optionLength[0] = 4
+      return getsockopt(fd, level, name, option, optionLength) < 0 ? -1 : option[0]!
     },
     shutdown: (fd, how) => shutdown(fd, how),
     eventfd: () => eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC),

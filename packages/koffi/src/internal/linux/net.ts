@@ -21,6 +21,7 @@ import type { Done, NetDriver, Pending, ReceiveRings, Region, StreamRings } from
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import { setU64 } from "../native.js"
 import { completeLater, nothingToCancel } from "../operations.js"
+import { isIPv6Host } from "../options.js"
 import * as Sockaddr from "../sockaddr.js"
 import { fromErrno, truncated } from "./errors.js"
 import * as Libc from "./libc.js"
@@ -132,16 +133,17 @@ export const make = (
   }
 
   return {
-    udp: (bind) => {
-      const fd = sockets.bound(Libc.SOCK_DGRAM, bind, "RegisteredSocket.udp")
+    udp: (bind, settings) => {
+      const fd = sockets.bound(Libc.SOCK_DGRAM, bind, settings, "RegisteredSocket.udp")
       if (typeof fd !== "number") return fd
       return { handle: fd, local: sockets.localAddress(fd), remote: undefined }
     },
 
-    listen: (bind, backlog) => {
+    listen: (bind, backlog, settings) => {
       const fd = sockets.bound(
         Libc.SOCK_STREAM,
         bind,
+        settings,
         "RegisteredSocket.listen",
         (fd) => sockets.reuseAddress(fd)
       )
@@ -154,8 +156,8 @@ export const make = (
       return { handle: fd, local: sockets.localAddress(fd), remote: undefined }
     },
 
-    connect: (peer, done) => {
-      const fd = sockets.open(peer.host, Libc.SOCK_STREAM, "RegisteredSocket.connect")
+    connect: (peer, settings, done) => {
+      const fd = sockets.configured(peer.host, Libc.SOCK_STREAM, settings, "RegisteredSocket.connect")
       if (typeof fd !== "number") return completeLater(done, fd)
       return start(
         (entry, userData) => {
@@ -167,13 +169,12 @@ export const make = (
             libc.close(fd)
             return done(fromErrno(-result, `RegisteredSocket.connect (${peer.host}:${peer.port})`))
           }
-          sockets.noDelay(fd)
           done({ handle: fd, local: sockets.localAddress(fd), remote: peer })
         }
       )
     },
 
-    accept: (listener, done) =>
+    accept: (listener, settings, done) =>
       start(
         (entry, userData) => {
           scratch.words(entry)[(scratch.offset(entry) + SOCKLEN) / 4] = Sockaddr.SOCKADDR_BYTES
@@ -188,7 +189,16 @@ export const make = (
         },
         (result, entry) => {
           if (result < 0) return done(fromErrno(-result, "RegisteredSocket.accept"))
-          sockets.noDelay(result)
+          const refused = sockets.options.apply(
+            result,
+            isIPv6Host(listener.local.host),
+            settings,
+            "RegisteredSocket.accept"
+          )
+          if (refused !== undefined) {
+            libc.close(result)
+            return done(refused)
+          }
           done({
             handle: result,
             local: sockets.localAddress(result),
@@ -281,6 +291,12 @@ export const make = (
     close: (socket) => {
       libc.close(socket.handle)
     },
+
+    setOption: (socket, name, value) =>
+      sockets.options.set(socket.handle, isIPv6Host(socket.local.host), name, value, "setOption"),
+    getOption: (socket, name) => sockets.options.get(socket.handle, isIPv6Host(socket.local.host), name),
+    membership: (socket, group, iface, join) =>
+      sockets.options.membership(socket.handle, isIPv6Host(socket.local.host), group, iface, join),
 
     ...(receiveRings === undefined ? {} : { udpReceiveRings: receiveRings }),
     ...(streamRings === undefined ? {} : { tcpReceiveRings: streamRings })

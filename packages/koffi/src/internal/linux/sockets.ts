@@ -4,11 +4,13 @@
  *
  * @internal
  */
-import type { NetDriverError } from "@effect-rio/core/Driver"
+import type { NetDriverError, OptionSettings } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import { isIPv6Host } from "../options.js"
 import * as Sockaddr from "../sockaddr.js"
 import { fromErrno } from "./errors.js"
 import * as Libc from "./libc.js"
+import { Options } from "./options.js"
 
 /** Linux's sockaddr layouts. */
 export const sockaddr = new Sockaddr.Codec({ inet: Libc.AF_INET, inet6: Libc.AF_INET6 })
@@ -19,7 +21,11 @@ export class Sockets {
   private readonly name = new Uint8Array(Sockaddr.SOCKADDR_BYTES)
   private readonly nameView = new DataView(this.name.buffer)
 
-  constructor(private readonly libc: Libc.Libc) {}
+  readonly options: Options
+
+  constructor(private readonly libc: Libc.Libc) {
+    this.options = new Options(libc)
+  }
 
   /**
    * A close-on-exec socket of `type` for `host`'s family, or the typed error of `operation`.
@@ -40,13 +46,25 @@ export class Sockets {
     return fd
   }
 
+  /** `open` with `settings` applied (for a socket that connects), or the error (the fd closed again). */
+  configured(host: string, type: number, settings: OptionSettings, operation: string): number | NetDriverError {
+    const fd = this.open(host, type, operation)
+    if (typeof fd !== "number") return fd
+    const error = this.options.apply(fd, isIPv6Host(host), settings, operation)
+    if (error === undefined) return fd
+    this.libc.close(fd)
+    return error
+  }
+
   /**
-   * A socket of `type` bound to `bind` (after `prepare`, when given), or the typed error of the
-   * step that failed (the fd closed again).
+   * A socket of `type` bound to `bind` — after `prepare` (the platform's defaults), then
+   * `settings` (the user's, which win) — or the typed error of the step that failed (the fd
+   * closed again).
    */
   bound(
     type: number,
     bind: SocketAddress,
+    settings: OptionSettings,
     operation: string,
     prepare?: (fd: number) => number
   ): number | NetDriverError {
@@ -54,12 +72,25 @@ export class Sockets {
     const fd = this.open(bind.host, type, operation)
     if (typeof fd !== "number") return fd
     const length = sockaddr.write(this.nameView, 0, bind)
-    if ((prepare !== undefined && prepare(fd) < 0) || libc.bind(fd, this.name.subarray(0, length), length) < 0) {
-      const errno = libc.errno()
+    if (prepare !== undefined && prepare(fd) < 0) {
+      return this.failed(fd, `${operation} (bind ${bind.host}:${bind.port})`)
+    }
+    const refused = this.options.apply(fd, isIPv6Host(bind.host), settings, operation)
+    if (refused !== undefined) {
       libc.close(fd)
-      return fromErrno(errno, `${operation} (bind ${bind.host}:${bind.port})`)
+      return refused
+    }
+    if (libc.bind(fd, this.name.subarray(0, length), length) < 0) {
+      return this.failed(fd, `${operation} (bind ${bind.host}:${bind.port})`)
     }
     return fd
+  }
+
+  /** Closes `fd` after a failed call, and the typed error of that call's errno. */
+  private failed(fd: number, operation: string): NetDriverError {
+    const errno = this.libc.errno()
+    this.libc.close(fd)
+    return fromErrno(errno, operation)
   }
 
   /** The address the kernel gave `fd` (its port when bound to port 0). */
@@ -67,11 +98,6 @@ export class Sockets {
     this.socklen[0] = Sockaddr.SOCKADDR_BYTES
     this.libc.getsockname(fd, this.name, this.socklen)
     return sockaddr.read(this.nameView, 0)
-  }
-
-  // A slice is a message: send it now rather than wait to coalesce (Nagle), as on Winsock RIO.
-  noDelay(fd: number): void {
-    this.libc.setsockoptInt(fd, Libc.IPPROTO_TCP, Libc.TCP_NODELAY, 1)
   }
 
   // Like Node's servers: a restarted server can bind while old connections sit in TIME_WAIT.

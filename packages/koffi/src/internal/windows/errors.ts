@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import * as CodedError from "@effect-rio/core/CodedError"
 import type { NetDriverError } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
@@ -29,6 +30,7 @@ const codes: ReadonlyMap<number, readonly [winsock: number, meaning: string]> = 
     [10065, [Codes.WSAEHOSTUNREACH, "the host is unreachable (check the address)"]],
     [10013, [Codes.WSAEACCES, "permission denied (a port below 1024, or a broadcast address)"]],
     [10024, [Codes.WSAEMFILE, "this process is out of sockets"]],
+    [10042, [Codes.WSAENOPROTOOPT, "this socket has no such option"]],
     [10040, [Codes.WSAEMSGSIZE, "the datagram is too large"]],
     [10058, [Codes.WSAESHUTDOWN, "this side was shut down"]],
     [10060, [Codes.WSAETIMEDOUT, "the connection timed out"]],
@@ -43,8 +45,12 @@ export const fromCode = (code: number, call: string): NetDriverError => {
   const cause = { lastError: code }
   const known = codes.get(code)
   return known === undefined
-    ? RioError.fromCode(code, { operation: call, message: `${call} failed with Winsock error ${code}.`, cause })
-    : RioError.fromCode(known[0], { operation: call, message: `${call}: ${known[1]} (Winsock error ${code}).`, cause })
+    ? CodedError.fromCode(code, { operation: call, message: `${call} failed with Winsock error ${code}.`, cause })
+    : CodedError.fromCode(known[0], {
+      operation: call,
+      message: `${call}: ${known[1]} (Winsock error ${code}).`,
+      cause
+    })
 }
 
 /** The typed error for what `call` just left in WSAGetLastError. */

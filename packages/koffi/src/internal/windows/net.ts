@@ -14,12 +14,14 @@ import type { NetDriver, NetDriverError, Region } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 import { completeLater } from "../operations.js"
+import { isIPv6Host } from "../options.js"
 import { Cache } from "../sockaddr.js"
 import * as Abi from "./abi.js"
 import { abortStream, type Pokes } from "./cancel.js"
 import type { Completions } from "./completions.js"
 import { cancelled, closedByCancel, fromCode, lastError, listenerNotOpen, truncated } from "./errors.js"
 import type { RioFunctions } from "./functionTable.js"
+import { Options } from "./options.js"
 import type { PeerAddresses } from "./peerAddresses.js"
 import type { RequestQueues } from "./requestQueues.js"
 import * as Sockets from "./sockets.js"
@@ -42,6 +44,7 @@ export interface Parts {
 export const make = (parts: Parts): NetDriver => {
   const { completions, rioBufferId, peerAddresses, pokes, requestQueues, rio, sockets, ws } = parts
   const addressCache = new Cache(Sockets.sockaddr)
+  const options = new Options(ws)
 
   const dataBuf = (region: Region): object => ({
     BufferId: rioBufferId(region.bufferId) ?? 0n,
@@ -55,7 +58,6 @@ export const make = (parts: Parts): NetDriver => {
     kind: "udp" | "tcp",
     remote: SocketAddress | undefined
   ): Sockets.WinSocket | NetDriverError => {
-    if (kind === "tcp") Sockets.noDelay(ws, socket)
     const state = sockets.create(socket, kind, Sockets.localAddress(ws, socket), remote)
     const error = requestQueues.create(state)
     if (error !== undefined) {
@@ -66,20 +68,39 @@ export const make = (parts: Parts): NetDriver => {
     return state
   }
 
+  /** The socket's record while it is open: closed (or closed by a cancel), the error `call` reports. */
+  const openState = (socket: { readonly handle: number }, call: string): Sockets.WinSocket | NetDriverError => {
+    const state = sockets.get(socket.handle)
+    if (state === undefined) {
+      return new RioError.WSAECONNABORTED({ operation: call, message: `${call}: the socket is closed.` })
+    }
+    return state.aborted ? closedByCancel(call) : state
+  }
+
   // A cancelled stream operation closes its stream (see `cancel.ts`).
   const stream = {
     cancel: (operation: { readonly socket: Sockets.WinSocket }) => abortStream(ws, completions, operation.socket)
   }
 
   return {
-    udp: (bind) => {
-      const socket = Sockets.open(ws, Abi.SOCK_DGRAM, Abi.IPPROTO_UDP, bind, true, "RegisteredSocket.udp")
+    udp: (bind, settings) => {
+      const socket = Sockets.open(
+        ws,
+        options,
+        Abi.SOCK_DGRAM,
+        Abi.IPPROTO_UDP,
+        bind,
+        true,
+        settings,
+        "RegisteredSocket.udp"
+      )
       return typeof socket === "bigint" ? adopt(socket, "udp", undefined) : socket
     },
 
-    listen: (bind, backlog) => {
-      // No SO_REUSEADDR: on Windows it would let a second socket take a port in use.
-      const socket = Sockets.open(ws, Sockets.SOCK_STREAM, Sockets.IPPROTO_TCP, bind, true, "RegisteredSocket.listen")
+    listen: (bind, backlog, settings) => {
+      // No SO_REUSEADDR unless asked: on Windows it lets a second socket take a port in use.
+      const call = "RegisteredSocket.listen"
+      const socket = Sockets.open(ws, options, Sockets.SOCK_STREAM, Sockets.IPPROTO_TCP, bind, true, settings, call)
       if (typeof socket !== "bigint") return socket
       if (ws.listen(socket, backlog) !== 0 || Sockets.nonBlocking(ws, socket) !== 0) {
         const error = lastError(ws, "RegisteredSocket.listen (listen)")
@@ -91,9 +112,9 @@ export const make = (parts: Parts): NetDriver => {
       return state
     },
 
-    connect: (peer, done) => {
+    connect: (peer, settings, done) => {
       const call = `RegisteredSocket.connect (${peer.host}:${peer.port})`
-      const socket = Sockets.open(ws, Sockets.SOCK_STREAM, Sockets.IPPROTO_TCP, peer, false, call)
+      const socket = Sockets.open(ws, options, Sockets.SOCK_STREAM, Sockets.IPPROTO_TCP, peer, false, settings, call)
       if (typeof socket !== "bigint") return completeLater(done, socket)
       const code = Sockets.startConnect(ws, socket, peer)
       if (code !== 0 && code !== Sockets.WSAEWOULDBLOCK) {
@@ -113,13 +134,23 @@ export const make = (parts: Parts): NetDriver => {
       return { cancel: () => (stopped = true) }
     },
 
-    accept: (listener, done) => {
+    accept: (listener, settings, done) => {
       const state = sockets.get(listener.handle)
       if (state === undefined) return completeLater(done, listenerNotOpen())
       let stopped = false
       Sockets.accept(ws, state.native, () => stopped, (result) => {
         if (result === undefined) return done(cancelled("RegisteredSocket.accept"))
         if (typeof result === "number") return done(fromCode(result, "RegisteredSocket.accept"))
+        const refused = options.apply(
+          result.socket,
+          isIPv6Host(listener.local.host),
+          settings,
+          "RegisteredSocket.accept"
+        )
+        if (refused !== undefined) {
+          ws.closesocket(result.socket)
+          return done(refused)
+        }
         done(adopt(result.socket, "tcp", result.peer))
       })
       return { cancel: () => (stopped = true) }
@@ -239,6 +270,24 @@ export const make = (parts: Parts): NetDriver => {
       completions.forget(state)
       if (!state.aborted) ws.closesocket(state.native)
       requestQueues.release(state)
+    },
+
+    setOption: (socket, name, value) => {
+      const state = openState(socket, "setOption")
+      return state instanceof Error
+        ? state
+        : options.set(state.native, isIPv6Host(state.local.host), name, value, "setOption")
+    },
+
+    getOption: (socket, name) => {
+      const state = openState(socket, "option")
+      return state instanceof Error ? state : options.get(state.native, isIPv6Host(state.local.host), name)
+    },
+
+    membership: (socket, group, iface, join) => {
+      const state = openState(socket, join ? "addMembership" : "dropMembership")
+      if (state instanceof Error) return state
+      return options.membership(state.native, isIPv6Host(state.local.host), group, iface, join)
     }
   }
 }

@@ -5,20 +5,19 @@
  *
  * @internal
  */
-import type { NetDriverError } from "@effect-rio/core/Driver"
+import type { NetDriverError, OptionSettings } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import * as Sockaddr from "../sockaddr.js"
 import * as Abi from "./abi.js"
 import { lastError } from "./errors.js"
+import type { Options } from "./options.js"
+import { Constants } from "./options.js"
 import type { Native } from "./winsock.js"
 
 const AF_INET6 = 23
-/** ws2def.h / ws2ipdef.h: IPV6_V6ONLY is 27 here (26 on Linux). */
-const IPPROTO_IPV6 = 41
-const IPV6_V6ONLY = 27
-const SOL_SOCKET = 0xFFFF
+// ws2def.h / ws2ipdef.h: IPV6_V6ONLY is 27 here (26 on Linux).
+const { IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET } = Constants
 const SO_ERROR = 0x1007
-const TCP_NODELAY = 1
 /** `_IOW('f', 126, u_long)`, as the unsigned 32-bit value ioctlsocket takes. */
 const FIONBIO = 0x8004667E
 const WSAECONNREFUSED = 10061
@@ -123,14 +122,10 @@ const socketError = (ws: Native, socket: bigint): number => {
   return value[0]!
 }
 
-/** A slice is a message: send it now rather than wait to coalesce (Nagle), as on io_uring. */
-export const noDelay = (ws: Native, socket: bigint): void => {
-  ws.setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, new Int32Array([1]), 4)
-}
-
 /**
- * A new socket opened for RIO, bound to `address` when `bind` (else `address` only picks the
- * family). On failure the socket is closed again and the error names `call` and the step.
+ * A new socket opened for RIO with `settings` applied, bound to `address` when `bind` (else
+ * `address` only picks the family). On failure the socket is closed again and the error names
+ * `call` and the step.
  *
  * An IPv6 socket is made dual-stack before it binds, as Node (libuv) makes its own: Windows
  * opens it IPv6-only, so a listener on "::" would otherwise miss every IPv4 client, which
@@ -138,10 +133,12 @@ export const noDelay = (ws: Native, socket: bigint): void => {
  */
 export const open = (
   ws: Native,
+  options: Options,
   type: number,
   protocol: number,
   address: SocketAddress,
   bind: boolean,
+  settings: OptionSettings,
   call: string
 ): bigint | NetDriverError => {
   const family = sockaddr.family(address.host)
@@ -158,6 +155,11 @@ export const open = (
     const error = lastError(ws, `${call} (setsockopt IPV6_V6ONLY)`)
     ws.closesocket(socket)
     return error
+  }
+  const refused = options.apply(socket, family === AF_INET6, settings, call)
+  if (refused !== undefined) {
+    ws.closesocket(socket)
+    return refused
   }
   if (!bind) return socket
   const { length, name } = encode(address)

@@ -41,7 +41,7 @@ export interface Native {
   readonly accept: (socket: bigint, name: Uint8Array, length: Int32Array) => bigint
   readonly getsockname: (socket: bigint, name: Uint8Array, length: Int32Array) => number
   readonly getsockopt: (socket: bigint, level: number, option: number, value: Int32Array, length: Int32Array) => number
-  readonly setsockopt: (socket: bigint, level: number, option: number, value: Int32Array, length: number) => number
+  readonly setsockopt: (socket: bigint, level: number, option: number, value: ArrayBufferView, length: number) => number
   readonly ioctlsocket: (socket: bigint, command: number, argument: Uint32Array) => number
   readonly shutdown: (socket: bigint, how: number) => number
   readonly sendto: (
