@@ -116,9 +116,16 @@ if (/[\\/]net[\\/]run\.[cm]?[jt]s$/.test(self) && resolve(process.argv[1] ?? "")
   const quick = process.argv.includes("--quick")
   const at = process.argv.indexOf("--only")
   const only = at < 0 ? undefined : (process.argv[at + 1] ?? "").split(",")
-  const rounds = process.argv.indexOf("--rounds")
-  const plan = { seconds: quick ? 1 : 3, rounds: rounds < 0 ? 3 : Number(process.argv[rounds + 1]) }
-  net(plan, only).catch((error) => {
+  const unknown = only?.filter((key) => !SCENARIOS.some((scenario) => scenario.key === key)) ?? []
+  const roundsAt = process.argv.indexOf("--rounds")
+  const rounds = roundsAt < 0 ? 3 : Number(process.argv[roundsAt + 1])
+  if (unknown.length > 0 || !(Number.isInteger(rounds) && rounds >= 1)) {
+    console.error(
+      `usage: run.ts [--quick] [--rounds N ≥ 1] [--only ${SCENARIOS.map((scenario) => scenario.key).join(",")}]`
+    )
+    process.exit(2)
+  }
+  net({ seconds: quick ? 1 : 3, rounds }, only).catch((error) => {
     console.error(error)
     process.exitCode = 1
   })

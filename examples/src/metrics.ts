@@ -30,12 +30,14 @@ import { runMain } from "./main.js"
  */
 const serveMetrics = (exporter: PrometheusExporter, port: number) =>
   Effect.acquireRelease(
-    Effect.async<Http.Server>((resume) => {
+    Effect.async<Http.Server, Error>((resume) => {
       const server = Http.createServer((request, response) => {
         if (request.url === "/metrics") return exporter.getMetricsRequestHandler(request, response)
         response.statusCode = 404
         response.end("try /metrics\n")
       })
+      // A metrics port in use (EADDRINUSE) ends the program with its message.
+      server.once("error", (error) => resume(Effect.fail(error)))
       server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)))
     }),
     (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
@@ -45,7 +47,7 @@ const serveMetrics = (exporter: PrometheusExporter, port: number) =>
 const prometheus = (exporter: PrometheusExporter) =>
   Metrics.layer(() => exporter).pipe(Layer.provide(Resource.layer({ serviceName: "effect-rio-metrics-example" })))
 
-/** Sends 100 datagrams and 100 lines through the server and checks every echo. */
+/** Sends 100 datagrams and 100 lines through the server and checks that every byte comes back. */
 const traffic = (udpPort: number, tcpPort: number) =>
   Effect.scoped(Effect.gen(function*() {
     const memory = yield* RegisteredIo.allocateBuffer(4096)

@@ -125,6 +125,8 @@ describeSocketBackends("socket options", (it) => {
       assert.isAtLeast(yield* client.option("sendBufferSize"), 65536)
       assert.isFalse(yield* server.option("noDelay"))
       assert.isTrue(yield* server.option("keepAlive"))
+      // An accepted stream starts with its listener's buffer sizes.
+      assert.isAtLeast(yield* server.option("receiveBufferSize"), 49152)
       if (io.backend !== "winsock") assert.strictEqual(yield* server.option("keepAliveInitialDelay"), 60)
       const delayed = yield* Effect.either(RegisteredSocket.connect({
         host: "127.0.0.1",
@@ -132,11 +134,20 @@ describeSocketBackends("socket options", (it) => {
         keepAlive: true,
         keepAliveInitialDelay: "30 seconds"
       }))
-      if (delayed._tag === "Right") assert.strictEqual(yield* delayed.right.option("keepAliveInitialDelay"), 30)
-      else {
-        assert.strictEqual(io.backend, "winsock", delayed.left.message)
-        assert.strictEqual(delayed.left._tag, "WSAENOPROTOOPT")
-        assert.include(delayed.left.message, "keepAliveInitialDelay")
+      // A listener whose streams would get it fails at `listen`, not at every accept.
+      const delayedListener = yield* Effect.either(
+        RegisteredSocket.listen({ port: 0, keepAliveInitialDelay: 45 * 1000 })
+      )
+      if (delayed._tag === "Right" && delayedListener._tag === "Right") {
+        assert.strictEqual(yield* delayed.right.option("keepAliveInitialDelay"), 30)
+        assert.strictEqual(yield* delayedListener.right.option("keepAliveInitialDelay"), 45)
+      } else {
+        for (const refused of [delayed, delayedListener]) {
+          if (refused._tag === "Right") return assert.fail("both or neither take keepAliveInitialDelay")
+          assert.strictEqual(io.backend, "winsock", refused.left.message)
+          assert.strictEqual(refused.left._tag, "WSAENOPROTOOPT")
+          assert.include(refused.left.message, "keepAliveInitialDelay")
+        }
       }
       const plain = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
       assert.isFalse(yield* plain.option("keepAlive"))
@@ -147,6 +158,16 @@ describeSocketBackends("socket options", (it) => {
       assert.isTrue(yield* plain.option("keepAlive"))
       assert.strictEqual((yield* Effect.flip(plain.setOption("keepAliveInitialDelay", 1.5)))._tag, "WSAEINVAL")
       assert.strictEqual((yield* Effect.flip(plain.option("broadcast")))._tag, "WSAENOPROTOOPT")
+    }))
+
+  it.scoped("IPv6 sockets take the IPv6 forms of the IP options (IPV6_UNICAST_HOPS, _MULTICAST_HOPS, _LOOP)", () =>
+    Effect.gen(function*() {
+      const udp = yield* RegisteredSocket.udp({ host: "::1", ttl: 9, multicastTTL: 4, multicastLoopback: false })
+      assert.strictEqual(yield* udp.option("ttl"), 9)
+      assert.strictEqual(yield* udp.option("multicastTTL"), 4)
+      assert.isFalse(yield* udp.option("multicastLoopback"))
+      yield* udp.setOption("ttl", 200)
+      assert.strictEqual(yield* udp.option("ttl"), 200)
     }))
 
   it.effect("bad values are WSAEINVAL naming the option, before any socket is made", () =>
@@ -207,6 +228,16 @@ describeSocketBackends("socket options", (it) => {
       for (let i = 0; i < 200 && accepted[0]! + accepted[1]! < 32; i++) yield* Effect.sleep("5 millis")
       assert.strictEqual(accepted[0]! + accepted[1]!, 32)
       assert.isTrue(accepted[0]! > 0 && accepted[1]! > 0, `spread ${accepted}`)
+      // A member that closed takes no more: the one left accepts every connection.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const staying = yield* RegisteredSocket.listen({ port: 0, reusePort: true })
+        const at = staying.address.port
+        yield* Effect.scoped(RegisteredSocket.listen({ port: at, reusePort: true }))
+        for (let i = 0; i < 8; i++) {
+          yield* Effect.scoped(RegisteredSocket.connect({ host: "127.0.0.1", port: at }))
+          yield* Effect.scoped(staying.accept)
+        }
+      }))
     }))
 
   it.scoped("broadcast: refused without the option (WSAEACCES), delivered with it", () =>

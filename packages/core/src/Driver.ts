@@ -167,8 +167,11 @@ export type OptionSettings = ReadonlyArray<readonly [name: OptionName, value: nu
  * @category models
  */
 export interface NetDriver {
-  /** A UDP socket with `options`, bound to `bind` (port 0: a free port, reported in `local`). */
-  readonly udp: (bind: SocketAddress, options: OptionSettings) => NetSocket | NetDriverError
+  /**
+   * A UDP socket with `options`, bound to `bind` (port 0: a free port, reported in `local`),
+   * and connected to `peer` when given (its `remote`: sends go there, only its datagrams arrive).
+   */
+  readonly udp: (bind: SocketAddress, options: OptionSettings, peer?: SocketAddress) => NetSocket | NetDriverError
   /** A TCP socket with `options`, bound to `bind` and listening. */
   readonly listen: (bind: SocketAddress, backlog: number, options: OptionSettings) => NetSocket | NetDriverError
   /** A TCP socket with `options`, connected to `peer`. */
@@ -209,7 +212,8 @@ export interface NetDriver {
   readonly whenWritable?: (socket: NetSocket, done: Done<number>) => Pending
   /** TCP: bytes read into the region; 0 is the peer's orderly close. */
   readonly receive: (socket: NetSocket, region: Region, done: Done<number>) => Pending
-  readonly sendTo: (socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>) => Pending
+  /** UDP: one datagram to `peer`; `undefined` on a connected socket: to its peer. */
+  readonly sendTo: (socket: NetSocket, region: Region, peer: SocketAddress | undefined, done: Done<number>) => Pending
   /** UDP: one datagram; larger than the region is `WSAEMSGSIZE`. */
   readonly receiveFrom: (
     socket: NetSocket,

@@ -186,7 +186,8 @@ export interface Registration {
 /**
  * The service over a backend's native calls, adding the validation, bookkeeping and
  * statistics that every backend shares. It takes no resource: the driver's lifetime stays
- * the caller's (use {@link layerDriver} to tie it to a layer).
+ * the caller's (use {@link layerDriver} to tie it to a layer). `metrics: false` makes a
+ * service that updates no metric (this constructor does not read {@link MetricsEnabled}).
  *
  * @since 0.2.0
  * @category constructors

@@ -107,9 +107,8 @@ export interface ReceivedChunk {
 }
 
 /**
- * A bound UDP socket.
- *
- * Two ways to receive: `receiveFrom` into a slice of your own, one datagram per call; or
+ * A bound UDP socket, connected to one peer when opened with `connect`. Two ways to receive:
+ * `receiveFrom` (or `receive`) into a slice of your own, one datagram per call; or
  * `receiveMany`/`withReceived` from the socket's receive ring, every datagram that has
  * arrived per call (one Effect per batch, nothing allocated per datagram). The ring is made
  * (one registration) on the first batch call. Use one way per socket: a datagram goes to
@@ -121,6 +120,12 @@ export interface ReceivedChunk {
 export interface UdpSocket extends SocketOptions.OptionAccess, SocketOptions.Multicast {
   /** The bound address (the real port when 0 was asked for). */
   readonly address: SocketAddress
+  /** The peer of a socket opened with `connect`; `undefined` otherwise. */
+  readonly remoteAddress: SocketAddress | undefined
+  /** Connected: sends the slice as one datagram to the peer; the bytes sent (else `WSAENOTCONN`). */
+  readonly send: (buf: RioBuf.RioBuf) => Effect.Effect<number, SocketError>
+  /** Connected: receives one datagram of the peer's into the slice; its length (else `WSAENOTCONN`). */
+  readonly receive: (buf: RioBuf.RioBuf) => Effect.Effect<number, SocketError>
   /** Sends the slice as one datagram to `to`; the bytes sent. */
   readonly sendTo: (buf: RioBuf.RioBuf, to: SocketAddress) => Effect.Effect<number, SocketError>
   /** Receives one datagram into the slice; one larger than the slice is `WSAEMSGSIZE`. */

@@ -232,6 +232,13 @@ export interface UdpOptions extends QueueOptions, BindOptions, DatagramOptions {
   readonly port?: number
   /** The size of the receive ring that `receiveMany` and `withReceived` use. */
   readonly receiveRing?: RingOptions
+  /**
+   * Connected UDP: the socket's one peer (a numeric address, or a name resolved as `connect`
+   * resolves it, its first address). Only the peer's datagrams arrive; `send` / `receive` need no
+   * address, and `sendTo` / `sendMany` take the peer's only. Without `host`, the socket binds the
+   * wildcard of the peer's family, as Node's `connect` does.
+   */
+  readonly connect?: { readonly host: string; readonly port: number }
 }
 
 /**
@@ -265,7 +272,8 @@ export interface ConnectOptions extends QueueOptions, StreamOptions {
 
 /**
  * Options of `RegisteredSocket.listen`. The stream options (`noDelay`, `keepAlive`,
- * `keepAliveInitialDelay`) apply to every accepted stream, as `net.createServer`'s do; the
+ * `keepAliveInitialDelay`) apply to every accepted stream, as `net.createServer`'s do, and to
+ * the listener too, so that one the platform lacks fails `listen` rather than each accept; the
  * buffer sizes to the listener, whose accepted streams inherit them.
  *
  * @since 0.2.0

@@ -26,8 +26,8 @@ export const metrics = {
   connectionsOpen: gauge("effect_rio_socket_connections_open", "Open TCP streams (connected or accepted), per backend"),
   operationsInFlight: gauge(
     "effect_rio_socket_operations_in_flight",
-    "Socket requests in the kernel: single operations, send batches, connects and accepts " +
-      "(a receive ring counts as none)"
+    "Socket requests in the kernel: single operations, send batches and chains, waits for room, " +
+      "connects and accepts (a receive ring counts as none)"
   ),
   bytesSent: counter("effect_rio_socket_bytes_sent", "Bytes the kernel took to send"),
   bytesReceived: counter("effect_rio_socket_bytes_received", "Bytes received"),
@@ -89,7 +89,7 @@ export class SocketMetrics {
   }
 
   sent(messages: number, bytes: number): void {
-    if (!this.enabled || messages === 0) return
+    if (!this.enabled || (messages === 0 && bytes === 0)) return
     this.messagesSent += messages
     this.bytesSent += bytes
     this.schedule()
@@ -134,10 +134,13 @@ export class SocketMetrics {
     metrics.errors.unsafeUpdate(1, tags)
   }
 
-  /** `effect`, its failure counted: one step per call, no closure. */
+  /** `effect`, its failure counted (the cause kept whole): one step per call, no closure. */
   counted<A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
-    return this.enabled ? Effect.catchAll(effect, this.fail) : effect
+    return this.enabled ? Effect.tapError(effect, this.countFailure) : effect
   }
+
+  private readonly countFailure = (error: { readonly _tag: string }): Effect.Effect<void> =>
+    Effect.sync(() => this.failed(error))
 
   /** `Effect.fail(error)`, counted. */
   readonly fail = <E extends { readonly _tag: string }>(error: E): Effect.Effect<never, E> => {
@@ -155,7 +158,7 @@ export class SocketMetrics {
   private readonly publish = (): void => {
     this.scheduled = false
     const tags = this.tags
-    if (this.messagesSent > 0) {
+    if (this.messagesSent > 0 || this.bytesSent > 0) {
       metrics.messagesSent.unsafeUpdate(this.messagesSent, tags)
       metrics.bytesSent.unsafeUpdate(this.bytesSent, tags)
       this.messagesSent = this.bytesSent = 0

@@ -128,17 +128,19 @@ export const udpSettings = (operation: string, options: SocketOptions.UdpOptions
   ])
 }
 
-/** A listener's settings, and those of each stream it accepts. */
+/**
+ * A listener's settings, and those of each stream it accepts. The stream options go on the
+ * listener too (Linux and Windows hand them down to accepted sockets), so that one the
+ * platform lacks fails `listen`, not every `accept` after it.
+ */
 export const listenSettings = (operation: string, options: SocketOptions.ListenOptions) => {
-  const listener: Settings = []
   const accepted: Settings = []
-  const checked = settled(listener, [
-    ...binding(operation, listener, options),
-    ...streaming(operation, accepted, options)
-  ])
-  return Array.isArray(checked)
-    ? { listener: checked as OptionSettings, accepted: accepted as OptionSettings }
-    : checked
+  const streams = settled(accepted, streaming(operation, accepted, options))
+  if (!Array.isArray(streams)) return streams
+  const listener: Settings = []
+  const bound = settled(listener, binding(operation, listener, options))
+  if (!Array.isArray(bound)) return bound
+  return { listener: [...listener, ...accepted] as OptionSettings, accepted: accepted as OptionSettings }
 }
 
 /** A connecting stream's settings. */
@@ -148,7 +150,8 @@ export const connectSettings = (operation: string, options: SocketOptions.Connec
 }
 
 const isOptionName = (name: unknown): name is OptionName =>
-  typeof name === "string" && (BOOLEAN.has(name as OptionName) || name in RANGES || name === "keepAliveInitialDelay")
+  typeof name === "string" &&
+  (BOOLEAN.has(name as OptionName) || Object.hasOwn(RANGES, name) || name === "keepAliveInitialDelay")
 
 /** The options of one protocol only: the other's sockets do not have them, on any backend. */
 const ONLY: Partial<Record<OptionName, "udp" | "tcp">> = {
@@ -163,7 +166,7 @@ const ONLY: Partial<Record<OptionName, "udp" | "tcp">> = {
 /** Why `name` is no option of this protocol's sockets, if it is not. */
 const refusedName = (protocol: "udp" | "tcp", name: unknown) => {
   if (!isOptionName(name)) return invalid("option", `${String(name)} is not a socket option.`)
-  const only = ONLY[name]
+  const only = Object.hasOwn(ONLY, name) ? ONLY[name] : undefined
   if (only === undefined || only === protocol) return undefined
   return new RioError.WSAENOPROTOOPT({
     operation: "option",
@@ -216,7 +219,7 @@ export const writeOption = <K extends keyof SocketOptions.OptionValues>(
   })
 
 const isMulticast = (host: string, family: number): boolean =>
-  family === 4 ? Number(host.split(".")[0]) >> 4 === 14 : /^ff[0-9a-f]{0,2}:/i.test(host)
+  family === 4 ? Number(host.split(".")[0]) >> 4 === 14 : /^ff[0-9a-f]{2}:/i.test(host)
 
 /**
  * `addMembership` / `dropMembership`: the group and interface checked against the socket's
@@ -252,7 +255,8 @@ export const membership = (
       ))
     }
     if (state.closed) return Effect.fail(aborted("the socket is closed"))
-    const key = `${group}%${iface ?? ""}`
+    // One spelling per group: IPv6 hex digits in either case name the same group.
+    const key = `${group.toLowerCase()}%${iface ?? ""}`
     if (join === groups.has(key)) {
       const on = iface === undefined ? "" : ` on ${iface}`
       return Effect.fail(

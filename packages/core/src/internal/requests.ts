@@ -153,7 +153,7 @@ export class Requests {
           registration?.unsafeReleaseToken()
           queue.leave()
           this.settle(request)
-          if (queue.counts !== undefined && !(result instanceof Error)) this.count(queue.counts, result)
+          if (queue.counts !== undefined && !(result instanceof Error)) this.count(queue.counts, result, slice)
           if (request.onSettled !== undefined) {
             if (abandon !== undefined && !(result instanceof Error)) abandon(result as A)
             return request.onSettled()
@@ -175,9 +175,10 @@ export class Requests {
   }
 
   /** A completed single operation in the traffic metrics: its result is a byte count or a datagram. */
-  private count(counts: "sent" | "received", result: unknown): void {
+  private count(counts: "sent" | "received", result: unknown, slice: SliceImpl | undefined): void {
     const bytes = typeof result === "number" ? result : (result as { readonly length: number }).length
-    if (counts === "sent") this.metrics.sent(1, bytes)
+    // A TCP send the kernel took only part of is bytes, not a message sent whole.
+    if (counts === "sent") this.metrics.sent(slice === undefined || bytes === slice.length ? 1 : 0, bytes)
     // A stream's receive of 0 bytes is its end, not a message (a datagram of 0 bytes is one).
     else if (bytes > 0 || typeof result !== "number") this.metrics.received(1, bytes)
   }

@@ -26,6 +26,8 @@ class Chain implements InKernel {
   /** Bytes of `slices[index]` already sent. */
   private sent = 0
   private total = 0
+  /** Slices of at least one byte sent whole: the messages the metrics count. */
+  private whole = 0
   private tokens = 0
   private pending: Pending | undefined = undefined
   private begun = false
@@ -90,6 +92,7 @@ class Chain implements InKernel {
       if (this.sent === this.slices[this.index]!.length) {
         this.index++
         this.sent = 0
+        this.whole++
       }
     }
     if (this.now && result < this.asked) return this.finish(undefined)
@@ -120,8 +123,8 @@ class Chain implements InKernel {
     for (let i = 0; i < this.tokens; i++) this.slices[i]!.registration.unsafeReleaseToken()
     this.state.sends.leave()
     this.state.settle(this)
-    // The slices sent whole (`index` has passed them) and every byte the kernel took.
-    this.state.metrics.sent(this.index, this.total)
+    // The slices sent whole and every byte the kernel took.
+    this.state.metrics.sent(this.whole, this.total)
     if (this.interrupted !== undefined) return this.interrupted()
     const failure = error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error)
     if (failure !== undefined && this.callback) this.state.metrics.failed(failure)
@@ -141,7 +144,7 @@ class Chain implements InKernel {
 }
 
 /** Ends a callback call with `error`, counted in the socket's metrics. */
-export const failed = <B>(
+export const failCallback = <B>(
   state: SocketState,
   onDone: (error: SocketError, also: B) => void,
   error: SocketError,
@@ -175,7 +178,7 @@ export const unsafeSendStream = (
   slices: ReadonlyArray<SliceImpl>,
   onDone: (error: SocketError | undefined) => void
 ): void => {
-  if (state.closed) return failed(state, onDone, aborted("the socket is closed"), undefined)
+  if (state.closed) return failCallback(state, onDone, aborted("the socket is closed"), undefined)
   state.sends.enter(new Chain(state, socket, slices, onDone, true).begin)
 }
 
@@ -189,7 +192,7 @@ export const unsafeSendNow = (
   slices: ReadonlyArray<SliceImpl>,
   onDone: (error: SocketError | undefined, sent: number) => void
 ): void => {
-  if (state.closed) return failed(state, onDone, aborted("the socket is closed"), 0)
+  if (state.closed) return failCallback(state, onDone, aborted("the socket is closed"), 0)
   state.sends.enter(new Chain(state, socket, slices, onDone, true, true).begin)
 }
 
@@ -210,7 +213,7 @@ class WritableWait implements InKernel {
   private readonly done = (result: number | NetDriverError): void => {
     this.pending = undefined
     this.state.settle(this)
-    if (result instanceof Error) return failed(this.state, this.onReady, result, undefined)
+    if (result instanceof Error) return failCallback(this.state, this.onReady, result, undefined)
     this.onReady(undefined)
   }
 
@@ -225,7 +228,7 @@ export const unsafeWhenWritable = (
   socket: NetSocket,
   onReady: (error: SocketError | undefined) => void
 ): void => {
-  if (state.closed) return failed(state, onReady, aborted("the socket is closed"), undefined)
+  if (state.closed) return failCallback(state, onReady, aborted("the socket is closed"), undefined)
   const { whenWritable } = state.net
   if (whenWritable === undefined) return onReady(undefined)
   new WritableWait(state, onReady).start(socket, whenWritable)

@@ -71,7 +71,7 @@ export class Sockets implements UdpContext {
   }
 
   /** Counts an open TCP stream until its scope closes (both steps or neither: no interruption between). */
-  private counted(state: StreamState): Effect.Effect<StreamState, never, Scope.Scope> {
+  private trackConnection(state: StreamState): Effect.Effect<StreamState, never, Scope.Scope> {
     return Effect.uninterruptible(Effect.zipRight(
       Effect.addFinalizer(() => Effect.sync(() => this.tcpMetrics.connections(-1))),
       Effect.sync(() => {
@@ -151,18 +151,28 @@ export class Sockets implements UdpContext {
       if (badRing !== undefined) return Effect.fail(badRing)
       const settings = udpSettings(operation, options)
       if (!Array.isArray(settings)) return Effect.fail(settings)
-      return Effect.flatMap(bindAddress(operation, options.host, options.port ?? 0), (bind) => {
-        const socket = this.net.udp(bind, settings)
-        return socket instanceof Error
-          ? Effect.fail(socket)
-          : Effect.succeed(new UdpState(this.net, socket, options, this.udpMetrics))
+      return Effect.flatMap(peerOf(operation, options.connect), (peer) => {
+        // Connected without a host: the peer family's wildcard, as Node's implicit bind.
+        const host = options.host ?? (peer === undefined ? undefined : peer.host.includes(":") ? "::" : "0.0.0.0")
+        return Effect.flatMap(bindAddress(operation, host, options.port ?? 0), (bind) => {
+          const socket = this.net.udp(bind, settings, peer)
+          return socket instanceof Error
+            ? Effect.fail(socket)
+            : Effect.succeed(new UdpState(this.net, socket, options, this.udpMetrics))
+        })
       })
     })).pipe(
       Effect.map((state) => makeUdpSocket(this, state)),
       (opened) => this.udpMetrics.counted(opened),
       this.traced("RegisteredSocket.udp", "udp", {
-        "network.local.address": options.host ?? "127.0.0.1",
-        "network.local.port": options.port ?? 0
+        // Connected without a host, the address is the peer family's wildcard, known after the lookup.
+        ...(options.host === undefined && options.connect !== undefined
+          ? {}
+          : { "network.local.address": options.host ?? "127.0.0.1" }),
+        "network.local.port": options.port ?? 0,
+        ...(options.connect === undefined
+          ? {}
+          : { "server.address": options.connect.host, "server.port": options.connect.port })
       })
     )
   }
@@ -229,7 +239,7 @@ export class Sockets implements UdpContext {
           )
       )
     })).pipe(
-      Effect.flatMap((state) => this.counted(state)),
+      Effect.flatMap((state) => this.trackConnection(state)),
       Effect.map((state) => makeTcpStream(this, state)),
       (opened) => this.tcpMetrics.counted(opened),
       this.traced("RegisteredSocket.connect", "tcp", { "server.address": options?.host, "server.port": options?.port })
@@ -280,7 +290,7 @@ export class Sockets implements UdpContext {
         ),
         (socket) => new StreamState(this.net, socket, accepted, state.ring, this.tcpMetrics)
       )).pipe(
-        Effect.flatMap((stream) => this.counted(stream)),
+        Effect.flatMap((stream) => this.trackConnection(stream)),
         Effect.map((stream) => makeTcpStream(this, stream)),
         (opened) => this.tcpMetrics.counted(opened),
         Effect.tap((stream) => Effect.annotateCurrentSpan(addressAttributes("client", stream.remoteAddress))),
@@ -299,6 +309,19 @@ const bindAddress = (operation: string, host: unknown, port: unknown): Effect.Ef
     const bind = parseAddress(operation, addresses[0], port)
     return bind instanceof Error ? Effect.fail(bind) : Effect.succeed(bind)
   })
+}
+
+/** A connected UDP socket's peer: numeric as it is, a name's first address; not port 0. */
+const peerOf = (
+  operation: string,
+  connect: UdpOptions["connect"]
+): Effect.Effect<SocketAddress | undefined, SocketError> => {
+  if (connect === undefined) return Effect.succeed(undefined)
+  if (typeof connect !== "object" || connect === null) {
+    return Effect.fail(invalid(operation, "connect is not a { host, port } object."))
+  }
+  if (connect.port === 0) return Effect.fail(invalid(operation, "Port 0 is not a peer's port."))
+  return bindAddress(operation, connect.host, connect.port)
 }
 
 /** For a driver without sockets. */

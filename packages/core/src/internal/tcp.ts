@@ -14,7 +14,7 @@ import type { SocketMetrics } from "./observability.js"
 import { readOption, writeOption } from "./options.js"
 import type { SliceImpl } from "./registration.js"
 import { aborted, SocketState } from "./requests.js"
-import { failed, sendStream, unsafeSendNow, unsafeSendStream, unsafeWhenWritable } from "./sendStream.js"
+import { failCallback, sendStream, unsafeSendNow, unsafeSendStream, unsafeWhenWritable } from "./sendStream.js"
 import type { StreamQueue, StreamRing } from "./streamRing.js"
 
 /** What TCP streams need from the socket layer. */
@@ -171,13 +171,13 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
       })),
     unsafeSendMany: (bufs, onDone) => {
       const slices = resolveAll(bufs)
-      if (slices instanceof Error) return failed(state, onDone, slices, undefined)
+      if (slices instanceof Error) return failCallback(state, onDone, slices, undefined)
       if (slices.length === 0) return onDone(undefined)
       unsafeSendStream(state, socket, slices, onDone)
     },
     unsafeSendNow: (bufs, onDone) => {
       const slices = resolveAll(bufs)
-      if (slices instanceof Error) return failed(state, onDone, slices, 0)
+      if (slices instanceof Error) return failCallback(state, onDone, slices, 0)
       if (slices.length === 0) return onDone(undefined, 0)
       unsafeSendNow(state, socket, slices, onDone)
     },

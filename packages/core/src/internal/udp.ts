@@ -15,7 +15,7 @@ import type {
   UdpSocket
 } from "../RegisteredSocket.js"
 import type * as RioBuf from "../RioBuf.js"
-import type * as RioError from "../RioError.js"
+import * as RioError from "../RioError.js"
 import { checkRingOption, invalid, MAX_RING_SLOTS, parseDestination, senders, show } from "./address.js"
 import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import type { SocketMetrics } from "./observability.js"
@@ -110,16 +110,55 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
     return ring instanceof Error ? Effect.fail(ring) : Effect.succeed(ring)
   })
 
+  const connected = socket.remote
+  /**
+   * Where a datagram for `to` goes: its parsed address, or `undefined` (the peer) on a connected
+   * socket, which sends to its peer only — as Node refuses `send(…, port, address)` there.
+   */
+  const destination = (operation: string, to: SocketAddress) => {
+    // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
+    const peer = senders.has(to) ? to : parseDestination(operation, socket.local, to)
+    if (connected === undefined || peer instanceof Error) return peer
+    if (peer.port === connected.port && peer.host === connected.host) return undefined
+    return invalid(
+      operation,
+      `This socket is connected to ${show(connected)}: it sends there only (with send), not to ${show(peer)}.`
+    )
+  }
+  /** The error of `send` / `receive` on a socket that has no peer. */
+  const notConnected = (operation: string) =>
+    new RioError.WSAENOTCONN({
+      operation,
+      message: `This UDP socket is not connected: open it with udp({ connect }), or use ${operation}To/From.`
+    })
+
   return {
     address: socket.local,
+    remoteAddress: connected,
     sendTo: (buf, to) =>
       metrics.counted(Effect.suspend(() => {
         const slice = resolve("sendTo", buf)
         if (slice instanceof Error) return Effect.fail(slice)
-        // A datagram's sender, as its driver reported it, needs no parsing: replies are the hot path.
-        const peer = senders.has(to) ? to : parseDestination("sendTo", socket.local, to)
+        const peer = destination("sendTo", to)
         if (peer instanceof Error) return Effect.fail(peer)
         return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
+      })),
+    send: (buf) =>
+      metrics.counted(Effect.suspend(() => {
+        const slice = resolve("send", buf)
+        if (slice instanceof Error) return Effect.fail(slice)
+        if (connected === undefined) return Effect.fail(notConnected("send"))
+        return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, undefined, done))
+      })),
+    receive: (buf) =>
+      metrics.counted(Effect.suspend(() => {
+        const slice = resolve("receive", buf)
+        if (slice instanceof Error) return Effect.fail(slice)
+        if (connected === undefined) return Effect.fail(notConnected("receive"))
+        return Effect.map(
+          state.submit<Datagram>(state.receives, slice, (done) => net.receiveFrom(socket, slice, done)),
+          (datagram) => datagram.length
+        )
       })),
     receiveFrom: (buf) =>
       metrics.counted(Effect.suspend(() => {
@@ -139,13 +178,12 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
         const count = datagrams.length
         if (count === 0) return Effect.succeed(0)
         const slices = new Array<SliceImpl>(count)
-        const peers = new Array<SocketAddress>(count)
+        const peers = new Array<SocketAddress | undefined>(count)
         for (let i = 0; i < count; i++) {
           const datagram = datagrams[i]
           const slice = resolve("sendMany", datagram?.buf as RioBuf.RioBuf)
           if (slice instanceof Error) return Effect.fail(slice)
-          const to = datagram!.to
-          const peer = senders.has(to) ? to : parseDestination("sendMany", socket.local, to)
+          const peer = destination("sendMany", datagram!.to)
           if (peer instanceof Error) {
             return Effect.fail(peer as RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL | RioError.WSAEAFNOSUPPORT)
           }

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
+import { membershipRequest } from "../../src/internal/options.js"
 import { Constants } from "../../src/internal/windows/options.js"
 import { expected, structs } from "./expectedLayout.js"
 
@@ -43,7 +44,11 @@ describe("Windows x64 RIO ABI, from the C compiler", () => {
     // TCP_KEEPALIVE (3) is not in mingw-w64's headers: Microsoft's documentation is its source.
     const { TCP_KEEPALIVE: _, ...fromHeaders } = Constants
     assert.deepStrictEqual(
-      { ...fromHeaders, "sizeof ip_mreq": 8, "sizeof ipv6_mreq": 20 },
+      {
+        ...fromHeaders,
+        "sizeof ip_mreq": membershipRequest("239.1.2.3", "127.0.0.1").byteLength,
+        "sizeof ipv6_mreq": membershipRequest("ff05::1", undefined).byteLength
+      },
       mingw.socketOptions
     )
   })

@@ -27,7 +27,7 @@ export class Network {
     const streams = this.streams = new Streams(completions)
     const tcp = new Tcp(completions, streams, nextHandle, options)
     this.driver = {
-      udp: (bind, settings) => udp.open(bind, settings),
+      udp: (bind, settings, peer) => udp.open(bind, settings, peer),
       listen: (bind, backlog, settings) => tcp.listen(bind, backlog, settings),
       connect: (peer, settings, done) => tcp.connect(peer, settings, done),
       accept: (listener, settings, done) => tcp.accept(listener, settings, done),

@@ -49,19 +49,23 @@ export interface Bound {
    * Linux's default (bindv6only=0), which the real backends set everywhere, as Node does.
    */
   readonly dualStack: boolean
-  /** SO_REUSEPORT: the port may be shared with other sockets that asked for it too. */
-  readonly reusePort: boolean
+  /**
+   * The port may be shared with other sockets that asked for it too: SO_REUSEPORT, or, for
+   * UDP, SO_REUSEADDR (how Node's multicast receivers share a port on Linux).
+   */
+  readonly shareable: boolean
 }
 
-/** How a socket binds: IPV6_V6ONLY and SO_REUSEPORT as the user set them. */
+/** How a socket binds: IPV6_V6ONLY, SO_REUSEPORT and SO_REUSEADDR as the user set them. */
 export interface BindFlags {
   readonly ipv6Only?: boolean
   readonly reusePort?: boolean
+  readonly reuseAddress?: boolean
 }
 
 /** The sockets bound to one port of one family: one, or several that all asked for SO_REUSEPORT. */
 interface Holders<A> {
-  readonly reusePort: boolean
+  readonly shareable: boolean
   readonly members: Array<A>
   /** Round robin among the members, for callers with no key of their own. */
   turn: number
@@ -100,7 +104,7 @@ export class PortTable<A> {
     for (const family of families(bound)) {
       const holders = this.holders[family].get(bound.port)
       if (holders === undefined) {
-        this.holders[family].set(bound.port, { reusePort: bound.reusePort, members: [holder], turn: 0 })
+        this.holders[family].set(bound.port, { shareable: bound.shareable, members: [holder], turn: 0 })
       } else holders.members.push(holder)
     }
     if (bound.dualStack) this.dualStack.add(bound.port)
@@ -128,13 +132,13 @@ export class PortTable<A> {
       })
     }
     const dualStack = address.host === "::" && flags.ipv6Only !== true
-    const reusePort = flags.reusePort === true
-    const wanted = families({ family, port: 0, dualStack, reusePort })
+    const shareable = flags.reusePort === true || (this.protocol === "udp" && flags.reuseAddress === true)
+    const wanted = families({ family, port: 0, dualStack, shareable })
     const free = (port: number) => wanted.every((f) => !this.holders[f].has(port))
-    // A port shared by SO_REUSEPORT takes another socket that asks for it too, as on Linux.
-    const shareable = (f: Family, port: number) => reusePort && this.holders[f].get(port)?.reusePort === true
+    // A port shared by SO_REUSEPORT (UDP: or SO_REUSEADDR) takes another socket that asks too, as on Linux.
+    const sharing = (f: Family, port: number) => shareable && this.holders[f].get(port)?.shareable === true
     if (address.port !== 0) {
-      const taken = wanted.find((f) => this.holders[f].has(address.port) && !shareable(f, address.port))
+      const taken = wanted.find((f) => this.holders[f].has(address.port) && !sharing(f, address.port))
       if (taken !== undefined) {
         const why = this.dualStack.has(address.port)
           ? ` by a socket on "::", which is dual-stack and holds it for IPv4 too`
@@ -147,13 +151,13 @@ export class PortTable<A> {
             `${why}. Close it first, or bind port 0 for a free port.`
         })
       }
-      return { family, port: address.port, dualStack, reusePort }
+      return { family, port: address.port, dualStack, shareable }
     }
     for (let i = 0; i < ephemeralSpan; i++) {
       const port = firstEphemeralPort + (this.cursors[family] + i) % ephemeralSpan
       if (free(port)) {
         this.cursors[family] = (port - firstEphemeralPort + 1) % ephemeralSpan
-        return { family, port, dualStack, reusePort }
+        return { family, port, dualStack, shareable }
       }
     }
     return new RioError.WSAEADDRINUSE({

@@ -36,11 +36,13 @@ const DEFAULTS: Record<Kind, Readonly<Record<OptionName, number>>> = {
 export const bindFlags = (settings: OptionSettings): BindFlags => {
   let ipv6Only = false
   let reusePort = false
+  let reuseAddress = false
   for (const [name, value] of settings) {
     if (name === "ipv6Only") ipv6Only = value !== 0
     if (name === "reusePort") reusePort = value !== 0
+    if (name === "reuseAddress") reuseAddress = value !== 0
   }
-  return { ipv6Only, reusePort }
+  return { ipv6Only, reusePort, reuseAddress }
 }
 
 export class SocketOptions {

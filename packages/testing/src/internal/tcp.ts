@@ -120,8 +120,13 @@ export class Tcp {
   }
 
   accept(socket: NetSocket, settings: OptionSettings, done: Done<NetSocket>): Pending {
+    // An accepted stream starts with its listener's buffer sizes, as a kernel's does.
+    const inherited: OptionSettings = [
+      ["receiveBufferSize", this.options.get(socket.handle, "receiveBufferSize")],
+      ["sendBufferSize", this.options.get(socket.handle, "sendBufferSize")]
+    ]
     const request = this.completions.start<NetSocket>((result) => {
-      if (!(result instanceof Error)) this.options.open(result.handle, "tcp", result.local, settings)
+      if (!(result instanceof Error)) this.options.open(result.handle, "tcp", result.local, [...inherited, ...settings])
       done(result)
     })
     const listener = this.listeners.get(socket.handle)
@@ -152,7 +157,7 @@ export class Tcp {
           family: connection.family,
           port: connection.socket.local.port,
           dualStack: false,
-          reusePort: false
+          shareable: false
         }
         this.ports.release(bound, connection)
       }

@@ -44,7 +44,17 @@ interface UdpSocket {
   readonly receivers: Array<Receiver>
   /** The multicast groups it joined. */
   readonly groups: Set<string>
+  /** The peer of a connected socket: only its datagrams arrive, and sends without an address go there. */
+  readonly remote: SocketAddress | undefined
 }
+
+/** What a send of a datagram larger than its family carries answers. */
+const tooLarge = (length: number, family: Family) =>
+  new RioError.WSAEMSGSIZE({
+    operation: "sendTo",
+    message: `A ${length}-byte datagram exceeds the ${maxDatagram[family]} bytes one UDP datagram can carry. ` +
+      "Split the payload."
+  })
 
 /** The addresses a datagram can go to besides a loopback: every socket on the port, or a group's members. */
 const BROADCAST = "255.255.255.255"
@@ -108,12 +118,22 @@ export class Udp {
     this.delaying = 0
   }
 
-  open(bind: SocketAddress, settings: OptionSettings): NetSocket | NetDriverError {
+  open(bind: SocketAddress, settings: OptionSettings, peer: SocketAddress | undefined): NetSocket | NetDriverError {
+    if (peer !== undefined && routeOf(peer.host) === undefined) {
+      return new RioError.WSAEADDRNOTAVAIL({
+        operation: "connect",
+        message: `Cannot reach ${show(peer)}: the simulated network is loopback-only. Connect to "127.0.0.1" or "::1".`
+      })
+    }
     const bound = this.ports.bind(bind, "bind", bindFlags(settings))
     if ("_tag" in bound) return bound
     const handle = this.nextHandle()
-    const socket: NetSocket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
-    const udp: UdpSocket = { socket, bound, queue: [], receivers: [], groups: new Set() }
+    // Connected, a wildcard-bound socket takes the source address its peer's route picks, as a kernel's does.
+    const host = peer !== undefined && (bind.host === "0.0.0.0" || bind.host === "::")
+      ? seenBy(routeOf(peer.host)!, bound.family)
+      : bind.host
+    const socket: NetSocket = { handle, local: { host, port: bound.port }, remote: peer }
+    const udp: UdpSocket = { socket, bound, queue: [], receivers: [], groups: new Set(), remote: peer }
     this.sockets.set(handle, udp)
     this.ports.hold(bound, udp)
     this.options.open(handle, "udp", socket.local, settings)
@@ -124,8 +144,8 @@ export class Udp {
   membership(socket: NetSocket, group: string, join: boolean): NetDriverError | undefined {
     const udp = this.lookup(socket.handle, join ? "addMembership" : "dropMembership")
     if ("_tag" in udp) return udp
-    if (join) udp.groups.add(group)
-    else udp.groups.delete(group)
+    if (join) udp.groups.add(group.toLowerCase())
+    else udp.groups.delete(group.toLowerCase())
     return undefined
   }
 
@@ -141,10 +161,17 @@ export class Udp {
     }
   }
 
-  sendTo(socket: NetSocket, region: Region, peer: SocketAddress, done: Done<number>): Pending {
+  sendTo(socket: NetSocket, region: Region, to: SocketAddress | undefined, done: Done<number>): Pending {
     const request = this.completions.start(done)
     const udp = this.lookup(socket.handle, "sendTo")
     if ("_tag" in udp) return this.completions.now(request, udp)
+    const peer = to ?? udp.remote
+    if (peer === undefined) {
+      return this.completions.now(
+        request,
+        new RioError.WSAENOTCONN({ operation: "send", message: "This UDP socket is not connected: name a peer." })
+      )
+    }
     if (peer.host === BROADCAST || isMulticast(peer.host)) return this.sendToMany(udp, request, region, peer)
     const family = routeOf(peer.host)
     // The IPv4-mapped loopback is IPv4 reached through a dual-stack socket, as on Linux.
@@ -165,14 +192,7 @@ export class Udp {
       )
     }
     if (region.length > maxDatagram[family]) {
-      return this.completions.now(
-        request,
-        new RioError.WSAEMSGSIZE({
-          operation: "sendTo",
-          message: `A ${region.length}-byte datagram exceeds the ${maxDatagram[family]} bytes one UDP ` +
-            "datagram can carry. Split the payload."
-        })
-      )
+      return this.completions.now(request, tooLarge(region.length, family))
     }
     this.send({
       // Copied now: the sender may reuse its slice as soon as the send completes.
@@ -191,7 +211,7 @@ export class Udp {
    * this host).
    */
   private sendToMany(udp: UdpSocket, request: Request<number>, region: Region, peer: SocketAddress): Pending {
-    const family = peer.host.includes(":") ? "v6" : "v4"
+    const family: Family = peer.host.includes(":") ? "v6" : "v4"
     if (family !== udp.bound.family && !(family === "v4" && udp.bound.dualStack)) {
       return this.completions.now(
         request,
@@ -200,6 +220,9 @@ export class Udp {
           message: `Cannot reach ${show(peer)} from ${show(udp.socket.local)}: the families differ.`
         })
       )
+    }
+    if (region.length > maxDatagram[family]) {
+      return this.completions.now(request, tooLarge(region.length, family))
     }
     const broadcast = peer.host === BROADCAST
     if (broadcast && this.options.get(udp.socket.handle, "broadcast") === 0) {
@@ -215,7 +238,7 @@ export class Udp {
       this.send({
         bytes: region.memory.slice(region.offset, region.offset + region.length),
         from: { host: loopback[family], port: udp.socket.local.port },
-        to: peer,
+        to: { host: peer.host.toLowerCase(), port: peer.port },
         copies: 1,
         delayMs: undefined
       })
@@ -292,9 +315,13 @@ export class Udp {
   private deliver(datagram: Datagram): void {
     const to = datagram.to.host
     if (to === BROADCAST || isMulticast(to)) {
+      // As Linux: only sockets bound to the wildcard hear them, and a multicast group joined by
+      // any socket of the host reaches every such socket on the port (IP_MULTICAST_ALL).
+      if (to !== BROADCAST && !this.joinedAnywhere(to)) return
       const family = to.includes(":") ? "v6" : "v4"
       for (const member of this.ports.all(family, datagram.to.port)) {
-        if (to === BROADCAST || member.groups.has(to)) this.arrive(member, datagram)
+        const host = member.socket.local.host
+        if (host === "0.0.0.0" || host === "::") this.arrive(member, datagram)
       }
       return
     }
@@ -302,7 +329,20 @@ export class Udp {
     if (target !== undefined) this.arrive(target, datagram)
   }
 
+  private joinedAnywhere(group: string): boolean {
+    for (const socket of this.sockets.values()) if (socket.groups.has(group)) return true
+    return false
+  }
+
   private arrive(target: UdpSocket, datagram: Datagram): void {
+    // A connected socket hears its peer only (the sender's port; the double has one host per family).
+    const remote = target.remote
+    if (
+      remote !== undefined &&
+      (remote.port !== datagram.from.port || routeOf(remote.host) !== familyOf(datagram.from.host))
+    ) {
+      return
+    }
     for (let i = 0; i < datagram.copies; i++) {
       const receiver = target.receivers.shift()
       if (receiver === undefined) target.queue.push(datagram)

@@ -109,6 +109,8 @@ export interface Libc {
   readonly socket: (domain: number, type: number, protocol: number) => number
   readonly bind: (fd: number, address: Pointer, length: number) => number
   readonly listen: (fd: number, backlog: number) => number
+  /** A blocking connect(2): for UDP sockets only, whose connect returns at once. */
+  readonly connect: (fd: number, address: Pointer, length: number) => number
   /** `address` must have room for `length[0]` bytes; the kernel writes the real length back. */
   readonly getsockname: (fd: number, address: Pointer, length: Uint32Array) => number
   readonly setsockoptInt: (fd: number, level: number, name: number, value: number) => number
@@ -151,6 +153,7 @@ export const load = (): Libc => {
   const socket = lib.func("socket", "int32", ["int32", "int32", "int32"])
   const bind = lib.func("bind", "int32", ["int32", "void *", "uint32"])
   const listen = lib.func("listen", "int32", ["int32", "int32"])
+  const connect = lib.func("connect", "int32", ["int32", "void *", "uint32"])
   const getsockname = lib.func("getsockname", "int32", ["int32", "void *", "void *"])
   const setsockopt = lib.func("setsockopt", "int32", ["int32", "int32", "int32", "void *", "uint32"])
   const getsockopt = lib.func("getsockopt", "int32", ["int32", "int32", "int32", "void *", "void *"])
@@ -188,6 +191,7 @@ export const load = (): Libc => {
     socket: (domain, type, protocol) => socket(domain, type, protocol),
     bind: (fd, address, length) => bind(fd, address, length),
     listen: (fd, backlog) => listen(fd, backlog),
+    connect: (fd, address, length) => connect(fd, address, length),
     getsockname: (fd, address, length) => getsockname(fd, address, length),
     setsockoptInt: (fd, level, name, value) => {
       option[0] = value

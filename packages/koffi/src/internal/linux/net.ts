@@ -111,20 +111,26 @@ export const make = (
   const count = (operation: string, done: Done<number>) => (result: number) =>
     done(result >= 0 ? result : fromErrno(-result, operation))
 
-  /** Writes a msghdr for one iovec over `region` (and the address when sending) into the entry's scratch. */
-  const message = (entry: number, region: Region, peer: SocketAddress | undefined): number => {
+  /**
+   * Writes a msghdr for one iovec over `region` into the entry's scratch: with room for the
+   * sender's address (a receive), with `peer`'s (a send), or with none (`"connected"`: a send
+   * on a connected socket, which goes to its peer).
+   */
+  const message = (entry: number, region: Region, peer: SocketAddress | "connected" | undefined): number => {
     const words = scratch.words(entry)
     const at = scratch.offset(entry)
     const base = scratch.address(entry)
     words.fill(0, at / 4, (at + MESSAGE_BYTES) / 4)
     let nameLength = Sockaddr.SOCKADDR_BYTES
-    if (peer !== undefined) {
+    if (peer !== undefined && peer !== "connected") {
       const encoded = addresses.encode(peer)
       scratch.bytes(entry).set(encoded, at + SOCKADDR)
       nameLength = encoded.length
     }
-    setU64(words, (at + MSGHDR) / 4, base + SOCKADDR)
-    words[(at + MSGHDR + 8) / 4] = nameLength
+    if (peer !== "connected") {
+      setU64(words, (at + MSGHDR) / 4, base + SOCKADDR)
+      words[(at + MSGHDR + 8) / 4] = nameLength
+    }
     setU64(words, (at + MSGHDR + 16) / 4, base + IOVEC)
     setU64(words, (at + MSGHDR + 24) / 4, 1)
     setU64(words, (at + IOVEC) / 4, region.base + region.offset)
@@ -133,10 +139,13 @@ export const make = (
   }
 
   return {
-    udp: (bind, settings) => {
+    udp: (bind, settings, peer) => {
       const fd = sockets.bound(Libc.SOCK_DGRAM, bind, settings, "RegisteredSocket.udp")
       if (typeof fd !== "number") return fd
-      return { handle: fd, local: sockets.localAddress(fd), remote: undefined }
+      // A UDP connect only records the peer: it returns at once, outside the ring.
+      const refused = peer === undefined ? undefined : sockets.connectNow(fd, peer, "RegisteredSocket.udp")
+      if (refused !== undefined) return refused
+      return { handle: fd, local: sockets.localAddress(fd), remote: peer }
     },
 
     listen: (bind, backlog, settings) => {
@@ -262,7 +271,8 @@ export const make = (
       const entry = loop.take()
       const send = datagramSends[entry] ??= new DatagramSend()
       send.arm(loop.userData(entry), done)
-      loop.submitPlain(entry, send, Opcode.SENDMSG, socket.handle, message(entry, region, peer), 1, MSG_NOSIGNAL)
+      const header = message(entry, region, peer ?? "connected")
+      loop.submitPlain(entry, send, Opcode.SENDMSG, socket.handle, header, 1, MSG_NOSIGNAL)
       return nothingToCancel
     },
 

@@ -86,6 +86,13 @@ export class Sockets {
     return fd
   }
 
+  /** connect(2) right away (a UDP socket's peer), or the typed error (the fd closed again). */
+  connectNow(fd: number, peer: SocketAddress, operation: string): NetDriverError | undefined {
+    const length = sockaddr.write(this.nameView, 0, peer)
+    if (this.libc.connect(fd, this.name.subarray(0, length), length) === 0) return undefined
+    return this.failed(fd, `${operation} (connect ${peer.host}:${peer.port})`)
+  }
+
   /** Closes `fd` after a failed call, and the typed error of that call's errno. */
   private failed(fd: number, operation: string): NetDriverError {
     const errno = this.libc.errno()

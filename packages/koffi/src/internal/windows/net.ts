@@ -83,7 +83,16 @@ export const make = (parts: Parts): NetDriver => {
   }
 
   return {
-    udp: (bind, settings) => {
+    udp: (bind, settings, peer) => {
+      // A receive in flight is ended by a datagram from the driver's own socket (see `cancel.ts`),
+      // which a connected socket would filter out: its close could never finish.
+      if (peer !== undefined) {
+        return new RioError.WSAENOPROTOOPT({
+          operation: "RegisteredSocket.udp",
+          message: "Connected UDP is not available on the Winsock backend: it ends receives in flight with a " +
+            "datagram of its own, which a connected socket would never hear. Use sendTo and receiveFrom."
+        })
+      }
       const socket = Sockets.open(
         ws,
         options,
@@ -194,15 +203,20 @@ export const make = (parts: Parts): NetDriver => {
         true,
         done,
         (state, entry, userData) => {
-          const address = peerAddresses.of(entry)
-          if (address instanceof Error) return address
-          Sockets.sockaddr.write(address.view, address.at, peer)
+          // No address on a connected socket: the datagram goes to its peer.
+          let remote: object | null = null
+          if (peer !== undefined) {
+            const address = peerAddresses.of(entry)
+            if (address instanceof Error) return address
+            Sockets.sockaddr.write(address.view, address.at, peer)
+            remote = address.buf
+          }
           return rio.RIOSendEx(
             state.rq,
             dataBuf(region),
             1,
             null,
-            address.buf,
+            remote,
             null,
             null,
             Abi.RIO_MSG_DEFER,
