@@ -8,7 +8,7 @@
  *   node --import tsx examples/src/tcp-stream-echo.ts client --port 7013 --count 1000
  *   EFFECT_RIO_BACKEND=test node --import tsx examples/src/tcp-stream-echo.ts both
  */
-import { RegisteredSocket } from "@effect-rio/core"
+import { RegisteredSocket, SocketStreams } from "@effect-rio/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -23,7 +23,7 @@ const server = (listener: RegisteredSocket.TcpListener) =>
     const connection = yield* Scope.make()
     const stream = yield* Scope.extend(listener.accept, connection)
     yield* Effect.forkScoped(
-      Stream.run(RegisteredSocket.toStream(stream), RegisteredSocket.toSink(stream)).pipe(
+      Stream.run(SocketStreams.toStream(stream), SocketStreams.toSink(stream)).pipe(
         Effect.zipRight(stream.shutdown()),
         Effect.catchAll((error) => Console.error(`connection ${stream.remoteAddress.port}: ${error.message}`)),
         Effect.ensuring(Scope.close(connection, Exit.void))
@@ -38,9 +38,9 @@ const client = (port: number, count: number) =>
     const started = Date.now()
     const lines = Stream.range(0, count - 1).pipe(Stream.map((i) => `line ${i}\n`), Stream.encodeText)
     const sending = yield* Effect.fork(
-      Effect.zipRight(Stream.run(lines, RegisteredSocket.toSink(stream)), stream.shutdown())
+      Effect.zipRight(Stream.run(lines, SocketStreams.toSink(stream)), stream.shutdown())
     )
-    const checked = yield* RegisteredSocket.toStream(stream).pipe(
+    const checked = yield* SocketStreams.toStream(stream).pipe(
       Stream.decodeText(),
       Stream.splitLines,
       Stream.runFoldEffect(0, (expected, line) =>

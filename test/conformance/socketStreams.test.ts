@@ -1,9 +1,9 @@
 /**
- * `RegisteredSocket.toStream` / `toSink` / `datagrams` on every backend with sockets: bytes
+ * `SocketStreams.toStream` / `toSink` / `datagrams` on every backend with sockets: bytes
  * through Effect's stream operators both ways, every one checked, and interruption mid-stream
  * leaving nothing in flight.
  */
-import { RegisteredIo, RegisteredSocket } from "@effect-rio/core"
+import { RegisteredIo, RegisteredSocket, SocketStreams } from "@effect-rio/core"
 import type { RioBuf } from "@effect-rio/core"
 import { assert } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -34,7 +34,7 @@ const echoPair = Effect.gen(function*() {
   const server = yield* listener.accept
   const echo = yield* Effect.fork(
     Effect.zipRight(
-      Stream.run(RegisteredSocket.toStream(server), RegisteredSocket.toSink(server, 8192)),
+      Stream.run(SocketStreams.toStream(server), SocketStreams.toSink(server, 8192)),
       server.shutdown()
     )
   )
@@ -46,11 +46,11 @@ describeSocketBackends("Stream and Sink views", (it) => {
     Effect.gen(function*() {
       const { client, echo } = yield* echoPair
       const sending = yield* Effect.fork(Effect.zipRight(
-        Stream.run(Stream.fromIterable(pieces()), RegisteredSocket.toSink(client)),
+        Stream.run(Stream.fromIterable(pieces()), SocketStreams.toSink(client)),
         client.shutdown("write")
       ))
       // Operators between socket and check: regrouped into 3,000-byte chunks, then counted.
-      const checked = yield* RegisteredSocket.toStream(client).pipe(
+      const checked = yield* SocketStreams.toStream(client).pipe(
         Stream.flattenIterables,
         Stream.grouped(3000),
         Stream.runFold({ at: 0, bad: -1 }, (state, group) => {
@@ -73,7 +73,7 @@ describeSocketBackends("Stream and Sink views", (it) => {
       const all = pieces()
       const state = { at: 0, bad: -1 }
       const check = (stream: RegisteredSocket.TcpStream) =>
-        Stream.runForEach(RegisteredSocket.toStream(stream), (bytes) =>
+        Stream.runForEach(SocketStreams.toStream(stream), (bytes) =>
           Effect.sync(() => {
             for (const byte of bytes) {
               if (state.bad < 0 && byte !== byteAt(state.at)) state.bad = state.at
@@ -83,11 +83,11 @@ describeSocketBackends("Stream and Sink views", (it) => {
       yield* Effect.scoped(Effect.gen(function*() {
         const { client, echo } = yield* echoPair
         const first = yield* Effect.fork(check(client))
-        yield* Stream.run(Stream.fromIterable(all.slice(0, 40)), RegisteredSocket.toSink(client))
+        yield* Stream.run(Stream.fromIterable(all.slice(0, 40)), SocketStreams.toSink(client))
         yield* Effect.sleep("5 millis")
         yield* Fiber.interrupt(first)
         // The rest, read by a new stream over the same socket, continues where the first stopped.
-        yield* Stream.run(Stream.fromIterable(all.slice(40)), RegisteredSocket.toSink(client))
+        yield* Stream.run(Stream.fromIterable(all.slice(40)), SocketStreams.toSink(client))
         yield* client.shutdown("write")
         yield* check(client)
         yield* Fiber.join(echo)
@@ -102,14 +102,14 @@ describeSocketBackends("Stream and Sink views", (it) => {
       const sender = yield* RegisteredSocket.udp()
       const out = yield* RegisteredIo.allocateBuffer(100)
       for (let i = 0; i < 100; i++) out.bytes[i] = i
-      const taking = yield* Effect.fork(RegisteredSocket.datagrams(receiver).pipe(Stream.take(50), Stream.runCollect))
+      const taking = yield* Effect.fork(SocketStreams.datagrams(receiver).pipe(Stream.take(50), Stream.runCollect))
       yield* Effect.sleep("5 millis")
       for (let i = 1; i <= 50; i++) yield* sender.sendTo(out.unsafeSlice(0, i) as RioBuf.RioBuf, receiver.address)
       const got = Chunk.toReadonlyArray(yield* Fiber.join(taking))
       assert.deepStrictEqual(got.map((d) => d.bytes.length), Array.from({ length: 50 }, (_, i) => i + 1))
       assert.isTrue(got.every((d) => d.address.port === sender.address.port && d.bytes.every((b, i) => b === i)))
       const { client } = yield* echoPair
-      const refused = yield* Effect.flip(Stream.run(Stream.make(new Uint8Array(1)), RegisteredSocket.toSink(client, 0)))
+      const refused = yield* Effect.flip(Stream.run(Stream.make(new Uint8Array(1)), SocketStreams.toSink(client, 0)))
       assert.strictEqual(refused._tag, "WSAEINVAL")
     }))
 })

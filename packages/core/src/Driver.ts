@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import type { BufferId } from "./BufferId.js"
-import type { SocketAddress } from "./RegisteredSocket.js"
+import type { SocketAddress, UnixAddress } from "./RegisteredSocket.js"
 import type {
   NetworkError,
   RegisterError,
@@ -97,16 +97,19 @@ export interface Region {
 }
 
 /**
- * A socket of a network driver: its handle, and its addresses once known.
+ * A socket of a network driver: its handle, and its addresses once known (paths for a Unix
+ * domain socket).
  *
  * @since 0.2.0
  * @category models
  */
-export interface NetSocket {
+export interface NetSocket<A extends SocketAddress | UnixAddress = SocketAddress | UnixAddress> {
   readonly handle: number
-  readonly local: SocketAddress
-  readonly remote: SocketAddress | undefined
+  readonly local: A
+  readonly remote: A | undefined
 }
+
+type IpSocket = NetSocket<SocketAddress>
 
 /**
  * An operation handed to the kernel. `cancel` asks for it to end early; its `done` still
@@ -171,13 +174,18 @@ export interface NetDriver {
    * A UDP socket with `options`, bound to `bind` (port 0: a free port, reported in `local`),
    * and connected to `peer` when given (its `remote`: sends go there, only its datagrams arrive).
    */
-  readonly udp: (bind: SocketAddress, options: OptionSettings, peer?: SocketAddress) => NetSocket | NetDriverError
+  readonly udp: (bind: SocketAddress, options: OptionSettings, peer?: SocketAddress) => IpSocket | NetDriverError
   /** A TCP socket with `options`, bound to `bind` and listening. */
-  readonly listen: (bind: SocketAddress, backlog: number, options: OptionSettings) => NetSocket | NetDriverError
+  readonly listen: (bind: SocketAddress, backlog: number, options: OptionSettings) => IpSocket | NetDriverError
   /** A TCP socket with `options`, connected to `peer`. */
-  readonly connect: (peer: SocketAddress, options: OptionSettings, done: Done<NetSocket>) => Pending
-  /** The next connection of `listener`, with `options`. */
+  readonly connect: (peer: SocketAddress, options: OptionSettings, done: Done<IpSocket>) => Pending
+  /** The next connection of `listener` (TCP or Unix), with `options`; its addresses are the listener's kind. */
   readonly accept: (listener: NetSocket, options: OptionSettings, done: Done<NetSocket>) => Pending
+  /**
+   * Unix domain stream sockets, where the backend runs registered I/O on them; without it a
+   * `path` is `RioUnavailable`. Their streams take the same operations as TCP's.
+   */
+  readonly unix?: UnixSockets
   /** Sets one option of an open socket (`WSAENOPROTOOPT` where the platform lacks it). */
   readonly setOption: (socket: NetSocket, name: OptionName, value: number) => NetDriverError | undefined
   /** Reads one option back from the kernel. */
@@ -238,6 +246,20 @@ export interface NetDriver {
 }
 
 /**
+ * A backend's Unix domain stream sockets: listeners bound to a path and connections to one.
+ * Accepting, the data path and closing are the `NetDriver`'s own calls.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnixSockets {
+  /** Bound to `path` and listening: a path that exists is `WSAEADDRINUSE`; `close` removes it. */
+  readonly listen: (path: string, backlog: number, options: OptionSettings) => NetSocket<UnixAddress> | NetDriverError
+  /** A socket with `options`, connected to the listener at `path`: none there is `WSAECONNREFUSED`. */
+  readonly connect: (path: string, options: OptionSettings, done: Done<NetSocket<UnixAddress>>) => Pending
+}
+
+/**
  * Where a driver's receive ring reports, from its completion handling.
  *
  * @since 0.2.0
@@ -253,10 +275,7 @@ export interface RingSink {
   readonly fail: (slot: number, error: NetDriverError) => void
   /** Called after each batch of completions, so that waiting fibers wake once per batch. */
   readonly flush: () => void
-  /**
-   * The ring will receive nothing more (its socket broke, or the layer closed): once what is
-   * ready has been taken, every call fails with `error`.
-   */
+  /** Nothing more arrives (the socket broke, the layer closed): after what is ready, each call fails with `error`. */
   readonly end: (error: NetDriverError) => void
 }
 
@@ -327,10 +346,7 @@ export interface GatherSend {
 export interface StreamSink {
   /** Slot `slot` holds the stream's next `length` bytes (at least one), from the slot's start. */
   readonly deliver: (slot: number, length: number) => void
-  /**
-   * Nothing more arrives on this stream: `undefined` is the peer's orderly close, anything
-   * else the error that ended its receiving. Called at most once.
-   */
+  /** Nothing more arrives: `undefined` is the peer's orderly close, else the error that ended it. At most once. */
   readonly end: (error: NetDriverError | undefined) => void
   /** Called after each batch of completions, so that waiting fibers wake once per batch. */
   readonly flush: () => void

@@ -19,6 +19,7 @@ import * as internal from "./internal/service.js"
 import type * as RegisteredSocket from "./RegisteredSocket.js"
 import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
+import type * as SocketOptions from "./SocketOptions.js"
 
 export type {
   /**
@@ -130,15 +131,41 @@ export interface Service {
   readonly udp: (
     options?: RegisteredSocket.UdpOptions
   ) => Effect.Effect<RegisteredSocket.UdpSocket, RegisteredSocket.SocketError, Scope.Scope>
-  /** Behind `RegisteredSocket.connect`. */
-  readonly connect: (
-    options: RegisteredSocket.ConnectOptions
-  ) => Effect.Effect<RegisteredSocket.TcpStream, RegisteredSocket.SocketError, Scope.Scope>
-  /** Behind `RegisteredSocket.listen`. */
-  readonly listen: (
-    options: RegisteredSocket.ListenOptions
-  ) => Effect.Effect<RegisteredSocket.TcpListener, RegisteredSocket.SocketError, Scope.Scope>
+  /** Behind `RegisteredSocket.connect`: TCP, or with `path` a Unix domain stream socket. */
+  readonly connect: {
+    (
+      options: RegisteredSocket.ConnectOptions
+    ): Effect.Effect<RegisteredSocket.TcpStream, RegisteredSocket.SocketError, Scope.Scope>
+    (
+      options: SocketOptions.UnixConnectOptions
+    ): Effect.Effect<
+      RegisteredSocket.TcpStream<RegisteredSocket.UnixAddress>,
+      RegisteredSocket.SocketError,
+      Scope.Scope
+    >
+    (
+      options: RegisteredSocket.ConnectOptions | SocketOptions.UnixConnectOptions
+    ): Effect.Effect<RegisteredSocket.TcpStream<Address>, RegisteredSocket.SocketError, Scope.Scope>
+  }
+  /** Behind `RegisteredSocket.listen`: TCP, or with `path` a Unix domain listener. */
+  readonly listen: {
+    (
+      options: RegisteredSocket.ListenOptions
+    ): Effect.Effect<RegisteredSocket.TcpListener, RegisteredSocket.SocketError, Scope.Scope>
+    (
+      options: SocketOptions.UnixListenOptions
+    ): Effect.Effect<
+      RegisteredSocket.TcpListener<RegisteredSocket.UnixAddress>,
+      RegisteredSocket.SocketError,
+      Scope.Scope
+    >
+    (
+      options: RegisteredSocket.ListenOptions | SocketOptions.UnixListenOptions
+    ): Effect.Effect<RegisteredSocket.TcpListener<Address>, RegisteredSocket.SocketError, Scope.Scope>
+  }
 }
+
+type Address = RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress
 
 /**
  * The backend service tag.

@@ -15,10 +15,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Sink from "effect/Sink"
-import type * as Stream from "effect/Stream"
 import { withService } from "./internal/service.js"
-import * as socketStreams from "./internal/socketStreams.js"
 import type { RegisteredIo } from "./RegisteredIo.js"
 import type * as RioBuf from "./RioBuf.js"
 import type * as RioError from "./RioError.js"
@@ -34,6 +31,17 @@ import type * as SocketOptions from "./SocketOptions.js"
 export interface SocketAddress {
   readonly host: string
   readonly port: number
+}
+
+/**
+ * A Unix domain socket's address: its path in the file system (`""` for a socket that has no
+ * name, such as the client end of a connection).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnixAddress {
+  readonly path: string
 }
 
 /**
@@ -173,14 +181,15 @@ export interface ReceiveRingInfo {
 }
 
 /**
- * A connected TCP stream.
+ * A connected stream: TCP, or a Unix domain stream socket (`TcpStream<UnixAddress>`, from
+ * `connect({ path })` or a Unix listener), which has the same operations.
  *
  * @since 0.2.0
  * @category models
  */
-export interface TcpStream extends SocketOptions.OptionAccess {
-  readonly localAddress: SocketAddress
-  readonly remoteAddress: SocketAddress
+export interface TcpStream<A extends SocketAddress | UnixAddress = SocketAddress> extends SocketOptions.OptionAccess {
+  readonly localAddress: A
+  readonly remoteAddress: A
   /** Sends from the slice; the bytes the kernel took, which may be fewer than the slice. */
   readonly send: (buf: RioBuf.RioBuf) => Effect.Effect<number, SocketError>
   /** Sends the whole slice, in as many sends as it takes. */
@@ -264,16 +273,16 @@ export interface TcpStream extends SocketOptions.OptionAccess {
 }
 
 /**
- * A listening TCP socket.
+ * A listening TCP socket, or a Unix domain one (`TcpListener<UnixAddress>`).
  *
  * @since 0.2.0
  * @category models
  */
-export interface TcpListener extends SocketOptions.OptionAccess {
+export interface TcpListener<A extends SocketAddress | UnixAddress = SocketAddress> extends SocketOptions.OptionAccess {
   /** The bound address (the real port when 0 was asked for). */
-  readonly address: SocketAddress
+  readonly address: A
   /** The next connection, closed when the scope closes. */
-  readonly accept: Effect.Effect<TcpStream, SocketError, Scope.Scope>
+  readonly accept: Effect.Effect<TcpStream<A>, SocketError, Scope.Scope>
 }
 
 /**
@@ -336,65 +345,37 @@ export const udp = (
 ): Effect.Effect<UdpSocket, SocketError, RegisteredIo | Scope.Scope> => withService((service) => service.udp(options))
 
 /**
- * A TCP connection for the life of the scope; nothing listening is `WSAECONNREFUSED`.
+ * A TCP connection for the life of the scope; nothing listening is `WSAECONNREFUSED`. With
+ * `path`, a Unix domain stream socket connected to that path (Linux and the double; Winsock RIO
+ * is `RioUnavailable`).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const connect = (
-  options: ConnectOptions
-): Effect.Effect<TcpStream, SocketError, RegisteredIo | Scope.Scope> =>
+export const connect: {
+  (options: ConnectOptions): Effect.Effect<TcpStream, SocketError, RegisteredIo | Scope.Scope>
+  (options: SocketOptions.UnixConnectOptions): Effect.Effect<
+    TcpStream<UnixAddress>,
+    SocketError,
+    RegisteredIo | Scope.Scope
+  >
+} = (options: ConnectOptions | SocketOptions.UnixConnectOptions): Effect.Effect<any, SocketError, any> =>
   withService((service) => service.connect(options))
 
 /**
- * A TCP listener for the life of the scope; a port in use is `WSAEADDRINUSE`.
+ * A TCP listener for the life of the scope; a port in use is `WSAEADDRINUSE`. With `path`, a
+ * Unix domain listener bound to that path, which is removed when the scope closes (as Node's
+ * servers do); a path that exists already is `WSAEADDRINUSE`.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const listen = (
-  options: ListenOptions
-): Effect.Effect<TcpListener, SocketError, RegisteredIo | Scope.Scope> =>
+export const listen: {
+  (options: ListenOptions): Effect.Effect<TcpListener, SocketError, RegisteredIo | Scope.Scope>
+  (options: SocketOptions.UnixListenOptions): Effect.Effect<
+    TcpListener<UnixAddress>,
+    SocketError,
+    RegisteredIo | Scope.Scope
+  >
+} = (options: ListenOptions | SocketOptions.UnixListenOptions): Effect.Effect<any, SocketError, any> =>
   withService((service) => service.listen(options))
-
-/**
- * A datagram received through {@link datagrams}: a copy of its bytes, and its sender.
- *
- * @since 0.2.0
- * @category models
- */
-export type DatagramCopy = socketStreams.DatagramCopy
-
-/**
- * The bytes a TCP stream receives, as a `Stream`: one Chunk per received batch (at most `max`
- * chunks of the ring), ending at the peer's end of stream. Elements are copies — a Stream's
- * consumer may keep them as long as it likes, which ring slots cannot allow.
- *
- * @since 0.2.0
- * @category streams
- */
-export const toStream: (stream: TcpStream, max?: number) => Stream.Stream<Uint8Array, SocketError> =
-  socketStreams.toStream
-
-/**
- * A `Sink` that sends every byte it takes, in order, through one registered staging buffer
- * (`stagingSize` bytes, default 64 KiB, registered while the sink runs): each Chunk is copied
- * in and sent with one `sendMany` per buffer's worth.
- *
- * @since 0.2.0
- * @category streams
- */
-export const toSink: (
-  stream: TcpStream,
-  stagingSize?: number
-) => Sink.Sink<void, Uint8Array, never, SocketError, RegisteredIo> = socketStreams.toSink
-
-/**
- * The datagrams a UDP socket receives, as a `Stream` that never ends by itself: one Chunk per
- * received batch, each datagram copied out of its slot with its sender.
- *
- * @since 0.2.0
- * @category streams
- */
-export const datagrams: (socket: UdpSocket, max?: number) => Stream.Stream<DatagramCopy, SocketError> =
-  socketStreams.datagrams

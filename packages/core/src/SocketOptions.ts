@@ -295,3 +295,38 @@ export interface ListenOptions extends QueueOptions, BindOptions, Omit<StreamOpt
    */
   readonly receiveRing?: StreamRingOptions
 }
+
+/**
+ * Options of `RegisteredSocket.connect` for a Unix domain stream socket. Of the kernel's
+ * options only the buffer sizes apply: TCP's (`noDelay`, `keepAlive`) are `WSAENOPROTOOPT`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnixConnectOptions extends QueueOptions, BufferSizeOptions {
+  /** The listener's path: 1..107 bytes of UTF-8, no NUL (`sun_path` holds 108 with its NUL). */
+  readonly path: string
+  /** Gives up after this long with `WSAETIMEDOUT` (see `ConnectOptions.timeout`). */
+  readonly timeout?: Duration.DurationInput
+  /** The size of the stream's own receive ring, which `receiveMany` and `withReceived` use. */
+  readonly receiveRing?: StreamRingOptions
+}
+
+/**
+ * Options of `RegisteredSocket.listen` for a Unix domain stream socket: bound to `path`, which
+ * must not exist yet (`WSAEADDRINUSE`; remove a stale one first) and is removed when the
+ * listener's scope closes, as Node's servers do.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnixListenOptions extends QueueOptions, BufferSizeOptions {
+  /** The path to bind: 1..107 bytes of UTF-8, no NUL. A relative path is the process's working directory's. */
+  readonly path: string
+  /** Default 511, like Node. */
+  readonly backlog?: number
+  /** Queue options of the accepted streams; default: the listener's. */
+  readonly accepted?: QueueOptions
+  /** The one receive ring that every accepted stream's batch calls share (see `ListenOptions.receiveRing`). */
+  readonly receiveRing?: StreamRingOptions
+}

@@ -74,3 +74,9 @@ export * as RegisteredSocket from "./RegisteredSocket.js"
  * @since 0.2.0
  */
 export * as SocketOptions from "./SocketOptions.js"
+/**
+ * Effect `Stream` and `Sink` views of registered sockets.
+ *
+ * @since 0.2.0
+ */
+export * as SocketStreams from "./SocketStreams.js"

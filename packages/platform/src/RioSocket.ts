@@ -9,6 +9,7 @@
  */
 import type * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import type * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
+import type * as SocketOptions from "@effect-rio/core/SocketOptions"
 import type * as Socket from "@effect/platform/Socket"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -16,14 +17,15 @@ import type * as Layer from "effect/Layer"
 import * as internal from "./internal/socket.js"
 
 /**
- * Where to connect, how long opening may take, and the connection's registered memory: its
- * own receive ring (default 16 slots of 4 KiB) and one slot that stages sends (default
- * 16 KiB, at least 4 bytes).
+ * Where to connect, how long opening may take, the connection's registered memory — its own
+ * receive ring (default 16 slots of 4 KiB) and one slot that stages sends (default 16 KiB, at
+ * least 4 bytes) — and its socket options, as `RegisteredSocket.connect` takes them (`noDelay`
+ * on by default, `keepAlive`, `keepAliveInitialDelay`, buffer sizes).
  *
  * @since 0.2.0
  * @category models
  */
-export interface TcpOptions {
+export interface TcpOptions extends SocketOptions.StreamOptions {
   /** Default `"localhost"`. */
   readonly host?: string | undefined
   readonly port: number
@@ -35,8 +37,24 @@ export interface TcpOptions {
   readonly receiveRing?: RegisteredSocket.StreamRingOptions | undefined
 }
 
+/** The options of TCP's that a Unix domain socket does not have. */
+type TcpOnly = Exclude<keyof SocketOptions.StreamOptions, keyof SocketOptions.BufferSizeOptions>
+
 /**
- * A TCP client `Socket`, like `NodeSocket.makeNet`: each `run` connects, and the connection
+ * {@link TcpOptions} for a Unix domain stream socket: the listener's path instead of a host and
+ * port, and of the socket options only the buffer sizes (Linux and the test double; Winsock RIO
+ * fails `run` with reason `"Open"`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UnixOptions extends Omit<TcpOptions, "host" | "port" | TcpOnly> {
+  readonly path: string
+}
+
+/**
+ * A TCP client `Socket`, like `NodeSocket.makeNet` (with `path`, a Unix domain socket's, as
+ * Node's takes it too): each `run` connects, and the connection
  * (with its registered slots) lives as long as that `run`. Connecting fails `run` with a
  * `SocketGenericError` of reason `"Open"`; a peer's end of stream ends `run` successfully.
  * When `run` ends the connection closes: a write still in flight fails with reason `"Write"`
@@ -45,8 +63,9 @@ export interface TcpOptions {
  * @since 0.2.0
  * @category constructors
  */
-export const makeTcp: (options: TcpOptions) => Effect.Effect<Socket.Socket, never, RegisteredIo.RegisteredIo> =
-  internal.makeTcp
+export const makeTcp: (
+  options: TcpOptions | UnixOptions
+) => Effect.Effect<Socket.Socket, never, RegisteredIo.RegisteredIo> = internal.makeTcp
 
 /**
  * {@link makeTcp} as a layer of `Socket.Socket`.
@@ -54,5 +73,6 @@ export const makeTcp: (options: TcpOptions) => Effect.Effect<Socket.Socket, neve
  * @since 0.2.0
  * @category layers
  */
-export const layerTcp: (options: TcpOptions) => Layer.Layer<Socket.Socket, never, RegisteredIo.RegisteredIo> =
-  internal.layerTcp
+export const layerTcp: (
+  options: TcpOptions | UnixOptions
+) => Layer.Layer<Socket.Socket, never, RegisteredIo.RegisteredIo> = internal.layerTcp

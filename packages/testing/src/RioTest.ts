@@ -23,8 +23,8 @@ import { faulty } from "./internal/faulty.js"
  * @category models
  */
 export interface ConnectionBytes {
-  readonly local: RegisteredSocket.SocketAddress
-  readonly remote: RegisteredSocket.SocketAddress
+  readonly local: RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress
+  readonly remote: RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress
   /** Bytes this end has sent. */
   readonly sent: number
   /** Bytes this end has received. */

@@ -1,4 +1,4 @@
-import type { Done, NetDriver, NetDriverError, NetSocket, Pending, Region } from "@effect-rio/core/Driver"
+import type { Done, NetDriver, NetDriverError, NetSocket as AnySocket, Pending, Region } from "@effect-rio/core/Driver"
 import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import { RioTest } from "@effect-rio/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -6,6 +6,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { Double } from "../src/internal/double.js"
+
+/** The double's IP sockets: these tests open no Unix domain socket. */
+type NetSocket = AnySocket<SocketAddress>
 
 const region = (memory: Uint8Array, offset = 0, length = memory.length - offset): Region => ({
   bufferId: 0 as any,
@@ -85,7 +88,8 @@ const receiveFrom = (net: NetDriver, socket: NetSocket, memory: Uint8Array, offs
 const connected = async (net: NetDriver) => {
   const listener = ok(net.listen(any4, 8, []))
   const client = ok(await track<NetSocket>((done) => net.connect(listener.local, [], done)).result)
-  const server = ok(await track<NetSocket>((done) => net.accept(listener, [], done)).result)
+  // An IP listener's streams have IP addresses.
+  const server = ok(await track<AnySocket>((done) => net.accept(listener, [], done)).result) as NetSocket
   return { listener, client, server }
 }
 
@@ -206,7 +210,7 @@ describe("RioTest network", () => {
     assert.strictEqual(text(reply, 0, reply.length), "registered i/o, echoed")
     const counts = double.network.connectionBytes
     assert.deepStrictEqual(
-      counts.map((end) => [end.local.port, end.sent, end.received]),
+      counts.map((end) => [(end.local as SocketAddress).port, end.sent, end.received]),
       [[client.local.port, message.length, message.length], [server.local.port, message.length, message.length]]
     )
   })

@@ -3,7 +3,7 @@
  * them (a numeric host, an integer port), request-queue depths and receive-ring sizes.
  */
 import { isIP } from "node:net"
-import type { QueueOptions, SocketAddress } from "../RegisteredSocket.js"
+import type { QueueOptions, SocketAddress, UnixAddress } from "../RegisteredSocket.js"
 import * as RioError from "../RioError.js"
 
 export const invalid = (operation: string, message: string) => new RioError.WSAEINVAL({ operation, message })
@@ -80,6 +80,35 @@ export const checkRingOption = (
 /** Addresses drivers reported as datagram senders: valid by construction. */
 export const senders = new WeakSet<SocketAddress>()
 
-/** `host:port`, or `[host]:port` for IPv6: for messages and labels. */
-export const show = (address: SocketAddress) =>
-  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+/** `host:port`, `[host]:port` for IPv6, a Unix socket's path (`unnamed` for none): for messages and labels. */
+export const show = (address: SocketAddress | UnixAddress) =>
+  "path" in address
+    ? address.path === "" ? "unnamed" : address.path
+    : address.host.includes(":")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`
+
+/** A Unix socket's `sun_path` holds 108 bytes, its terminating NUL among them. */
+export const MAX_PATH_BYTES = 107
+
+/** A Unix domain socket's path from an untrusted value: a string of 1..107 bytes of UTF-8 with no NUL. */
+export const parsePath = (operation: string, path: unknown): string | RioError.WSAEINVAL => {
+  if (typeof path !== "string" || path.length === 0) {
+    return invalid(operation, `path ${JSON.stringify(path)} is not a file system path (a non-empty string).`)
+  }
+  if (path.includes("\0")) {
+    return invalid(
+      operation,
+      `path ${JSON.stringify(path)} holds a NUL byte: Linux's abstract socket names are not supported, give a path.`
+    )
+  }
+  const bytes = Buffer.byteLength(path, "utf8")
+  if (bytes > MAX_PATH_BYTES) {
+    return invalid(
+      operation,
+      `path is ${bytes} bytes of UTF-8; a Unix socket's path holds at most ${MAX_PATH_BYTES} (sun_path is 108 ` +
+        "bytes with its NUL). Use a shorter path, or a relative one."
+    )
+  }
+  return path
+}

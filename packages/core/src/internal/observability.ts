@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
-import type { SocketAddress } from "../RegisteredSocket.js"
+import type { SocketAddress, UnixAddress } from "../RegisteredSocket.js"
 
 /** A counter that only goes up (an OpenTelemetry monotonic sum: Prometheus names it `…_total`). */
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
@@ -60,7 +60,10 @@ export const countRegistration = (
 }
 
 /** The `backend` tag (and `protocol`, for sockets) of every metric. */
-export const tagsOf = (backend: string, protocol?: "udp" | "tcp"): ReadonlyArray<MetricLabel.MetricLabel> =>
+/** A socket's protocol as metrics and spans name it: a Unix domain stream is `unix`. */
+export type Protocol = "udp" | "tcp" | "unix"
+
+export const tagsOf = (backend: string, protocol?: Protocol): ReadonlyArray<MetricLabel.MetricLabel> =>
   protocol === undefined
     ? [MetricLabel.make("backend", backend)]
     : [MetricLabel.make("backend", backend), MetricLabel.make("protocol", protocol)]
@@ -84,7 +87,7 @@ export class SocketMetrics {
   private inFlightDelta = 0
   private scheduled = false
 
-  constructor(backend: string, protocol: "udp" | "tcp", readonly enabled: boolean) {
+  constructor(backend: string, readonly protocol: Protocol, readonly enabled: boolean) {
     this.tags = tagsOf(backend, protocol)
   }
 
@@ -175,6 +178,16 @@ export class SocketMetrics {
   }
 }
 
-/** Span attributes of an address, in OpenTelemetry's names (`prefix` is `server`, `client` or `network.local`). */
-export const addressAttributes = (prefix: string, address: SocketAddress | undefined): Record<string, unknown> =>
-  address === undefined ? {} : { [`${prefix}.address`]: address.host, [`${prefix}.port`]: address.port }
+/**
+ * Span attributes of an address, in OpenTelemetry's names (`prefix` is `server`, `client` or
+ * `network.local`); a Unix socket's address is its path.
+ */
+export const addressAttributes = (
+  prefix: string,
+  address: SocketAddress | UnixAddress | undefined
+): Record<string, unknown> =>
+  address === undefined
+    ? {}
+    : "path" in address
+    ? { [`${prefix}.address`]: address.path }
+    : { [`${prefix}.address`]: address.host, [`${prefix}.port`]: address.port }

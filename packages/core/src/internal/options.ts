@@ -11,11 +11,21 @@ import { isIP } from "node:net"
 import type { NetSocket, OptionName, OptionSettings } from "../Driver.js"
 import * as RioError from "../RioError.js"
 import type * as SocketOptions from "../SocketOptions.js"
-import { invalid } from "./address.js"
+import { invalid, show } from "./address.js"
+import type { Protocol } from "./observability.js"
 import type { SocketState } from "./requests.js"
 import { aborted } from "./requests.js"
 
 type Settings = Array<readonly [name: OptionName, value: number]>
+
+/** What a Unix domain socket has: the rest are IP's, UDP's or TCP's. */
+const UNIX: ReadonlySet<OptionName> = new Set<OptionName>(["receiveBufferSize", "sendBufferSize"])
+
+const notUnix = (operation: string, name: string) =>
+  new RioError.WSAENOPROTOOPT({
+    operation,
+    message: `${name} is an option of IP sockets; a Unix domain socket has only receiveBufferSize and sendBufferSize.`
+  })
 
 /** The options that are yes or no (0 or 1 for a driver). */
 const BOOLEAN: ReadonlySet<OptionName> = new Set<OptionName>([
@@ -149,6 +159,19 @@ export const connectSettings = (operation: string, options: SocketOptions.Connec
   return settled(settings, [...bufferSizes(operation, settings, options), ...streaming(operation, settings, options)])
 }
 
+/**
+ * A Unix domain socket's settings: its buffer sizes, the only options it has here. An IP or
+ * TCP option given all the same is refused, not ignored.
+ */
+export const unixSettings = (operation: string, options: SocketOptions.BufferSizeOptions) => {
+  const foreign = Object.keys(options).find((name) =>
+    isOptionName(name) && !UNIX.has(name) && (options as Record<string, unknown>)[name] !== undefined
+  )
+  if (foreign !== undefined) return notUnix(operation, foreign)
+  const settings: Settings = []
+  return settled(settings, bufferSizes(operation, settings, options))
+}
+
 const isOptionName = (name: unknown): name is OptionName =>
   typeof name === "string" &&
   (BOOLEAN.has(name as OptionName) || Object.hasOwn(RANGES, name) || name === "keepAliveInitialDelay")
@@ -164,8 +187,9 @@ const ONLY: Partial<Record<OptionName, "udp" | "tcp">> = {
 }
 
 /** Why `name` is no option of this protocol's sockets, if it is not. */
-const refusedName = (protocol: "udp" | "tcp", name: unknown) => {
+const refusedName = (protocol: Protocol, name: unknown) => {
   if (!isOptionName(name)) return invalid("option", `${String(name)} is not a socket option.`)
+  if (protocol === "unix") return UNIX.has(name) ? undefined : notUnix("option", name)
   const only = Object.hasOwn(ONLY, name) ? ONLY[name] : undefined
   if (only === undefined || only === protocol) return undefined
   return new RioError.WSAENOPROTOOPT({
@@ -177,7 +201,7 @@ const refusedName = (protocol: "udp" | "tcp", name: unknown) => {
 /** `socket.option(name)`: the kernel's value, as a boolean where the option is yes or no. */
 export const readOption = <K extends keyof SocketOptions.OptionValues>(
   state: SocketState,
-  protocol: "udp" | "tcp",
+  protocol: Protocol,
   name: K
 ): Effect.Effect<SocketOptions.OptionValues[K], SocketOptions.OptionError> =>
   Effect.suspend(() => {
@@ -189,7 +213,7 @@ export const readOption = <K extends keyof SocketOptions.OptionValues>(
     return Effect.succeed((BOOLEAN.has(name) ? value !== 0 : value) as SocketOptions.OptionValues[K])
   })
 
-const isIPv6 = (socket: NetSocket) => socket.local.host.includes(":")
+const isIPv6 = (socket: NetSocket) => "host" in socket.local && socket.local.host.includes(":")
 
 /** Options that mean something only before a socket binds. */
 const BIND_ONLY: ReadonlySet<OptionName> = new Set<OptionName>(["reuseAddress", "reusePort", "ipv6Only"])
@@ -197,7 +221,7 @@ const BIND_ONLY: ReadonlySet<OptionName> = new Set<OptionName>(["reuseAddress", 
 /** `socket.setOption(name, value)`: checked as at creation, then set in the kernel. */
 export const writeOption = <K extends keyof SocketOptions.OptionValues>(
   state: SocketState,
-  protocol: "udp" | "tcp",
+  protocol: Protocol,
   name: K,
   value: SocketOptions.OptionValues[K]
 ): Effect.Effect<void, SocketOptions.OptionError> =>
@@ -243,7 +267,7 @@ export const membership = (
     if ((family === 6) !== isIPv6(state.socket)) {
       return Effect.fail(invalid(
         operation,
-        `group ${group} is not of this socket's family (bound to ${state.socket.local.host}).`
+        `group ${group} is not of this socket's family (bound to ${show(state.socket.local)}).`
       ))
     }
     if (iface !== undefined && (family === 6 || typeof iface !== "string" || isIP(iface) !== 4)) {

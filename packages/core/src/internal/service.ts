@@ -11,16 +11,9 @@ import type { BufferId } from "../BufferId.js"
 import type { Driver, NativeMemory } from "../Driver.js"
 import { pagesCovered } from "../Driver.js"
 import type { NativeAddress, RegisteredIo, RegisterOptions, Registration, Service, Stats } from "../RegisteredIo.js"
-import type {
-  ConnectOptions,
-  ListenOptions,
-  SocketError,
-  TcpListener,
-  TcpStream,
-  UdpOptions,
-  UdpSocket
-} from "../RegisteredSocket.js"
+import type { ConnectOptions, ListenOptions, SocketError, UdpOptions, UdpSocket } from "../RegisteredSocket.js"
 import * as RioError from "../RioError.js"
+import type { UnixConnectOptions, UnixListenOptions } from "../SocketOptions.js"
 import { countRegistration, tagsOf } from "./observability.js"
 import type { ReleasePolicy } from "./registration.js"
 import { defaultPolicy, RegistrationImpl } from "./registration.js"
@@ -349,10 +342,14 @@ export class ServiceImpl implements Service {
   readonly udp = (options?: UdpOptions): Effect.Effect<UdpSocket, SocketError, Scope.Scope> =>
     this.sockets === undefined ? Effect.fail(unavailable(this.backend)) : this.sockets.udp(options ?? {})
 
-  readonly connect = (options: ConnectOptions): Effect.Effect<TcpStream, SocketError, Scope.Scope> =>
+  readonly connect: Service["connect"] = (
+    options: ConnectOptions | UnixConnectOptions
+  ): Effect.Effect<any, SocketError, Scope.Scope> =>
     this.sockets === undefined ? Effect.fail(unavailable(this.backend)) : this.sockets.connect(options)
 
-  readonly listen = (options: ListenOptions): Effect.Effect<TcpListener, SocketError, Scope.Scope> =>
+  readonly listen: Service["listen"] = (
+    options: ListenOptions | UnixListenOptions
+  ): Effect.Effect<any, SocketError, Scope.Scope> =>
     this.sockets === undefined ? Effect.fail(unavailable(this.backend)) : this.sockets.listen(options)
 
   private freeOwned(bytes: Uint8Array): Effect.Effect<void> {

@@ -5,7 +5,14 @@
  */
 import * as Effect from "effect/Effect"
 import type { NetDriver, NetSocket, OptionSettings } from "../Driver.js"
-import type { QueueOptions, ReceiveRingInfo, SocketError, TcpStream } from "../RegisteredSocket.js"
+import type {
+  QueueOptions,
+  ReceiveRingInfo,
+  SocketAddress,
+  SocketError,
+  TcpStream,
+  UnixAddress
+} from "../RegisteredSocket.js"
 import type * as RioBuf from "../RioBuf.js"
 import * as RioError from "../RioError.js"
 import { invalid } from "./address.js"
@@ -93,7 +100,7 @@ export class ListenerState extends SocketState {
   )
 }
 
-export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStream => {
+export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStream<SocketAddress | UnixAddress> => {
   const { resolve } = context
   const { metrics, net, socket } = state
   const shutForWrites = (operation: string) =>
@@ -183,8 +190,8 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
     },
     unsafeWhenWritable: (onReady) => unsafeWhenWritable(state, socket, onReady),
     receiveRing: Effect.sync(() => state.info()),
-    option: (name) => metrics.counted(readOption(state, "tcp", name)),
-    setOption: (name, value) => metrics.counted(writeOption(state, "tcp", name, value)),
+    option: (name) => metrics.counted(readOption(state, metrics.protocol, name)),
+    setOption: (name, value) => metrics.counted(writeOption(state, metrics.protocol, name, value)),
     shutdown: (how = "write") =>
       metrics.counted(Effect.suspend(() => {
         if (how !== "read" && how !== "write" && how !== "both") {

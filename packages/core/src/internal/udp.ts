@@ -51,7 +51,14 @@ export class UdpState extends SocketState {
   private ring: ReceiveRing | undefined = undefined
   private releaseRing: Effect.Effect<void> | undefined = undefined
 
-  constructor(net: NetDriver, socket: NetSocket, private readonly options: UdpOptions, metrics: SocketMetrics) {
+  declare readonly socket: NetSocket<SocketAddress>
+
+  constructor(
+    net: NetDriver,
+    socket: NetSocket<SocketAddress>,
+    private readonly options: UdpOptions,
+    metrics: SocketMetrics
+  ) {
     super(net, socket, options, "receiveFrom", metrics)
   }
 

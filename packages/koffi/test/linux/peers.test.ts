@@ -3,7 +3,7 @@
  * `node:dgram` and `node:net`, in both directions, and `socat` (Debian's package, installed
  * by .ci/run) as the other end of a TCP and a UDP exchange. Every byte is checked.
  */
-import { BufferPool, RegisteredIo, RegisteredSocket } from "@effect-rio/core"
+import { BufferPool, RegisteredIo, RegisteredSocket, SocketStreams } from "@effect-rio/core"
 import type { RioBuf } from "@effect-rio/core"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -188,17 +188,17 @@ layer(KoffiRio.layerLinux(), { excludeTestServices: true })("RegisteredSocket on
       const stream = yield* RegisteredSocket.connect({ host: "127.0.0.1", port })
       const pieces = Array.from({ length: 64 }, (_, i) => sent.subarray(i * 16384, (i + 1) * 16384))
       const sending = yield* Effect.fork(Effect.zipRight(
-        Stream.run(Stream.fromIterable(pieces).pipe(Stream.rechunk(5)), RegisteredSocket.toSink(stream, 20000)),
+        Stream.run(Stream.fromIterable(pieces).pipe(Stream.rechunk(5)), SocketStreams.toSink(stream, 20000)),
         stream.shutdown()
       ))
-      const back = yield* Stream.runCollect(RegisteredSocket.toStream(stream))
+      const back = yield* Stream.runCollect(SocketStreams.toStream(stream))
       yield* Fiber.join(sending)
       assert.isTrue(Buffer.concat([...back]).equals(sent), "ours got its megabyte back from node:net")
       // node:net sends to ours, which pipes toStream into toSink: an echo made of operators.
       const listener = yield* RegisteredSocket.listen({ port: 0 })
       const echo = yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
         const accepted = yield* listener.accept
-        yield* Stream.run(RegisteredSocket.toStream(accepted), RegisteredSocket.toSink(accepted))
+        yield* Stream.run(SocketStreams.toStream(accepted), SocketStreams.toSink(accepted))
         yield* accepted.shutdown()
       })))
       assert.isTrue((yield* nodeNetClient(listener.address.port, sent)).equals(sent), "node:net got its megabyte back")

@@ -5,6 +5,7 @@
  * closing and the layer's teardown are shown at the sink.
  */
 import type { Driver, NetDriverError, NetSocket, Region, StreamReceiver, StreamSink } from "@effect-rio/core/Driver"
+import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -71,7 +72,7 @@ const listener = (driver: Driver) =>
   )
 
 /** A `node:net` client connected to `server`, and the stream `driver` accepted from it. */
-const connection = (driver: Driver, server: NetSocket) =>
+const connection = (driver: Driver, server: NetSocket<SocketAddress>) =>
   Effect.acquireRelease(
     Effect.async<{ readonly socket: NetSocket; readonly client: net.Socket }, NetDriverError>((resume) => {
       const client = net.connect(server.local.port, "127.0.0.1")
@@ -145,7 +146,7 @@ const receive = (set: Slots, socket: NetSocket, sink: StreamSink): StreamReceive
 }
 
 /** A stream `driver` accepted from a new `node:net` client, receiving into `set` through a recorder. */
-const stream = (driver: Driver, server: NetSocket, set: Slots, recycling?: Recycling) =>
+const stream = (driver: Driver, server: NetSocket<SocketAddress>, set: Slots, recycling?: Recycling) =>
   Effect.map(connection(driver, server), ({ client, socket }) => {
     const record = recorder(set, recycling)
     return { client, socket, record, receiver: receive(set, socket, record.sink) }

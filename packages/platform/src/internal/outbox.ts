@@ -114,7 +114,7 @@ export class Outbox<C, E> {
   constructor(
     private readonly queue: SendQueue<C, E>,
     private readonly slots: SendSlots,
-    private readonly stream: RegisteredSocket.TcpStream,
+    private readonly stream: RegisteredSocket.TcpStream<RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress>,
     private readonly controls: Controls<C, E>
   ) {
     queue.onReady(this.wake)

@@ -16,14 +16,14 @@ import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import type { Options as ServerOptions } from "../RioSocketServer.js"
-import { fromConnection, makeSendSlots } from "./socket.js"
+import type { Options as ServerOptions, UnixOptions } from "../RioSocketServer.js"
+import { fromConnection, given, makeSendSlots } from "./socket.js"
 
 /** Send slots shared by a server's connections, by default. */
 const DEFAULT_SEND_SLOTS = 64
 
 export const make = (
-  options: ServerOptions
+  options: ServerOptions | UnixOptions
 ): Effect.Effect<
   SocketServer.SocketServer["Type"],
   SocketServer.SocketServerError,
@@ -120,14 +120,7 @@ export const make = (
                   Effect.catchAllCause(reportUnhandledError),
                   Effect.ensuring(Scope.close(connection, Exit.void)),
                   // One span per connection, for its whole life: none per message.
-                  Effect.withSpan("RioSocketServer.connection", {
-                    attributes: {
-                      "network.transport": "tcp",
-                      "client.address": stream.remoteAddress.host,
-                      "client.port": stream.remoteAddress.port,
-                      "server.port": stream.localAddress.port
-                    }
-                  })
+                  Effect.withSpan("RioSocketServer.connection", { attributes: connectionAttributes(stream) })
                 )
               )
             }
@@ -140,13 +133,15 @@ export const make = (
       )
 
     return SocketServer.SocketServer.of({
-      address: { _tag: "TcpAddress", hostname: listener.address.host, port: listener.address.port },
+      address: "path" in listener.address
+        ? { _tag: "UnixAddress", path: listener.address.path }
+        : { _tag: "TcpAddress", hostname: listener.address.host, port: listener.address.port },
       run
     })
   })
 
 export const layer = (
-  options: ServerOptions
+  options: ServerOptions | UnixOptions
 ): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError, RegisteredIo.RegisteredIo> =>
   Layer.scoped(SocketServer.SocketServer, make(options))
 
@@ -154,14 +149,21 @@ export const layer = (
  * Where to listen: the host asked for, else every interface as Node does — the IPv6 wildcard
  * (dual stack: IPv4 peers too) where the system has IPv6, the IPv4 one where it has not.
  */
-const listenAt = (options: ServerOptions) => {
-  const listenOn = (host: string) =>
-    RegisteredSocket.listen({
-      host,
-      port: options.port,
-      ...(options.backlog === undefined ? {} : { backlog: options.backlog }),
-      ...(options.receiveRing === undefined ? {} : { receiveRing: options.receiveRing })
-    })
+const listenAt = (
+  options: ServerOptions | UnixOptions
+): Effect.Effect<
+  RegisteredSocket.TcpListener<Address>,
+  RegisteredSocket.SocketError,
+  RegisteredIo.RegisteredIo | Scope.Scope
+> => {
+  const common = {
+    ...(options.backlog === undefined ? {} : { backlog: options.backlog }),
+    ...(options.receiveRing === undefined ? {} : { receiveRing: options.receiveRing }),
+    // A Unix socket's IP and TCP options (given untyped) reach the core, which refuses them, typed.
+    ...given(options as ServerOptions, LISTEN_OPTIONS)
+  }
+  if ("path" in options) return RegisteredSocket.listen({ path: options.path, ...common })
+  const listenOn = (host: string) => RegisteredSocket.listen({ host, port: options.port, ...common })
   if (options.host !== undefined) return listenOn(options.host)
   return Effect.catchIf(
     listenOn("::"),
@@ -171,12 +173,41 @@ const listenAt = (options: ServerOptions) => {
   )
 }
 
+type Address = RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress
+
+/** The socket options a listener takes, by name. */
+const LISTEN_OPTIONS = [
+  "reuseAddress",
+  "reusePort",
+  "ipv6Only",
+  "noDelay",
+  "keepAlive",
+  "keepAliveInitialDelay",
+  "receiveBufferSize",
+  "sendBufferSize"
+] as const satisfies ReadonlyArray<keyof ServerOptions>
+
+/** One connection's span attributes, in OpenTelemetry's names. */
+const connectionAttributes = (stream: RegisteredSocket.TcpStream<Address>): Record<string, unknown> =>
+  "path" in stream.localAddress
+    ? { "network.transport": "unix", "server.address": stream.localAddress.path }
+    : {
+      "network.transport": "tcp",
+      "client.address": (stream.remoteAddress as RegisteredSocket.SocketAddress).host,
+      "client.port": (stream.remoteAddress as RegisteredSocket.SocketAddress).port,
+      "server.port": stream.localAddress.port
+    }
+
 /** The peer did not ask for this close: said at warning, with the reason. */
-const warnClosed = (stream: RegisteredSocket.TcpStream, error: RegisteredSocket.SocketError) =>
+const warnClosed = (stream: RegisteredSocket.TcpStream<Address>, error: RegisteredSocket.SocketError) =>
   Effect.logWarning(`RioSocketServer: the connection from ${show(stream.remoteAddress)} ended: ${error.message}`)
 
-const show = (address: RegisteredSocket.SocketAddress) =>
-  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+const show = (address: Address) =>
+  "path" in address
+    ? `the Unix socket ${address.path === "" ? "(unnamed)" : address.path}`
+    : address.host.includes(":")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`
 
 const reportUnhandledError = <E>(cause: Cause.Cause<E>) =>
   Effect.withFiberRuntime<void>((fiber) => {

@@ -7,6 +7,7 @@
 import * as RegisteredIo from "@effect-rio/core/RegisteredIo"
 import * as RegisteredSocket from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
+import type * as SocketOptions from "@effect-rio/core/SocketOptions"
 import * as Socket from "@effect/platform/Socket"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -19,7 +20,7 @@ import * as FiberSet from "effect/FiberSet"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import type { TcpOptions } from "../RioSocket.js"
+import type { TcpOptions, UnixOptions } from "../RioSocket.js"
 import { Outbox, SendSlots } from "./outbox.js"
 import * as SendQueue from "./sendQueue.js"
 
@@ -31,7 +32,7 @@ export const clientReceiveRing: RegisteredSocket.StreamRingOptions = { slots: 16
 
 /** An open connection: its stream, and the slots that carry its writes (a slot per batch). */
 export interface Connection {
-  readonly stream: RegisteredSocket.TcpStream
+  readonly stream: RegisteredSocket.TcpStream<RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress>
   readonly sends: SendSlots
 }
 
@@ -271,8 +272,33 @@ const concatChunks = (chunks: ReadonlyArray<Uint8Array>, bytes: number): Uint8Ar
 const closedWriteError = () =>
   new Socket.SocketGenericError({ reason: "Write", cause: new Error("The socket is not open") })
 
+/** The socket options a stream takes, by name. */
+export const STREAM_OPTIONS = [
+  "noDelay",
+  "keepAlive",
+  "keepAliveInitialDelay",
+  "receiveBufferSize",
+  "sendBufferSize"
+] as const satisfies ReadonlyArray<keyof SocketOptions.StreamOptions>
+
+/**
+ * The options named `names` that `options` gives (not undefined), for the core's constructors;
+ * the core checks their values, and refuses those a socket does not have.
+ */
+export const given = <O extends object, K extends keyof O>(
+  options: O,
+  names: ReadonlyArray<K>
+): { [P in K]?: Exclude<O[P], undefined> } => {
+  const picked: { [P in K]?: Exclude<O[P], undefined> } = {}
+  for (const name of names) {
+    const value = options[name]
+    if (value !== undefined) picked[name] = value as Exclude<O[K], undefined>
+  }
+  return picked
+}
+
 export const makeTcp = (
-  options: TcpOptions
+  options: TcpOptions | UnixOptions
 ): Effect.Effect<Socket.Socket, never, RegisteredIo.RegisteredIo> =>
   fromConnection(
     Effect.gen(function*() {
@@ -280,12 +306,20 @@ export const makeTcp = (
         makeSendSlots(options.bufferSize, 1),
         (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
       )
+      const common = {
+        receiveRing: options.receiveRing ?? clientReceiveRing,
+        // A Unix socket's TCP options (given untyped) reach the core, which refuses them, typed.
+        ...given(options as TcpOptions, STREAM_OPTIONS)
+      }
+      const connecting: Effect.Effect<
+        Connection["stream"],
+        RegisteredSocket.SocketError,
+        RegisteredIo.RegisteredIo | Scope.Scope
+      > = "path" in options
+        ? RegisteredSocket.connect({ path: options.path, ...common })
+        : RegisteredSocket.connect({ host: options.host ?? "localhost", port: options.port, ...common })
       const stream = yield* Effect.mapError(
-        RegisteredSocket.connect({
-          host: options.host ?? "localhost",
-          port: options.port,
-          receiveRing: options.receiveRing ?? clientReceiveRing
-        }),
+        connecting,
         (cause) => new Socket.SocketGenericError({ reason: "Open", cause })
       )
       return { sends, stream }
@@ -294,5 +328,5 @@ export const makeTcp = (
   )
 
 export const layerTcp = (
-  options: TcpOptions
+  options: TcpOptions | UnixOptions
 ): Layer.Layer<Socket.Socket, never, RegisteredIo.RegisteredIo> => Layer.effect(Socket.Socket, makeTcp(options))

@@ -31,6 +31,10 @@ export class Network {
       listen: (bind, backlog, settings) => tcp.listen(bind, backlog, settings),
       connect: (peer, settings, done) => tcp.connect(peer, settings, done),
       accept: (listener, settings, done) => tcp.accept(listener, settings, done),
+      unix: {
+        listen: (path, backlog, settings) => tcp.listenUnix(path, backlog, settings),
+        connect: (path, settings, done) => tcp.connectUnix(path, settings, done)
+      },
       setOption: (socket, name, value) => options.set(socket.handle, name, value),
       getOption: (socket, name) => options.get(socket.handle, name),
       membership: (socket, group, _iface, join) => udp.membership(socket, group, join),

@@ -5,7 +5,7 @@
  * and who is bound where.
  */
 import type { NetDriverError } from "@effect-rio/core/Driver"
-import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import type { SocketAddress, UnixAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 
 export type Family = "v4" | "v6"
@@ -34,9 +34,13 @@ export const routeOf = (host: string): Family | undefined => host === mappedLoop
 export const seenBy = (family: Family, viewer: Family): string =>
   family === "v4" && viewer === "v6" ? mappedLoopback : loopback[family]
 
-/** An address as error messages show it. */
-export const show = (address: SocketAddress): string =>
-  address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+/** An address as error messages show it (a Unix socket's: its path, or `unnamed`). */
+export const show = (address: SocketAddress | UnixAddress): string =>
+  "path" in address
+    ? address.path === "" ? "unnamed" : address.path
+    : address.host.includes(":")
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`
 
 const familyName = (family: Family): string => family === "v4" ? "IPv4" : "IPv6"
 

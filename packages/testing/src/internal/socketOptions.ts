@@ -6,10 +6,10 @@
  * buffer size; the double keeps what was asked).
  */
 import type { NetDriverError, OptionName, OptionSettings } from "@effect-rio/core/Driver"
-import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import type { SocketAddress, UnixAddress } from "@effect-rio/core/RegisteredSocket"
 import type { BindFlags } from "./ports.js"
 
-type Kind = "udp" | "tcp"
+type Kind = "udp" | "tcp" | "unix"
 
 /** Linux's defaults (a 6.x kernel's sysctls); the buffer sizes differ by protocol. */
 const COMMON: Readonly<Record<OptionName, number>> = {
@@ -29,7 +29,8 @@ const COMMON: Readonly<Record<OptionName, number>> = {
 
 const DEFAULTS: Record<Kind, Readonly<Record<OptionName, number>>> = {
   udp: COMMON,
-  tcp: { ...COMMON, receiveBufferSize: 131072, sendBufferSize: 16384 }
+  tcp: { ...COMMON, receiveBufferSize: 131072, sendBufferSize: 16384 },
+  unix: COMMON
 }
 
 /** What `settings` say of how a socket binds, before it has a handle. */
@@ -51,10 +52,10 @@ export class SocketOptions {
   private readonly ipv4 = new Set<number>()
 
   /** A new socket's options: the defaults, then `settings` in order. */
-  open(handle: number, kind: Kind, local: SocketAddress, settings: OptionSettings): void {
+  open(handle: number, kind: Kind, local: SocketAddress | UnixAddress, settings: OptionSettings): void {
     this.kinds.set(handle, kind)
     this.values.set(handle, new Map())
-    if (!local.host.includes(":")) this.ipv4.add(handle)
+    if ("host" in local && !local.host.includes(":")) this.ipv4.add(handle)
     for (const [name, value] of settings) this.set(handle, name, value)
   }
 

@@ -32,7 +32,7 @@ export interface StreamWatcher {
 export interface Connection {
   readonly kind: "connection"
   readonly socket: NetSocket
-  readonly family: Family
+  readonly family: Family | "unix"
   /** Whether this end holds its local port in the table (the client end does; the server end shares the listener's). */
   readonly ownsPort: boolean
   peer: Connection | undefined
@@ -52,7 +52,7 @@ export interface Connection {
   received: number
 }
 
-const makeConnection = (socket: NetSocket, family: Family, ownsPort: boolean): Connection => ({
+const makeConnection = (socket: NetSocket, family: Family | "unix", ownsPort: boolean): Connection => ({
   kind: "connection",
   socket,
   family,
@@ -107,11 +107,12 @@ export class Streams {
 
   /** Two connected ends: the client's (which holds its own port) and the server's, not yet accepted. */
   open(
-    family: Family,
+    family: Family | "unix",
     client: NetSocket,
     server: NetSocket
   ): { readonly client: Connection; readonly server: Connection } {
-    const clientEnd = makeConnection(client, family, true)
+    // A Unix connection holds no port: its client end is unnamed.
+    const clientEnd = makeConnection(client, family, family !== "unix")
     const serverEnd = makeConnection(server, family, false)
     clientEnd.peer = serverEnd
     serverEnd.peer = clientEnd

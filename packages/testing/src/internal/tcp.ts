@@ -1,10 +1,11 @@
 /**
- * How the double's TCP connections are made: listening sockets and their backlog, connect
- * (refused where nothing listens or the backlog is full) and accept, and the TCP port table.
- * What a connection carries once made is `streams.ts`.
+ * How the double's stream connections are made: listening sockets and their backlog, connect
+ * and accept, the TCP port table and the Unix domain socket paths. A TCP connect is refused
+ * where nothing listens or the backlog is full; a Unix one waits for room in a full backlog,
+ * as Linux's does. What a connection carries once made is `streams.ts`.
  */
 import type { Done, NetDriverError, NetSocket, OptionSettings, Pending } from "@effect-rio/core/Driver"
-import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import type { SocketAddress, UnixAddress } from "@effect-rio/core/RegisteredSocket"
 import * as RioError from "@effect-rio/core/RioError"
 import type { CompletionQueue, Waiter } from "./completions.js"
 import { aborted, decided } from "./completions.js"
@@ -17,17 +18,27 @@ import type { Connection, Streams } from "./streams.js"
 interface Listener {
   readonly kind: "listener"
   readonly socket: NetSocket
-  readonly bound: Bound
+  /** Its port, or a Unix listener's path. */
+  readonly bound: Bound | string
   readonly backlog: number
   /** Connections made that the application has not accepted yet: at most `backlog`. */
   readonly unaccepted: Array<Connection>
   readonly accepts: Array<Waiter<NetSocket>>
+  /** Unix connects waiting for room in the backlog. */
+  readonly connects: Array<UnixConnect>
+}
+
+/** A Unix connect waiting for room in a listener's backlog. */
+interface UnixConnect extends Waiter<NetSocket<UnixAddress>> {
+  readonly settings: OptionSettings
 }
 
 export class Tcp {
   private readonly listeners = new Map<number, Listener>()
   /** Listeners, and the client ends of connections (a server end shares its listener's port). */
   private readonly ports = new PortTable<Listener | Connection>("tcp")
+  /** The paths Unix listeners hold: the double has no file system, so a path exists while held. */
+  private readonly paths = new Map<string, Listener>()
 
   constructor(
     private readonly completions: CompletionQueue,
@@ -36,28 +47,85 @@ export class Tcp {
     private readonly options: SocketOptions
   ) {}
 
-  listen(bind: SocketAddress, backlog: number, settings: OptionSettings): NetSocket | NetDriverError {
+  listen(bind: SocketAddress, backlog: number, settings: OptionSettings): NetSocket<SocketAddress> | NetDriverError {
     const bound = this.ports.bind(bind, "listen", bindFlags(settings))
     if ("_tag" in bound) return bound
     const handle = this.nextHandle()
-    const socket: NetSocket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
-    const listener: Listener = {
-      kind: "listener",
-      socket,
-      bound,
-      backlog: Math.max(1, backlog),
-      unaccepted: [],
-      accepts: []
-    }
-    this.listeners.set(handle, listener)
+    const socket = { handle, local: { host: bind.host, port: bound.port }, remote: undefined }
+    const listener = this.listener(socket, bound, backlog)
     this.ports.hold(bound, listener)
     // A listener reuses its address by default, as the Linux driver's do.
     this.options.open(handle, "tcp", socket.local, [["reuseAddress", 1], ...settings])
     return socket
   }
 
+  private listener(socket: NetSocket, bound: Bound | string, backlog: number): Listener {
+    const listener: Listener = {
+      kind: "listener",
+      socket,
+      bound,
+      backlog: Math.max(1, backlog),
+      unaccepted: [],
+      accepts: [],
+      connects: []
+    }
+    this.listeners.set(socket.handle, listener)
+    return listener
+  }
+
+  listenUnix(path: string, backlog: number, settings: OptionSettings): NetSocket<UnixAddress> | NetDriverError {
+    if (this.paths.has(path)) {
+      return new RioError.WSAEADDRINUSE({
+        operation: "bind",
+        message: `The path ${path} is in use by another Unix socket. Close it first, or remove a stale path.`
+      })
+    }
+    const socket = { handle: this.nextHandle(), local: { path }, remote: undefined }
+    this.paths.set(path, this.listener(socket, path, backlog))
+    this.options.open(socket.handle, "unix", socket.local, settings)
+    return socket
+  }
+
+  /** Connects to the Unix listener at `path`, once its backlog has room. */
+  connectUnix(path: string, settings: OptionSettings, done: Done<NetSocket<UnixAddress>>): Pending {
+    const request = this.completions.start(done)
+    const listener = this.paths.get(path)
+    if (listener === undefined) {
+      return this.completions.now(
+        request,
+        new RioError.WSAECONNREFUSED({ operation: "connect", message: `Nothing listens at ${path}.` })
+      )
+    }
+    const connect = { request, settings }
+    if (listener.accepts.length === 0 && listener.unaccepted.length >= listener.backlog) {
+      listener.connects.push(connect)
+      return this.completions.wait(request, listener.connects, "connect")
+    }
+    this.admit(listener, connect)
+    return decided
+  }
+
+  /** Makes a waiting Unix connect's connection: the client end to its request, the server end to an accept. */
+  private admit(listener: Listener, connect: UnixConnect): void {
+    const { client, server } = this.streams.open(
+      "unix",
+      { handle: this.nextHandle(), local: { path: "" }, remote: listener.socket.local },
+      { handle: this.nextHandle(), local: listener.socket.local, remote: { path: "" } }
+    )
+    this.options.open(client.socket.handle, "unix", client.socket.local, connect.settings)
+    this.completions.settle(connect.request, client.socket as NetSocket<UnixAddress>)
+    this.arrived(listener, server)
+  }
+
+  /** A connection made to `listener`: to the first accept waiting, else into its backlog. */
+  private arrived(listener: Listener, server: Connection): void {
+    const accept = listener.accepts.shift()
+    if (accept === undefined) listener.unaccepted.push(server)
+    else this.completions.settle(accept.request, server.socket)
+  }
+
   /** Connects to the listener at `peer` (of listeners sharing its port, each in turn). */
-  connect(peer: SocketAddress, settings: OptionSettings, done: Done<NetSocket>): Pending {
+  connect(peer: SocketAddress, settings: OptionSettings, done: Done<NetSocket<SocketAddress>>): Pending {
     const request = this.completions.start(done)
     // The family the connection runs in: IPv4 for the IPv4-mapped loopback too.
     const family = routeOf(peer.host)
@@ -96,7 +164,7 @@ export class Tcp {
     // Each end shows IPv4 as its own socket's family does: an IPv6 socket (the client that
     // dialled "::ffff:127.0.0.1", a dual-stack listener's streams) sees it IPv4-mapped.
     const clientSees = seenBy(family, peer.host.includes(":") ? "v6" : "v4")
-    const serverSees = seenBy(family, listener.bound.family)
+    const serverSees = seenBy(family, (listener.bound as Bound).family)
     const { client, server } = this.streams.open(
       family,
       {
@@ -112,10 +180,8 @@ export class Tcp {
     )
     this.ports.hold(bound, client)
     this.options.open(client.socket.handle, "tcp", client.socket.local, settings)
-    this.completions.settle(request, client.socket)
-    const accept = listener.accepts.shift()
-    if (accept === undefined) listener.unaccepted.push(server)
-    else this.completions.settle(accept.request, server.socket)
+    this.completions.settle(request, client.socket as NetSocket<SocketAddress>)
+    this.arrived(listener, server)
     return decided
   }
 
@@ -140,7 +206,12 @@ export class Tcp {
       )
     }
     const connection = listener.unaccepted.shift()
-    if (connection !== undefined) return this.completions.now(request, connection.socket)
+    if (connection !== undefined) {
+      // Room in the backlog again: a Unix connect waiting for it goes in.
+      const waiting = listener.connects.shift()
+      if (waiting !== undefined) this.admit(listener, waiting)
+      return this.completions.now(request, connection.socket)
+    }
     listener.accepts.push({ request })
     return this.completions.wait(request, listener.accepts, "AcceptEx")
   }
@@ -152,10 +223,10 @@ export class Tcp {
       const connection = this.streams.close(handle)
       if (connection === undefined) return
       this.options.close(handle)
-      if (connection.ownsPort) {
+      if (connection.ownsPort && connection.family !== "unix") {
         const bound = {
           family: connection.family,
-          port: connection.socket.local.port,
+          port: (connection.socket.local as SocketAddress).port,
           dualStack: false,
           shareable: false
         }
@@ -165,8 +236,16 @@ export class Tcp {
     }
     this.listeners.delete(handle)
     this.options.close(handle)
-    this.ports.release(listener.bound, listener)
+    // A Unix listener's path goes with it, as a Node server's does.
+    if (typeof listener.bound === "string") this.paths.delete(listener.bound)
+    else this.ports.release(listener.bound, listener)
     for (const accept of listener.accepts.splice(0)) this.completions.settle(accept.request, aborted("AcceptEx"))
+    for (const connect of listener.connects.splice(0)) {
+      this.completions.settle(
+        connect.request,
+        new RioError.WSAECONNREFUSED({ operation: "connect", message: "The listener closed before accepting it." })
+      )
+    }
     // Connections the application never accepted are reset by the kernel.
     for (const connection of listener.unaccepted.splice(0)) {
       this.streams.discard(connection, "its listener was closed before accepting it")

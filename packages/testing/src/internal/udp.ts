@@ -37,7 +37,7 @@ interface Receiver extends Waiter<Received> {
 }
 
 interface UdpSocket {
-  readonly socket: NetSocket
+  readonly socket: NetSocket<SocketAddress>
   readonly bound: Bound
   /** Datagrams that arrived while no receive was waiting. */
   readonly queue: Array<Datagram>
@@ -118,7 +118,11 @@ export class Udp {
     this.delaying = 0
   }
 
-  open(bind: SocketAddress, settings: OptionSettings, peer: SocketAddress | undefined): NetSocket | NetDriverError {
+  open(
+    bind: SocketAddress,
+    settings: OptionSettings,
+    peer: SocketAddress | undefined
+  ): NetSocket<SocketAddress> | NetDriverError {
     if (peer !== undefined && routeOf(peer.host) === undefined) {
       return new RioError.WSAEADDRNOTAVAIL({
         operation: "connect",
@@ -132,7 +136,7 @@ export class Udp {
     const host = peer !== undefined && (bind.host === "0.0.0.0" || bind.host === "::")
       ? seenBy(routeOf(peer.host)!, bound.family)
       : bind.host
-    const socket: NetSocket = { handle, local: { host, port: bound.port }, remote: peer }
+    const socket: NetSocket<SocketAddress> = { handle, local: { host, port: bound.port }, remote: peer }
     const udp: UdpSocket = { socket, bound, queue: [], receivers: [], groups: new Set(), remote: peer }
     this.sockets.set(handle, udp)
     this.ports.hold(bound, udp)
@@ -197,7 +201,7 @@ export class Udp {
     this.send({
       // Copied now: the sender may reuse its slice as soon as the send completes.
       bytes: region.memory.slice(region.offset, region.offset + region.length),
-      from: { host: loopback[family], port: socket.local.port },
+      from: { host: loopback[family], port: udp.socket.local.port },
       to: { host: loopback[family], port: peer.port },
       copies: 1,
       delayMs: undefined

@@ -43,6 +43,7 @@ export const MAP_FAILED = 0xFFFF_FFFF_FFFF_FFFFn
 /** errno values the backend distinguishes (Linux generic numbering, shared by x86_64 and aarch64). */
 export const Errno = {
   EPERM: 1,
+  ENOENT: 2,
   ENXIO: 6,
   EBADF: 9,
   ENOMEM: 12,

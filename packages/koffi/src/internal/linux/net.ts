@@ -8,6 +8,7 @@
  *   process ignores SIGPIPE, as Node does, so a write to a reset stream is EPIPE. A send that
  *   must not wait is WRITE_FIXED with RWF_NOWAIT (a full socket answers EAGAIN at once instead
  *   of io_uring polling for room with the slot in hand); a wait for room is POLL_ADD(POLLOUT).
+ * - Unix domain stream sockets (`unix.ts`) are opened by path and then run as TCP streams do.
  * - UDP goes through RECVMSG / SENDMSG (they carry the peer's address and have no fixed-buffer
  *   form); their iovec points into the registered slice, so the data still lands there.
  * - UDP receive rings, where the kernel has them, are one multishot RECVMSG per socket into a
@@ -17,8 +18,8 @@
  *
  * @internal
  */
-import type { Done, NetDriver, Pending, ReceiveRings, Region, StreamRings } from "@effect-rio/core/Driver"
-import type { SocketAddress } from "@effect-rio/core/RegisteredSocket"
+import type { Done, NetDriver, NetSocket, Pending, ReceiveRings, Region, StreamRings } from "@effect-rio/core/Driver"
+import type { SocketAddress, UnixAddress } from "@effect-rio/core/RegisteredSocket"
 import { setU64 } from "../native.js"
 import { completeLater, nothingToCancel } from "../operations.js"
 import { isIPv6Host } from "../options.js"
@@ -29,6 +30,7 @@ import { Opcode } from "./queues.js"
 import type { Operation, RingLoop } from "./ring.js"
 import { SCRATCH_BYTES } from "./ring.js"
 import { sockaddr, Sockets } from "./sockets.js"
+import { Unix } from "./unix.js"
 
 const MSG_TRUNC = 0x20
 const RWF_NOWAIT = 0x8
@@ -46,6 +48,11 @@ const SOCKADDR = 72
 const SOCKLEN = 100
 const MESSAGE_BYTES = SOCKLEN + 4
 const GATHER = (SCRATCH_BYTES - IOVEC) / 16
+
+const isUnix = (socket: NetSocket): socket is NetSocket<UnixAddress> => "path" in socket.local
+
+/** Whether an IP socket is IPv6 (a Unix socket's options are all SOL_SOCKET's, the same for either). */
+const isIPv6 = (socket: NetSocket): boolean => "host" in socket.local && isIPv6Host(socket.local.host)
 
 /**
  * A UDP send, as the record its table entry reuses. A datagram send never waits for a peer,
@@ -83,6 +90,7 @@ export const make = (
 ): NetDriver => {
   const { scratch, start } = loop
   const sockets = new Sockets(libc)
+  const unix = new Unix(libc, loop, sockets.options)
   const datagramSends: Array<DatagramSend | undefined> = []
 
   /** READ_FIXED / WRITE_FIXED over a region: the kernel uses the registration's pinned pages. */
@@ -183,8 +191,10 @@ export const make = (
       )
     },
 
+    unix,
+
     accept: (listener, settings, done) =>
-      start(
+      isUnix(listener) ? unix.accept(listener, settings, done) : start(
         (entry, userData) => {
           scratch.words(entry)[(scratch.offset(entry) + SOCKLEN) / 4] = Sockaddr.SOCKADDR_BYTES
           return {
@@ -198,12 +208,7 @@ export const make = (
         },
         (result, entry) => {
           if (result < 0) return done(fromErrno(-result, "RegisteredSocket.accept"))
-          const refused = sockets.options.apply(
-            result,
-            isIPv6Host(listener.local.host),
-            settings,
-            "RegisteredSocket.accept"
-          )
+          const refused = sockets.options.apply(result, isIPv6(listener), settings, "RegisteredSocket.accept")
           if (refused !== undefined) {
             libc.close(result)
             return done(refused)
@@ -300,13 +305,13 @@ export const make = (
 
     close: (socket) => {
       libc.close(socket.handle)
+      unix.closed(socket.handle)
     },
 
-    setOption: (socket, name, value) =>
-      sockets.options.set(socket.handle, isIPv6Host(socket.local.host), name, value, "setOption"),
-    getOption: (socket, name) => sockets.options.get(socket.handle, isIPv6Host(socket.local.host), name),
+    setOption: (socket, name, value) => sockets.options.set(socket.handle, isIPv6(socket), name, value, "setOption"),
+    getOption: (socket, name) => sockets.options.get(socket.handle, isIPv6(socket), name),
     membership: (socket, group, iface, join) =>
-      sockets.options.membership(socket.handle, isIPv6Host(socket.local.host), group, iface, join),
+      sockets.options.membership(socket.handle, isIPv6(socket), group, iface, join),
 
     ...(receiveRings === undefined ? {} : { udpReceiveRings: receiveRings }),
     ...(streamRings === undefined ? {} : { tcpReceiveRings: streamRings })

@@ -150,12 +150,7 @@ export const make = (parts: Parts): NetDriver => {
       Sockets.accept(ws, state.native, () => stopped, (result) => {
         if (result === undefined) return done(cancelled("RegisteredSocket.accept"))
         if (typeof result === "number") return done(fromCode(result, "RegisteredSocket.accept"))
-        const refused = options.apply(
-          result.socket,
-          isIPv6Host(listener.local.host),
-          settings,
-          "RegisteredSocket.accept"
-        )
+        const refused = options.apply(result.socket, isIPv6Host(state.local.host), settings, "RegisteredSocket.accept")
         if (refused !== undefined) {
           ws.closesocket(result.socket)
           return done(refused)

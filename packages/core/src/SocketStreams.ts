@@ -1,5 +1,5 @@
 /**
- * Effect `Stream` and `Sink` views of sockets, built on the batch calls: one Chunk per received
+ * Effect `Stream` and `Sink` views of registered sockets, built on the batch calls: one Chunk per received
  * batch, one `sendMany` per staged run of a Chunk.
  *
  * A stream's elements are copies. A batch's slots go back to the receive ring when its call
@@ -7,23 +7,42 @@
  * collects) with no way to say when it is done with one: lending slots would let the ring run
  * dry under any operator that holds on. One copy per batch is the price of using the
  * operators; the batch calls themselves stay copy-free.
+ *
+ * @since 0.2.0
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import type { RegisteredIo } from "../RegisteredIo.js"
-import { allocateBuffer } from "../RegisteredIo.js"
-import type { ReceivedDatagram, SocketAddress, SocketError, TcpStream, UdpSocket } from "../RegisteredSocket.js"
-import type * as RioBuf from "../RioBuf.js"
-import * as RioError from "../RioError.js"
+import type { RegisteredIo } from "./RegisteredIo.js"
+import { allocateBuffer } from "./RegisteredIo.js"
+import type {
+  ReceivedDatagram,
+  SocketAddress,
+  SocketError,
+  TcpStream,
+  UdpSocket,
+  UnixAddress
+} from "./RegisteredSocket.js"
+import type * as RioBuf from "./RioBuf.js"
+import * as RioError from "./RioError.js"
 
 const DEFAULT_BATCH = 64
 const DEFAULT_STAGING = 64 * 1024
 
-/** The bytes of a TCP stream until the peer's end of stream. */
-export const toStream = (stream: TcpStream, max = DEFAULT_BATCH): Stream.Stream<Uint8Array, SocketError> =>
+/**
+ * The bytes a stream receives, as a `Stream`: one Chunk per received batch (at most `max`
+ * chunks of the ring), ending at the peer's end of stream. Elements are copies — a Stream's
+ * consumer may keep them as long as it likes, which ring slots cannot allow.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
+export const toStream = (
+  stream: TcpStream<SocketAddress | UnixAddress>,
+  max = DEFAULT_BATCH
+): Stream.Stream<Uint8Array, SocketError> =>
   Stream.repeatEffectChunkOption(
     stream.withReceived(
       (chunks) =>
@@ -34,7 +53,12 @@ export const toStream = (stream: TcpStream, max = DEFAULT_BATCH): Stream.Stream<
     ).pipe(Effect.mapError((error) => Option.isOption(error) ? error : Option.some(error)))
   )
 
-/** A received datagram, copied out of its slot. */
+/**
+ * A datagram received through {@link datagrams}: a copy of its bytes, and its sender.
+ *
+ * @since 0.2.0
+ * @category models
+ */
 export interface DatagramCopy {
   readonly bytes: Uint8Array
   readonly address: SocketAddress
@@ -45,26 +69,36 @@ const copyDatagram = (datagram: ReceivedDatagram): DatagramCopy => ({
   address: { host: datagram.address.host, port: datagram.address.port }
 })
 
-/** The datagrams a UDP socket receives, forever (until an error or interruption). */
+/**
+ * The datagrams a UDP socket receives, as a `Stream` that never ends by itself (only by an
+ * error or interruption): one Chunk per received batch, each datagram copied out of its slot
+ * with its sender.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
 export const datagrams = (socket: UdpSocket, max = DEFAULT_BATCH): Stream.Stream<DatagramCopy, SocketError> =>
   Stream.repeatEffectChunk(
     socket.withReceived((received) => Effect.succeed(Chunk.unsafeFromArray(received.map(copyDatagram))), max)
   )
 
 /**
- * Sends every byte of every array, in order: each Chunk is copied into a registered staging
- * buffer of `stagingSize` bytes and sent with one `sendMany` per buffer's worth. The buffer is
- * registered when the sink starts and released when it ends.
+ * A `Sink` that sends every byte it takes, in order: each Chunk is copied into a registered
+ * staging buffer of `stagingSize` bytes (default 64 KiB) and sent with one `sendMany` per
+ * buffer's worth. The buffer is registered when the sink starts and released when it ends.
+ *
+ * @since 0.2.0
+ * @category streams
  */
 export const toSink = (
-  stream: TcpStream,
+  stream: TcpStream<SocketAddress | UnixAddress>,
   stagingSize = DEFAULT_STAGING
 ): Sink.Sink<void, Uint8Array, never, SocketError, RegisteredIo> =>
   Sink.unwrapScoped(Effect.suspend(() => {
     if (!Number.isSafeInteger(stagingSize) || stagingSize <= 0) {
       return Effect.fail(
         new RioError.WSAEINVAL({
-          operation: "RegisteredSocket.toSink",
+          operation: "SocketStreams.toSink",
           message: `stagingSize ${String(stagingSize)} is not a positive integer.`
         })
       )
