@@ -10,7 +10,7 @@ import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { describeSocketBackends } from "./describeBackends.js"
-import { cuts, echoStream, readToEnd, source } from "./streams.js"
+import { connectedPair, cuts, echoStream, readToEnd, source } from "./streams.js"
 
 const mapped = "::ffff:127.0.0.1"
 
@@ -21,6 +21,9 @@ const arrives = <A, E, R>(what: string, receive: Effect.Effect<A, E, R>) =>
     onTimeout: () => new Error(`${what}: nothing arrived in 20 s`)
   })
 
+/** Round trips that run at once on one listener take turns to connect (see `connectedPair`). */
+const turn = Effect.unsafeMakeSemaphore(1)
+
 /**
  * Connects to `listener` at `host`, checks what each end sees of the other, then sends a
  * stream of `length` bytes that the accepted side echoes back: every byte checked.
@@ -28,8 +31,7 @@ const arrives = <A, E, R>(what: string, receive: Effect.Effect<A, E, R>) =>
 const roundTrip = (listener: RegisteredSocket.TcpListener, host: string, seen: string, seed: number) =>
   Effect.scoped(Effect.gen(function*() {
     const length = 20_000
-    const client = yield* RegisteredSocket.connect({ host, port: listener.address.port })
-    const server = yield* listener.accept
+    const { client, server } = yield* connectedPair(listener, turn, host)
     assert.deepStrictEqual(server.remoteAddress, { host: seen, port: client.localAddress.port })
     assert.deepStrictEqual(server.localAddress, { host: seen, port: listener.address.port })
     assert.strictEqual(client.remoteAddress.port, listener.address.port)

@@ -71,6 +71,21 @@ export const echoServer = (listener: RegisteredSocket.TcpListener) =>
   Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (stream) => Effect.forkScoped(echoStream(stream)))))
 
 /**
+ * Connects to `listener` (at `host`, 127.0.0.1 by default) and accepts that very connection.
+ * An accept takes the oldest connection waiting, which is another fiber's when connects that
+ * run at once complete out of order (under Wine each waits in `select` on a worker thread):
+ * fibers that pair up on one listener share a `turn` of one permit, so that one connect and
+ * its accept run at a time.
+ */
+export const connectedPair = (listener: RegisteredSocket.TcpListener, turn: Effect.Semaphore, host = "127.0.0.1") =>
+  turn.withPermits(1)(Effect.gen(function*() {
+    const client = yield* RegisteredSocket.connect({ host, port: listener.address.port })
+    const server = yield* listener.accept
+    assert.strictEqual(server.remoteAddress.port, client.localAddress.port, "the accepted connection is the client's")
+    return { client, server }
+  }))
+
+/**
  * A pair about to be reset: the client sent 200 bytes of stream `seed` that the server side
  * will not read, the server side sent 50; closing `serverScope` then resets the client.
  */

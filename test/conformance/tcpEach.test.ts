@@ -12,7 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { describeSocketBackends } from "./describeBackends.js"
 import { vmPinKiB } from "./processState.js"
-import { byteAt, cuts, readToEnd, resetting, source } from "./streams.js"
+import { byteAt, connectedPair, cuts, readToEnd, resetting, source } from "./streams.js"
 
 /** A callback that checks each chunk against stream `seed` where it left off: its position. */
 const checker = (seed: number, from = 0) => {
@@ -48,11 +48,11 @@ describeSocketBackends("TCP receiveEach", (it, backend) => {
       const pinned = vmPinKiB()
       yield* Effect.scoped(Effect.gen(function*() {
         const listener = yield* RegisteredSocket.listen({ port: 0, receiveRing: { slotSize: 1024, slots: 8 } })
+        const turn = yield* Effect.makeSemaphore(1)
         const quarter = 256 * 1024
         yield* Effect.forEach([1, 2, 3, 4], (seed) =>
           Effect.scoped(Effect.gen(function*() {
-            const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
-            const server = yield* listener.accept
+            const { client, server } = yield* connectedPair(listener, turn)
             const out = yield* source(quarter, seed)
             const slices = cuts(quarter, 3000).map(([at, size]) => out.slice(at, size))
             const sending = yield* Effect.fork(Effect.gen(function*() {
