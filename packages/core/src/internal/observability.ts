@@ -59,10 +59,10 @@ export const countRegistration = (
   metrics.registeredBytes.unsafeModify(sign * bytes, tags)
 }
 
-/** The `backend` tag (and `protocol`, for sockets) of every metric. */
 /** A socket's protocol as metrics and spans name it: a Unix domain stream is `unix`. */
 export type Protocol = "udp" | "tcp" | "unix"
 
+/** The `backend` tag (and `protocol`, for sockets) of every metric. */
 export const tagsOf = (backend: string, protocol?: Protocol): ReadonlyArray<MetricLabel.MetricLabel> =>
   protocol === undefined
     ? [MetricLabel.make("backend", backend)]

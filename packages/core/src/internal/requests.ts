@@ -78,10 +78,13 @@ export class RequestQueue {
 /** What a closing socket can cancel: a request, or a batch of them. */
 export interface InKernel {
   readonly cancel: () => void
+  /** Its place among its socket's requests in the kernel (-1: none), kept by `Requests`. */
+  liveIndex: number
 }
 
 /** One request: waiting for a place, then in the kernel until its `done` runs. */
 class Request implements InKernel {
+  liveIndex = -1
   pending: Pending | undefined = undefined
   settled = false
   /** Set when the waiting fiber was interrupted: the canceller waits for the completion. */
@@ -98,21 +101,35 @@ class Request implements InKernel {
  */
 export class Requests {
   closed = false
-  private readonly live = new Set<InKernel>()
+  /**
+   * The requests in the kernel, each knowing its index (a removal swaps the last one into its
+   * place): cheaper per operation than a Set, which hashes every new request object.
+   */
+  private readonly live: Array<InKernel> = []
   private drained: (() => void) | undefined = undefined
 
   constructor(readonly metrics: SocketMetrics) {}
 
   /** Counts `request` among those a close must wait for. */
   track(request: InKernel): void {
-    this.live.add(request)
+    request.liveIndex = this.live.length
+    this.live.push(request)
     this.metrics.inFlight(1)
   }
 
   /** `request` has completed: a close no longer waits for it. */
   settle(request: InKernel): void {
-    if (this.live.delete(request)) this.metrics.inFlight(-1)
-    if (this.live.size === 0 && this.drained !== undefined) {
+    const index = request.liveIndex
+    if (index >= 0) {
+      const last = this.live.pop()!
+      if (last !== request) {
+        this.live[index] = last
+        last.liveIndex = index
+      }
+      request.liveIndex = -1
+      this.metrics.inFlight(-1)
+    }
+    if (this.live.length === 0 && this.drained !== undefined) {
       const resume = this.drained
       this.drained = undefined
       resume()
@@ -120,10 +137,9 @@ export class Requests {
   }
 
   /**
-   * Runs `start` in the kernel as one request of `queue`. Interruption while waiting for a
-   * place leaves the line; interruption in the kernel cancels the request and waits for its
-   * completion. A result that arrives for an interrupted request goes to `abandon` (a
-   * connected socket must still be closed).
+   * Runs `start` in the kernel as one request of `queue` (see `enter`): interruption while
+   * waiting for a place leaves the line; interruption in the kernel cancels the request and
+   * waits for its completion.
    */
   submit<A>(
     queue: RequestQueue,
@@ -131,46 +147,96 @@ export class Requests {
     start: (done: Done<A>) => Pending,
     abandon?: (value: A) => void
   ): Effect.Effect<A, SocketError> {
-    return Effect.async<A, SocketError>((resume) => {
-      if (this.closed) return resume(Effect.fail(aborted("the socket is closed")))
-      const request = new Request()
-      const registration = slice?.registration
-      const writes = queue.writes !== undefined && slice !== undefined
-      const begin = () => {
-        let refused = this.closed ? aborted("the socket is closed") : registration?.unsafeAcquireToken()
-        if (refused === undefined && writes) {
-          refused = claimWrite(queue.writes!, slice!)
-          if (refused !== undefined) registration!.unsafeReleaseToken()
-        }
-        if (refused !== undefined) {
-          queue.leave()
-          return resume(Effect.fail(refused))
-        }
-        this.track(request)
-        request.pending = start((result) => {
-          request.settled = true
-          if (writes) registration!.writes.release(slice!.offset, slice!.offset + slice!.length)
-          registration?.unsafeReleaseToken()
-          queue.leave()
-          this.settle(request)
-          if (queue.counts !== undefined && !(result instanceof Error)) this.count(queue.counts, result, slice)
-          if (request.onSettled !== undefined) {
-            if (abandon !== undefined && !(result instanceof Error)) abandon(result as A)
-            return request.onSettled()
-          }
-          resume(result instanceof Error ? Effect.fail(result as NetDriverError) : Effect.succeed(result as A))
-        })
+    return Effect.async<A, SocketError>((resume) => this.enter(resume, queue, slice, start, abandon, false))
+  }
+
+  /**
+   * One call of the single-operation API as one Effect: `prepare` runs when the Effect runs (the
+   * call's checks: its slice, or the typed error), then the operation is submitted; failures are
+   * counted here, so the call needs no wrapper of its own. An operation the kernel ends by itself
+   * at once (`cancellable` false: a datagram's send, which no driver cancels) waits without a
+   * canceler and uninterruptibly: an interruption then takes effect at its completion, when a
+   * canceler would have let it go too, without the costlier interruptible wait.
+   */
+  single<A>(
+    queue: RequestQueue,
+    cancellable: boolean,
+    prepare: () => SliceImpl | SocketError,
+    start: (slice: SliceImpl, done: Done<A>) => Pending
+  ): Effect.Effect<A, SocketError> {
+    const operation = Effect.async<A, SocketError>((resume) => {
+      const slice = prepare()
+      if (slice instanceof Error) {
+        this.metrics.failed(slice)
+        return resume(Effect.fail(slice))
       }
-      queue.enter(begin)
-      return Effect.async<void>((settled) => {
-        if (request.pending === undefined) {
-          queue.withdraw(begin)
-          return settled(Effect.void)
+      return this.enter(resume, queue, slice, (done) => start(slice, done), undefined, true, cancellable)
+    })
+    return cancellable ? operation : Effect.uninterruptible(operation)
+  }
+
+  /**
+   * Enters `queue` and starts the request; resumes the caller with its result. Returns the
+   * canceler for an interruptible wait: interruption while waiting for a place leaves the line,
+   * in the kernel it cancels the request and waits for its completion. A result that arrives
+   * for an interrupted request goes to `abandon` (a connected socket must still be closed).
+   */
+  private enter<A>(
+    resume: (effect: Effect.Effect<A, SocketError>) => void,
+    queue: RequestQueue,
+    slice: SliceImpl | undefined,
+    start: (done: Done<A>) => Pending,
+    abandon: ((value: A) => void) | undefined,
+    countFailures: boolean,
+    cancellable = true
+  ): Effect.Effect<void> | undefined {
+    const fail = (error: SocketError) => {
+      if (countFailures) this.metrics.failed(error)
+      resume(Effect.fail(error))
+    }
+    if (this.closed) {
+      fail(aborted("the socket is closed"))
+      return undefined
+    }
+    const request = new Request()
+    const registration = slice?.registration
+    const writes = queue.writes !== undefined && slice !== undefined
+    const begin = () => {
+      let refused = this.closed ? aborted("the socket is closed") : registration?.unsafeAcquireToken()
+      if (refused === undefined && writes) {
+        refused = claimWrite(queue.writes!, slice!)
+        if (refused !== undefined) registration!.unsafeReleaseToken()
+      }
+      if (refused !== undefined) {
+        queue.leave()
+        return fail(refused)
+      }
+      this.track(request)
+      request.pending = start((result) => {
+        request.settled = true
+        if (writes) registration!.writes.release(slice!.offset, slice!.offset + slice!.length)
+        registration?.unsafeReleaseToken()
+        queue.leave()
+        this.settle(request)
+        if (queue.counts !== undefined && !(result instanceof Error)) this.count(queue.counts, result, slice)
+        if (request.onSettled !== undefined) {
+          if (abandon !== undefined && !(result instanceof Error)) abandon(result as A)
+          return request.onSettled()
         }
-        if (request.settled) return settled(Effect.void)
-        request.onSettled = () => settled(Effect.void)
-        request.pending.cancel()
+        if (result instanceof Error) fail(result as NetDriverError)
+        else resume(Effect.succeed(result as A))
       })
+    }
+    queue.enter(begin)
+    if (!cancellable) return undefined
+    return Effect.async<void>((settled) => {
+      if (request.pending === undefined) {
+        queue.withdraw(begin)
+        return settled(Effect.void)
+      }
+      if (request.settled) return settled(Effect.void)
+      request.onSettled = () => settled(Effect.void)
+      request.pending.cancel()
     })
   }
 
@@ -188,8 +254,9 @@ export class Requests {
     return Effect.suspend(() => {
       this.closed = true
       for (const queue of queues) queue.flush()
-      if (this.live.size === 0) return Effect.void
-      for (const request of this.live) request.cancel()
+      if (this.live.length === 0) return Effect.void
+      // A cancel may settle its request at once, reordering the list: cancel a copy's worth.
+      for (const request of this.live.slice()) request.cancel()
       return Effect.async<void>((resume) => {
         this.drained = () => resume(Effect.void)
       })

@@ -16,6 +16,7 @@ import { aborted } from "./requests.js"
 export type SubmitOne = (index: number, done: (result: number | NetDriverError) => void) => Pending
 
 class Batch implements InKernel {
+  liveIndex = -1
   private submitted = 0
   private completed = 0
   /** The sends that succeeded and their bytes, for the traffic metrics at the batch's end. */

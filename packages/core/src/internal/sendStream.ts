@@ -20,6 +20,7 @@ import type { InKernel } from "./requests.js"
 import { aborted, type SocketState } from "./requests.js"
 
 class Chain implements InKernel {
+  liveIndex = -1
   private index = 0
   /** What the send in flight asked the kernel to take (a chain that must not wait stops short of it). */
   private asked = 0
@@ -198,6 +199,7 @@ export const unsafeSendNow = (
 
 /** A wait for room in a stream's send buffer; a closing socket cancels it and waits for its end. */
 class WritableWait implements InKernel {
+  liveIndex = -1
   private pending: Pending | undefined = undefined
 
   constructor(

@@ -132,6 +132,11 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
       `This socket is connected to ${show(connected)}: it sends there only (with send), not to ${show(peer)}.`
     )
   }
+  /** A datagram's sender is known valid from then on: a reply to it needs no parsing. */
+  const noteSender = <R>(result: R): R => {
+    if (!(result instanceof Error)) senders.add((result as Datagram).address)
+    return result
+  }
   /** The error of `send` / `receive` on a socket that has no peer. */
   const notConnected = (operation: string) =>
     new RioError.WSAENOTCONN({
@@ -142,41 +147,50 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
   return {
     address: socket.local,
     remoteAddress: connected,
-    sendTo: (buf, to) =>
-      metrics.counted(Effect.suspend(() => {
+    // One Effect per call: the checks run inside it, failures are counted by it, and a send
+    // (never cancelled: the kernel ends it at once) waits uninterruptibly, without a canceler.
+    sendTo: (buf, to) => {
+      // Set by each run's checks before its send starts; every run of this Effect sets the same.
+      let peer: SocketAddress | undefined
+      return state.single<number>(state.sends, false, () => {
         const slice = resolve("sendTo", buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        const peer = destination("sendTo", to)
-        if (peer instanceof Error) return Effect.fail(peer)
-        return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, peer, done))
-      })),
+        if (slice instanceof Error) return slice
+        const checked = destination("sendTo", to)
+        if (checked instanceof Error) return checked
+        peer = checked
+        return slice
+      }, (slice, done) => net.sendTo(socket, slice, peer, done))
+    },
     send: (buf) =>
-      metrics.counted(Effect.suspend(() => {
-        const slice = resolve("send", buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        if (connected === undefined) return Effect.fail(notConnected("send"))
-        return state.submit<number>(state.sends, slice, (done) => net.sendTo(socket, slice, undefined, done))
-      })),
+      state.single<number>(
+        state.sends,
+        false,
+        () => {
+          const slice = resolve("send", buf)
+          return slice instanceof Error || connected !== undefined ? slice : notConnected("send")
+        },
+        (slice, done) => net.sendTo(socket, slice, undefined, done)
+      ),
     receive: (buf) =>
-      metrics.counted(Effect.suspend(() => {
-        const slice = resolve("receive", buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        if (connected === undefined) return Effect.fail(notConnected("receive"))
-        return Effect.map(
-          state.submit<Datagram>(state.receives, slice, (done) => net.receiveFrom(socket, slice, done)),
-          (datagram) => datagram.length
-        )
-      })),
+      Effect.map(
+        state.single<Datagram>(
+          state.receives,
+          true,
+          () => {
+            const slice = resolve("receive", buf)
+            return slice instanceof Error || connected !== undefined ? slice : notConnected("receive")
+          },
+          (slice, done) => net.receiveFrom(socket, slice, done)
+        ),
+        (datagram) => datagram.length
+      ),
     receiveFrom: (buf) =>
-      metrics.counted(Effect.suspend(() => {
-        const slice = resolve("receiveFrom", buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        return state.submit<Datagram>(state.receives, slice, (done) =>
-          net.receiveFrom(socket, slice, (result) => {
-            if (!(result instanceof Error)) senders.add(result.address)
-            done(result)
-          }))
-      })),
+      state.single<Datagram>(
+        state.receives,
+        true,
+        () => resolve("receiveFrom", buf),
+        (slice, done) => net.receiveFrom(socket, slice, (result) => done(noteSender(result)))
+      ),
     receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", openRing, max, metrics),
     withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", openRing, use, max, metrics),
     sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) =>
