@@ -56,9 +56,11 @@ export const make = (parts: Parts): NetDriver => {
   const adopt = (
     socket: bigint,
     kind: "udp" | "tcp",
-    remote: SocketAddress | undefined
+    remote: SocketAddress | undefined,
+    host?: string
   ): Sockets.WinSocket | NetDriverError => {
-    const state = sockets.create(socket, kind, Sockets.localAddress(ws, socket), remote)
+    const local = Sockets.localAddress(ws, socket)
+    const state = sockets.create(socket, kind, host === undefined ? local : { host, port: local.port }, remote)
     const error = requestQueues.create(state)
     if (error !== undefined) {
       ws.closesocket(socket)
@@ -77,22 +79,25 @@ export const make = (parts: Parts): NetDriver => {
     return state.aborted ? closedByCancel(call) : state
   }
 
+  /** Whether the datagram whose sender is at `view`/`at` may reach `socket`: any, unless it is connected. */
+  const fromPeer = (socket: Sockets.WinSocket, view: DataView, at: number): boolean => {
+    const peer = socket.remote
+    if (peer === undefined) return true
+    const sender = addressCache.decode(view, at)
+    return sender.port === peer.port && sender.host === peer.host
+  }
+
   // A cancelled stream operation closes its stream (see `cancel.ts`).
   const stream = {
     cancel: (operation: { readonly socket: Sockets.WinSocket }) => abortStream(ws, completions, operation.socket)
   }
 
   return {
+    // A connected UDP socket is not connected in Winsock: a receive in flight is ended by a
+    // datagram from the driver's own socket (see `cancel.ts`), which a connected socket would
+    // filter out. The driver keeps the peer instead: sends go to it, and a datagram from anyone
+    // else is dropped and its receive posted again, as the kernel of a connected socket would.
     udp: (bind, settings, peer) => {
-      // A receive in flight is ended by a datagram from the driver's own socket (see `cancel.ts`),
-      // which a connected socket would filter out: its close could never finish.
-      if (peer !== undefined) {
-        return new RioError.WSAENOPROTOOPT({
-          operation: "RegisteredSocket.udp",
-          message: "Connected UDP is not available on the Winsock backend: it ends receives in flight with a " +
-            "datagram of its own, which a connected socket would never hear. Use sendTo and receiveFrom."
-        })
-      }
       const socket = Sockets.open(
         ws,
         options,
@@ -103,7 +108,11 @@ export const make = (parts: Parts): NetDriver => {
         settings,
         "RegisteredSocket.udp"
       )
-      return typeof socket === "bigint" ? adopt(socket, "udp", undefined) : socket
+      if (typeof socket !== "bigint") return socket
+      if (peer === undefined) return adopt(socket, "udp", undefined)
+      // Bound to the wildcard, a connected socket reports the source address its peer's route picks.
+      const wildcard = bind.host === "0.0.0.0" || bind.host === "::"
+      return adopt(socket, "udp", peer, wildcard ? Sockets.sourceFor(ws, peer) : undefined)
     },
 
     listen: (bind, backlog, settings) => {
@@ -198,20 +207,17 @@ export const make = (parts: Parts): NetDriver => {
         true,
         done,
         (state, entry, userData) => {
-          // No address on a connected socket: the datagram goes to its peer.
-          let remote: object | null = null
-          if (peer !== undefined) {
-            const address = peerAddresses.of(entry)
-            if (address instanceof Error) return address
-            Sockets.sockaddr.write(address.view, address.at, peer)
-            remote = address.buf
-          }
+          // No address on a connected socket: the datagram goes to its peer, which the driver keeps.
+          const to = peer ?? state.remote!
+          const address = peerAddresses.of(entry)
+          if (address instanceof Error) return address
+          Sockets.sockaddr.write(address.view, address.at, to)
           return rio.RIOSendEx(
             state.rq,
             dataBuf(region),
             1,
             null,
-            remote,
+            address.buf,
             null,
             null,
             Abi.RIO_MSG_DEFER,
@@ -247,6 +253,10 @@ export const make = (parts: Parts): NetDriver => {
           if (operation.cancelled && pokes.settleCancelled(operation.socket, status, view, at)) {
             return cancelled("receiveFrom (RIOReceiveEx)")
           }
+          // A cancelled receive that got a stranger's datagram: dropped, as a connected socket's kernel would.
+          if (operation.cancelled && status === 0 && !fromPeer(operation.socket, view, at)) {
+            return cancelled("receiveFrom (RIOReceiveEx)")
+          }
           if (status === RioError.Codes.WSAEMSGSIZE) return truncated(region.length, addressCache.decode(view, at))
           if (status !== 0) return fromCode(status, "receiveFrom (RIOReceiveEx)")
           return { length: bytes, address: addressCache.decode(view, at) }
@@ -255,11 +265,14 @@ export const make = (parts: Parts): NetDriver => {
         absorb: (operation, status) => {
           if (operation.cancelled || status !== 0) return false
           const { at, view } = peerAddresses.posted(operation.entry)
-          return pokes.absorbStray(operation.socket, view, at, () => {
+          const repost = () => {
             if (post(operation.socket, operation.entry, operation.userData) !== true) return false
             completions.defer(operation.socket, false)
             return true
-          })
+          }
+          if (pokes.absorbStray(operation.socket, view, at, repost)) return true
+          // A connected socket hears its peer only: anyone else's datagram is dropped, the receive posted again.
+          return !fromPeer(operation.socket, view, at) && repost()
         }
       })
     },

@@ -112,6 +112,22 @@ export const localAddress = (ws: Native, socket: bigint): SocketAddress => {
   return sockaddr.read(new DataView(name.buffer), 0)
 }
 
+/**
+ * The source address the system picks to reach `peer`: what a UDP socket connected to it
+ * reports. Learnt from a throwaway socket's connect (a UDP connect only looks up the route),
+ * so that the driver's own UDP socket never connects (see `net.ts`); the wildcard if none.
+ */
+export const sourceFor = (ws: Native, peer: SocketAddress): string => {
+  const family = sockaddr.family(peer.host)
+  const wildcard = family === AF_INET6 ? "::" : "0.0.0.0"
+  const probe = ws.WSASocketW(family, Abi.SOCK_DGRAM, Abi.IPPROTO_UDP, null, 0, 0)
+  if (probe === Abi.INVALID_SOCKET) return wildcard
+  const { length, name } = encode(peer)
+  const host = ws.connect(probe, name, length) === 0 ? localAddress(ws, probe).host : wildcard
+  ws.closesocket(probe)
+  return host
+}
+
 /** FIONBIO: connect and accept must return at once; `select` does the waiting. */
 export const nonBlocking = (ws: Native, socket: bigint): number => ws.ioctlsocket(socket, FIONBIO, new Uint32Array([1]))
 
