@@ -10,12 +10,15 @@ export interface Command {
   readonly host: string
   readonly port: number
   readonly count: number
+  /** A Unix domain socket's path instead of the port (`--path`, for the examples that take one). */
+  readonly path?: string
 }
 
 const usage = (name: string) =>
   `usage: ${name} server [--port P] | client --port P [--count N] | both [--count N]\n` +
   "  both runs a server and a client in one process: the only mode the in-memory double\n" +
-  "  (EFFECT_RIO_BACKEND=test) supports, since its network lives inside one process."
+  "  (EFFECT_RIO_BACKEND=test) supports, since its network lives inside one process.\n" +
+  "  tcp-echo takes --path F instead of --port: a Unix domain socket (Linux and the double)."
 
 export const parse = (name: string, argv: ReadonlyArray<string>): Command => {
   const [mode, ...rest] = argv
@@ -28,8 +31,11 @@ export const parse = (name: string, argv: ReadonlyArray<string>): Command => {
   }
   if (mode !== "server" && mode !== "client" && mode !== "both") throw new Error(usage(name))
   const port = flag("--port", 0)
-  if (mode === "client" && port === 0) throw new Error(`client needs --port\n${usage(name)}`)
-  return { mode, host: "127.0.0.1", port, count: flag("--count", 1000) }
+  const at = rest.indexOf("--path")
+  const path = at < 0 ? undefined : rest[at + 1]
+  if (at >= 0 && (path === undefined || path === "")) throw new Error("--path needs a socket path")
+  if (mode === "client" && port === 0 && path === undefined) throw new Error(`client needs --port\n${usage(name)}`)
+  return { mode, host: "127.0.0.1", port, count: flag("--count", 1000), ...(path === undefined ? {} : { path }) }
 }
 
 /** Parses the command line (the usage and exit 2 when it is wrong), then runs `program` with `runMain`. */

@@ -5,6 +5,10 @@
  *   node --import tsx examples/src/tcp-echo.ts server --port 7008
  *   node --import tsx examples/src/tcp-echo.ts client --port 7008 --count 1000
  *   EFFECT_RIO_BACKEND=test node --import tsx examples/src/tcp-echo.ts both
+ *
+ * With `--path /tmp/echo.sock` instead of `--port`, the same echo runs over a Unix domain
+ * socket (Linux and the double): the same stream operations, the path removed when the
+ * server stops.
  */
 import { BufferPool, RegisteredSocket } from "@effect-rio/core"
 import * as Console from "effect/Console"
@@ -16,8 +20,14 @@ import { main } from "./echoCli.js"
 
 const SLOT = 64 * 1024
 
+type Stream = RegisteredSocket.TcpStream<RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress>
+
+/** Who is at the other end, for the log. */
+const peerOf = (stream: Stream) =>
+  "port" in stream.remoteAddress ? `connection ${stream.remoteAddress.port}` : "a Unix socket connection"
+
 /** One connection: echo until the peer's end of stream, then end ours. */
-const echo = (pool: BufferPool.BufferPool, stream: RegisteredSocket.TcpStream) =>
+const echo = (pool: BufferPool.BufferPool, stream: Stream) =>
   pool.withLease((lease) =>
     Effect.gen(function*() {
       for (;;) {
@@ -26,19 +36,24 @@ const echo = (pool: BufferPool.BufferPool, stream: RegisteredSocket.TcpStream) =
         yield* stream.sendAll({ ...lease.buf, length: n })
       }
     })
-  ).pipe(Effect.catchAll((error) => Console.error(`connection ${stream.remoteAddress.port}: ${error.message}`)))
+  ).pipe(Effect.catchAll((error) => Console.error(`${peerOf(stream)}: ${error.message}`)))
 
 /** Accepts forever; each connection is echoed in a fiber of its own and closed when it ends. */
-const server = (pool: BufferPool.BufferPool, listener: RegisteredSocket.TcpListener) =>
+const server = (
+  pool: BufferPool.BufferPool,
+  listener: RegisteredSocket.TcpListener<RegisteredSocket.SocketAddress | RegisteredSocket.UnixAddress>
+) =>
   Effect.forever(Effect.gen(function*() {
     const connection = yield* Scope.make()
     const stream = yield* Scope.extend(listener.accept, connection)
     yield* Effect.forkScoped(Effect.ensuring(echo(pool, stream), Scope.close(connection, Exit.void)))
   }))
 
-const client = (pool: BufferPool.BufferPool, port: number, host: string, count: number) =>
+const client = (pool: BufferPool.BufferPool, port: number, host: string, count: number, path?: string) =>
   Effect.scoped(Effect.gen(function*() {
-    const stream = yield* RegisteredSocket.connect({ host, port })
+    const stream: Stream = path === undefined
+      ? yield* RegisteredSocket.connect({ host, port })
+      : yield* RegisteredSocket.connect({ path })
     const started = Date.now()
     yield* pool.withLease((lease) =>
       Effect.gen(function*() {
@@ -63,10 +78,17 @@ const client = (pool: BufferPool.BufferPool, port: number, host: string, count: 
     yield* Console.log(`${count} messages echoed and checked in ${seconds.toFixed(2)} s, then half-closed`)
   }))
 
-const program = ({ count, host, mode, port }: Command) =>
+const program = ({ count, host, mode, path, port }: Command) =>
   Effect.scoped(Effect.gen(function*() {
     const pool = yield* BufferPool.make({ slotSize: SLOT, slots: 64 })
-    if (mode === "client") return yield* client(pool, port, host, count)
+    if (mode === "client") return yield* client(pool, port, host, count, path)
+    if (path !== undefined) {
+      const listener = yield* RegisteredSocket.listen({ path })
+      yield* Console.log(`listening ${listener.address.path}`)
+      if (mode === "server") return yield* server(pool, listener)
+      yield* Effect.forkScoped(server(pool, listener))
+      return yield* client(pool, 0, host, count, path)
+    }
     const listener = yield* RegisteredSocket.listen({ host, port })
     yield* Console.log(`listening ${listener.address.port}`)
     if (mode === "server") return yield* server(pool, listener)

@@ -4,6 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Dgram from "node:dgram"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { backends, run, runAsDocumented, startServer } from "./processes.js"
 
 describe("echo examples", () => {
@@ -30,6 +33,22 @@ describe("echo examples", () => {
       const tcp = run("tcp-echo.ts", ["both", "--count", "300"], backend)
       assert.strictEqual(tcp.status, 0, tcp.stderr)
       assert.match(tcp.stdout, /300 messages echoed and checked in .* then half-closed/)
+    })
+  }
+
+  for (const backend of backends) {
+    it(`tcp-echo over a Unix domain socket's path, "both" on EFFECT_RIO_BACKEND=${backend}`, () => {
+      const directory = mkdtempSync(join(tmpdir(), "effect-rio-echo-"))
+      try {
+        const path = join(directory, "echo.sock")
+        const unix = run("tcp-echo.ts", ["both", "--path", path, "--count", "300"], backend)
+        assert.strictEqual(unix.status, 0, unix.stderr)
+        assert.match(unix.stdout, new RegExp(`listening ${path}`))
+        assert.match(unix.stdout, /300 messages echoed and checked in .* then half-closed/)
+        assert.isFalse(existsSync(path), "the socket's path went with the server")
+      } finally {
+        rmSync(directory, { recursive: true, force: true })
+      }
     })
   }
 

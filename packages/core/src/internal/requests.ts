@@ -190,12 +190,8 @@ export class Requests {
     countFailures: boolean,
     cancellable = true
   ): Effect.Effect<void> | undefined {
-    const fail = (error: SocketError) => {
-      if (countFailures) this.metrics.failed(error)
-      resume(Effect.fail(error))
-    }
     if (this.closed) {
-      fail(aborted("the socket is closed"))
+      this.reject(resume, countFailures, aborted("the socket is closed"))
       return undefined
     }
     const request = new Request()
@@ -209,7 +205,7 @@ export class Requests {
       }
       if (refused !== undefined) {
         queue.leave()
-        return fail(refused)
+        return this.reject(resume, countFailures, refused)
       }
       this.track(request)
       request.pending = start((result) => {
@@ -223,7 +219,7 @@ export class Requests {
           if (abandon !== undefined && !(result instanceof Error)) abandon(result as A)
           return request.onSettled()
         }
-        if (result instanceof Error) fail(result as NetDriverError)
+        if (result instanceof Error) this.reject(resume, countFailures, result as NetDriverError)
         else resume(Effect.succeed(result as A))
       })
     }
@@ -238,6 +234,16 @@ export class Requests {
       request.onSettled = () => settled(Effect.void)
       request.pending.cancel()
     })
+  }
+
+  /** Resumes with `error`, counted if the caller has no counting wrapper of its own. */
+  private reject<A>(
+    resume: (effect: Effect.Effect<A, SocketError>) => void,
+    count: boolean,
+    error: SocketError
+  ): void {
+    if (count) this.metrics.failed(error)
+    resume(Effect.fail(error))
   }
 
   /** A completed single operation in the traffic metrics: its result is a byte count or a datagram. */
