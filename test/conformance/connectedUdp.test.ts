@@ -41,7 +41,8 @@ describeSocketBackends("connected UDP", (it) => {
       const got = yield* peer.receiveFrom(memory.unsafeSlice(0, 2048) as RioBuf.RioBuf)
       assert.strictEqual(new TextDecoder().decode(memory.bytes.subarray(0, got.length)), "hello peer")
       assert.strictEqual(got.address.port, socket.address.port)
-      // The stranger's datagram comes first, but only the peer's arrives.
+      // The stranger's datagrams come first — one too large for the receive's slice — but only the peer's arrives.
+      yield* stranger.sendTo((yield* textSlice("x".repeat(3000))).buf, socket.address)
       yield* stranger.sendTo((yield* textSlice("from a stranger")).buf, socket.address)
       yield* peer.sendTo((yield* textSlice("from the peer")).buf, socket.address)
       assert.strictEqual(yield* receiveText(socket), "from the peer")
@@ -109,6 +110,10 @@ describeSocketBackends("connected UDP", (it) => {
       const memory = yield* RegisteredIo.allocateBuffer(2048)
       const got = yield* peer.receiveFrom(memory.unsafeSlice(0, 2048) as RioBuf.RioBuf)
       assert.strictEqual(new TextDecoder().decode(memory.bytes.subarray(0, got.length)), "over IPv6")
+      // The peer spelt another way is the same peer: its datagrams arrive.
+      const spelt = yield* RegisteredSocket.udp({ connect: { host: "0:0:0:0:0:0:0:1", port: peer.address.port } })
+      yield* peer.sendTo((yield* textSlice("to the long spelling")).buf, spelt.address)
+      assert.strictEqual(yield* receiveText(spelt), "to the long spelling")
     }))
 
   it.scoped("against node:dgram on a real kernel: both ways, every byte", () =>

@@ -7,7 +7,8 @@
  * completion has been consumed, so a registration is never released under the kernel's
  * feet; interrupting an operation cancels it in the kernel and waits for the cancelled
  * completion before it returns (a datagram's send is not cancelled: the kernel hands it over
- * at once, and an interrupted UDP send ends at its completion). After an interrupted TCP send
+ * at once, and an interrupted UDP send — even one waiting for a place in the send queue — ends
+ * at its completion). After an interrupted TCP send
  * or receive the stream stays usable on io_uring and the test double; Winsock RIO has no
  * per-request cancel, so there the stream is closed and its later operations fail with
  * `WSAECONNABORTED` (a UDP socket stays usable everywhere).

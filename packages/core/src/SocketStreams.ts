@@ -10,26 +10,19 @@
  *
  * @since 0.2.0
  */
-import * as Chunk from "effect/Chunk"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Sink from "effect/Sink"
-import * as Stream from "effect/Stream"
+import type * as Sink from "effect/Sink"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/socketStreams.js"
 import type { RegisteredIo } from "./RegisteredIo.js"
-import { allocateBuffer } from "./RegisteredIo.js"
-import type {
-  ReceivedDatagram,
-  SocketAddress,
-  SocketError,
-  TcpStream,
-  UdpSocket,
-  UnixAddress
-} from "./RegisteredSocket.js"
-import type * as RioBuf from "./RioBuf.js"
-import * as RioError from "./RioError.js"
+import type { SocketAddress, SocketError, TcpStream, UdpSocket, UnixAddress } from "./RegisteredSocket.js"
 
-const DEFAULT_BATCH = 64
-const DEFAULT_STAGING = 64 * 1024
+/**
+ * A datagram received through {@link datagrams}: a copy of its bytes, and its sender.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type DatagramCopy = internal.DatagramCopy
 
 /**
  * The bytes a stream receives, as a `Stream`: one Chunk per received batch (at most `max`
@@ -39,48 +32,10 @@ const DEFAULT_STAGING = 64 * 1024
  * @since 0.2.0
  * @category streams
  */
-export const toStream = (
+export const toStream: (
   stream: TcpStream<SocketAddress | UnixAddress>,
-  max = DEFAULT_BATCH
-): Stream.Stream<Uint8Array, SocketError> =>
-  Stream.repeatEffectChunkOption(
-    stream.withReceived(
-      (chunks) =>
-        chunks.length === 0
-          ? Effect.fail(Option.none())
-          : Effect.succeed(Chunk.unsafeFromArray(chunks.map((chunk) => chunk.bytes.slice()))),
-      max
-    ).pipe(Effect.mapError((error) => Option.isOption(error) ? error : Option.some(error)))
-  )
-
-/**
- * A datagram received through {@link datagrams}: a copy of its bytes, and its sender.
- *
- * @since 0.2.0
- * @category models
- */
-export interface DatagramCopy {
-  readonly bytes: Uint8Array
-  readonly address: SocketAddress
-}
-
-const copyDatagram = (datagram: ReceivedDatagram): DatagramCopy => ({
-  bytes: datagram.bytes.slice(),
-  address: { host: datagram.address.host, port: datagram.address.port }
-})
-
-/**
- * The datagrams a UDP socket receives, as a `Stream` that never ends by itself (only by an
- * error or interruption): one Chunk per received batch, each datagram copied out of its slot
- * with its sender.
- *
- * @since 0.2.0
- * @category streams
- */
-export const datagrams = (socket: UdpSocket, max = DEFAULT_BATCH): Stream.Stream<DatagramCopy, SocketError> =>
-  Stream.repeatEffectChunk(
-    socket.withReceived((received) => Effect.succeed(Chunk.unsafeFromArray(received.map(copyDatagram))), max)
-  )
+  max?: number
+) => Stream.Stream<Uint8Array, SocketError> = internal.toStream
 
 /**
  * A `Sink` that sends every byte it takes, in order: each Chunk is copied into a registered
@@ -90,46 +45,18 @@ export const datagrams = (socket: UdpSocket, max = DEFAULT_BATCH): Stream.Stream
  * @since 0.2.0
  * @category streams
  */
-export const toSink = (
+export const toSink: (
   stream: TcpStream<SocketAddress | UnixAddress>,
-  stagingSize = DEFAULT_STAGING
-): Sink.Sink<void, Uint8Array, never, SocketError, RegisteredIo> =>
-  Sink.unwrapScoped(Effect.suspend(() => {
-    if (!Number.isSafeInteger(stagingSize) || stagingSize <= 0) {
-      return Effect.fail(
-        new RioError.WSAEINVAL({
-          operation: "SocketStreams.toSink",
-          message: `stagingSize ${String(stagingSize)} is not a positive integer.`
-        })
-      )
-    }
-    return Effect.map(allocateBuffer(stagingSize), (staging) => {
-      const slices: Array<RioBuf.RioBuf> = []
-      let used = 0
-      const flush = Effect.suspend(() => {
-        if (slices.length === 0) return Effect.void
-        const batch = slices.splice(0)
-        used = 0
-        return stream.sendMany(batch)
-      })
-      const stage = (bytes: Uint8Array): Effect.Effect<void, SocketError> =>
-        Effect.suspend(() => {
-          let from = 0
-          const more = (): Effect.Effect<void, SocketError> => {
-            while (from < bytes.length) {
-              if (used === stagingSize) return Effect.zipRight(flush, Effect.suspend(more))
-              const n = Math.min(bytes.length - from, stagingSize - used)
-              staging.bytes.set(bytes.subarray(from, from + n), used)
-              slices.push(staging.unsafeSlice(used, n) as RioBuf.RioBuf)
-              used += n
-              from += n
-            }
-            return Effect.void
-          }
-          return more()
-        })
-      return Sink.forEachChunk(
-        (chunk: Chunk.Chunk<Uint8Array>) => Effect.zipRight(Effect.forEach(chunk, stage, { discard: true }), flush)
-      )
-    })
-  }))
+  stagingSize?: number
+) => Sink.Sink<void, Uint8Array, never, SocketError, RegisteredIo> = internal.toSink
+
+/**
+ * The datagrams a UDP socket receives, as a `Stream` that never ends by itself (only by an
+ * error or interruption): one Chunk per received batch, each datagram copied out of its slot
+ * with its sender.
+ *
+ * @since 0.2.0
+ * @category streams
+ */
+export const datagrams: (socket: UdpSocket, max?: number) => Stream.Stream<DatagramCopy, SocketError> =
+  internal.datagrams

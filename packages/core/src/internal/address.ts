@@ -18,14 +18,40 @@ export const parseAddress = (
     return invalid(operation, `Port ${String(port)} is not an integer in 0..65535.`)
   }
   const numeric = host === "localhost" ? "127.0.0.1" : host
-  if (typeof numeric !== "string" || isIP(numeric) === 0) {
+  const family = typeof numeric === "string" ? isIP(numeric) : 0
+  if (family === 0) {
     return new RioError.WSAEADDRNOTAVAIL({
       operation,
       message: `Host ${JSON.stringify(host)} is not a numeric IPv4 or IPv6 address (or "localhost"): ` +
         "resolve names first, for example with node:dns."
     })
   }
-  return { host: numeric, port }
+  return { host: family === 6 ? canonicalIPv6(numeric as string) : numeric as string, port }
+}
+
+const canonical = new Map<string, string>()
+const CANONICAL_ENTRIES = 1024
+
+/**
+ * An IPv6 address in the one spelling drivers report senders in (RFC 5952: lowercase, the
+ * longest run of zeros as `::`; IPv4-mapped with its IPv4 part dotted), so that addresses compare
+ * as text on every backend: `0:0:0:0:0:0:0:1` is `::1`. Remembered, for sends that name one.
+ */
+const canonicalIPv6 = (host: string): string => {
+  // A zone (`fe80::1%eth0`) is kept as given: URL parsing would refuse it.
+  if (host.includes("%")) return host
+  let text = canonical.get(host)
+  if (text !== undefined) return text
+  text = new URL(`http://[${host}]/`).hostname.slice(1, -1)
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text)
+  if (mapped !== null) {
+    const high = parseInt(mapped[1]!, 16)
+    const low = parseInt(mapped[2]!, 16)
+    text = `::ffff:${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`
+  }
+  if (canonical.size >= CANONICAL_ENTRIES) canonical.clear()
+  canonical.set(host, text)
+  return text
 }
 
 /**

@@ -155,8 +155,9 @@ export class Requests {
    * call's checks: its slice, or the typed error), then the operation is submitted; failures are
    * counted here, so the call needs no wrapper of its own. An operation the kernel ends by itself
    * at once (`cancellable` false: a datagram's send, which no driver cancels) waits without a
-   * canceler and uninterruptibly: an interruption then takes effect at its completion, when a
-   * canceler would have let it go too, without the costlier interruptible wait.
+   * canceler and uninterruptibly, which spares the costlier interruptible wait: an interruption
+   * takes effect at its completion — also for one still waiting for a place in the queue, which
+   * then goes out in its turn instead of leaving the line.
    */
   single<A>(
     queue: RequestQueue,
@@ -263,6 +264,7 @@ export class Requests {
       if (this.live.length === 0) return Effect.void
       // A cancel may settle its request at once, reordering the list: cancel a copy's worth.
       for (const request of this.live.slice()) request.cancel()
+      if (this.live.length === 0) return Effect.void
       return Effect.async<void>((resume) => {
         this.drained = () => resume(Effect.void)
       })

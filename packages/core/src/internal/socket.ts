@@ -300,8 +300,9 @@ export class Sockets implements UdpContext {
     if (!Array.isArray(settings)) return Effect.fail(settings)
     if (this.net.unix === undefined) return Effect.fail(noUnixSockets(this.backend, operation))
     const socket = this.net.unix.listen(path, backlog, settings)
-    // Accepted streams inherit the listener's buffer sizes from the kernel: nothing to apply per accept.
-    return socket instanceof Error ? Effect.fail(socket) : Effect.succeed({ socket, accepted: [] })
+    // Linux makes an accepted Unix stream with the system's buffer sizes, not the listener's
+    // (unlike TCP): each accept applies them again.
+    return socket instanceof Error ? Effect.fail(socket) : Effect.succeed({ socket, accepted: settings })
   }
 
   private listener(state: ListenerState, accepted: QueueOptions): TcpListener<SocketAddress | UnixAddress> {

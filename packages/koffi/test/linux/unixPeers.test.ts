@@ -98,6 +98,16 @@ layer(KoffiRio.layerLinux(), { excludeTestServices: true })(
         yield* Fiber.join(echoing)
       }))
 
+    it.scoped("a path whose directory is missing, and one where nothing listens, are typed in terms of paths", () =>
+      Effect.gen(function*() {
+        const missing = join(yield* directory, "no-such-directory", "x.sock")
+        const listening = yield* Effect.flip(Effect.scoped(RegisteredSocket.listen({ path: missing })))
+        assert.strictEqual(listening._tag, "WSAEADDRNOTAVAIL")
+        assert.include(listening.message, "directory does not exist")
+        const connecting = yield* Effect.flip(Effect.scoped(RegisteredSocket.connect({ path: missing })))
+        assert.strictEqual(connecting._tag, "WSAECONNREFUSED")
+      }))
+
     it.scoped.skipIf(socatSkip)(
       socatSkip
         ? "socat UNIX-CONNECT → ours — skipped: socat is not installed (apt-get install socat)"

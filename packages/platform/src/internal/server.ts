@@ -162,9 +162,10 @@ const listenAt = (
     // A Unix socket's IP and TCP options (given untyped) reach the core, which refuses them, typed.
     ...given(options as ServerOptions, LISTEN_OPTIONS)
   }
-  if ("path" in options) return RegisteredSocket.listen({ path: options.path, ...common })
-  const listenOn = (host: string) => RegisteredSocket.listen({ host, port: options.port, ...common })
-  if (options.host !== undefined) return listenOn(options.host)
+  if ("path" in options && options.path !== undefined) return RegisteredSocket.listen({ path: options.path, ...common })
+  const tcp = options as ServerOptions
+  const listenOn = (host: string) => RegisteredSocket.listen({ host, port: tcp.port, ...common })
+  if (tcp.host !== undefined) return listenOn(tcp.host)
   return Effect.catchIf(
     listenOn("::"),
     // No IPv6 here: the family is refused (WSAEAFNOSUPPORT), or "::" is no address of ours.

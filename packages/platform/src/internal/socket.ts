@@ -315,9 +315,13 @@ export const makeTcp = (
         Connection["stream"],
         RegisteredSocket.SocketError,
         RegisteredIo.RegisteredIo | Scope.Scope
-      > = "path" in options
+      > = "path" in options && options.path !== undefined
         ? RegisteredSocket.connect({ path: options.path, ...common })
-        : RegisteredSocket.connect({ host: options.host ?? "localhost", port: options.port, ...common })
+        : RegisteredSocket.connect({
+          host: (options as TcpOptions).host ?? "localhost",
+          port: (options as TcpOptions).port,
+          ...common
+        })
       const stream = yield* Effect.mapError(
         connecting,
         (cause) => new Socket.SocketGenericError({ reason: "Open", cause })

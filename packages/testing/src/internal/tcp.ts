@@ -192,7 +192,12 @@ export class Tcp {
       ["sendBufferSize", this.options.get(socket.handle, "sendBufferSize")]
     ]
     const request = this.completions.start<NetSocket>((result) => {
-      if (!(result instanceof Error)) this.options.open(result.handle, "tcp", result.local, [...inherited, ...settings])
+      if (!(result instanceof Error)) {
+        this.options.open(result.handle, "path" in result.local ? "unix" : "tcp", result.local, [
+          ...inherited,
+          ...settings
+        ])
+      }
       done(result)
     })
     const listener = this.listeners.get(socket.handle)

@@ -79,7 +79,7 @@ export class Unix implements UnixSockets {
       libc.close(fd)
       // Bound but not listening: the file was made, and is this socket's to remove.
       if (step === "listen") unlink(path)
-      return fromErrno(errno, `${operation} (${step} ${path})`)
+      return pathFailure(errno, `${operation} (${step} ${path})`, path)
     }
     this.paths.set(fd, path)
     return { handle: fd, local: { path }, remote: undefined }
@@ -98,15 +98,7 @@ export class Unix implements UnixSockets {
       (result) => {
         if (result >= 0) return done({ handle: fd, local: unnamed, remote: { path } })
         this.libc.close(fd)
-        // No file at the path: nothing listens there, as a missing TCP listener is refused.
-        done(
-          -result === Libc.Errno.ENOENT
-            ? new RioError.WSAECONNREFUSED({
-              operation,
-              message: `Nothing listens at ${path}: there is no such file (errno ${Libc.Errno.ENOENT}).`
-            })
-            : fromErrno(-result, operation)
-        )
+        done(pathFailure(-result, operation, path))
       }
     )
   }
@@ -146,6 +138,48 @@ export class Unix implements UnixSockets {
     if (path === undefined) return
     this.paths.delete(fd)
     unlink(path)
+  }
+}
+
+const ENOTDIR = 20
+
+/**
+ * The typed error of a call on `path` that failed with `errno`, said in terms of paths (the
+ * generic messages speak of ports): in use, no permission, no such directory, nothing there.
+ */
+const pathFailure = (errno: number, operation: string, path: string): NetDriverError => {
+  const cause = { errno }
+  switch (errno) {
+    case Libc.Errno.EADDRINUSE:
+      return new RioError.WSAEADDRINUSE({
+        operation,
+        message: `${path} exists already (another listener's socket, a stale one, or another file): remove it ` +
+          `first if it is stale (errno ${errno}).`,
+        cause
+      })
+    case Libc.Errno.EACCES:
+      return new RioError.WSAEACCES({
+        operation,
+        message: `No permission for ${path}: its directory must be writable to listen, the socket writable ` +
+          `to connect (errno ${errno}).`,
+        cause
+      })
+    case Libc.Errno.ENOENT:
+    case ENOTDIR:
+      // Connecting, no file is nothing listening, as a TCP port where no listener is.
+      return operation.startsWith("RegisteredSocket.connect")
+        ? new RioError.WSAECONNREFUSED({
+          operation,
+          message: `Nothing listens at ${path}: there is no such file.`,
+          cause
+        })
+        : new RioError.WSAEADDRNOTAVAIL({
+          operation,
+          message: `${path} cannot be made: its directory does not exist (errno ${errno}).`,
+          cause
+        })
+    default:
+      return fromErrno(errno, operation)
   }
 }
 

@@ -79,9 +79,12 @@ export const make = (parts: Parts): NetDriver => {
     return state.aborted ? closedByCancel(call) : state
   }
 
+  /** A receive's completion that names a sender: a datagram, whole or truncated. */
+  const carriesDatagram = (status: number) => status === 0 || status === RioError.Codes.WSAEMSGSIZE
+
   /** Whether the datagram whose sender is at `view`/`at` may reach `socket`: any, unless it is connected. */
   const fromPeer = (socket: Sockets.WinSocket, view: DataView, at: number): boolean => {
-    const peer = socket.remote
+    const peer = socket.connectedTo
     if (peer === undefined) return true
     const sender = addressCache.decode(view, at)
     return sender.port === peer.port && sender.host === peer.host
@@ -112,7 +115,9 @@ export const make = (parts: Parts): NetDriver => {
       if (peer === undefined) return adopt(socket, "udp", undefined)
       // Bound to the wildcard, a connected socket reports the source address its peer's route picks.
       const wildcard = bind.host === "0.0.0.0" || bind.host === "::"
-      return adopt(socket, "udp", peer, wildcard ? Sockets.sourceFor(ws, peer) : undefined)
+      const state = adopt(socket, "udp", peer, wildcard ? Sockets.sourceFor(ws, peer) : undefined)
+      if (!(state instanceof Error)) state.connectedTo = Sockets.canonical(peer, state.local)
+      return state
     },
 
     listen: (bind, backlog, settings) => {
@@ -208,7 +213,7 @@ export const make = (parts: Parts): NetDriver => {
         done,
         (state, entry, userData) => {
           // No address on a connected socket: the datagram goes to its peer, which the driver keeps.
-          const to = peer ?? state.remote!
+          const to = peer ?? state.connectedTo!
           const address = peerAddresses.of(entry)
           if (address instanceof Error) return address
           Sockets.sockaddr.write(address.view, address.at, to)
@@ -253,8 +258,9 @@ export const make = (parts: Parts): NetDriver => {
           if (operation.cancelled && pokes.settleCancelled(operation.socket, status, view, at)) {
             return cancelled("receiveFrom (RIOReceiveEx)")
           }
-          // A cancelled receive that got a stranger's datagram: dropped, as a connected socket's kernel would.
-          if (operation.cancelled && status === 0 && !fromPeer(operation.socket, view, at)) {
+          // A stranger's datagram (whole or truncated) that a receive could not be posted again
+          // for, or that a cancelled receive got: dropped, as a connected socket's kernel would.
+          if (carriesDatagram(status) && !fromPeer(operation.socket, view, at)) {
             return cancelled("receiveFrom (RIOReceiveEx)")
           }
           if (status === RioError.Codes.WSAEMSGSIZE) return truncated(region.length, addressCache.decode(view, at))
@@ -263,14 +269,14 @@ export const make = (parts: Parts): NetDriver => {
         },
         cancel: (operation) => pokes.cancelReceive(operation.socket),
         absorb: (operation, status) => {
-          if (operation.cancelled || status !== 0) return false
+          if (operation.cancelled || !carriesDatagram(status)) return false
           const { at, view } = peerAddresses.posted(operation.entry)
           const repost = () => {
             if (post(operation.socket, operation.entry, operation.userData) !== true) return false
             completions.defer(operation.socket, false)
             return true
           }
-          if (pokes.absorbStray(operation.socket, view, at, repost)) return true
+          if (status === 0 && pokes.absorbStray(operation.socket, view, at, repost)) return true
           // A connected socket hears its peer only: anyone else's datagram is dropped, the receive posted again.
           return !fromPeer(operation.socket, view, at) && repost()
         }

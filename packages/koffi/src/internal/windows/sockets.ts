@@ -57,6 +57,11 @@ export class WinSocket {
   pokes = 0
   /** Closed by the cancellation of one of its stream operations (see `cancel.ts`). */
   aborted = false
+  /**
+   * The peer of a connected UDP socket, which the driver keeps instead of connecting it (see
+   * `net.ts`), spelt as its datagrams' senders read: canonical, IPv4-mapped on an IPv6 socket.
+   */
+  connectedTo: SocketAddress | undefined = undefined
 
   constructor(
     readonly handle: number,
@@ -126,6 +131,13 @@ export const sourceFor = (ws: Native, peer: SocketAddress): string => {
   const host = ws.connect(probe, name, length) === 0 ? localAddress(ws, probe).host : wildcard
   ws.closesocket(probe)
   return host
+}
+
+/** `peer` as a socket of the family of `local` sees it: canonical text, IPv4-mapped on an IPv6 socket. */
+export const canonical = (peer: SocketAddress, local: SocketAddress): SocketAddress => {
+  const mapped = local.host.includes(":") && !peer.host.includes(":")
+  const { name } = encode(mapped ? { host: `::ffff:${peer.host}`, port: peer.port } : peer)
+  return sockaddr.read(new DataView(name.buffer), 0)
 }
 
 /** FIONBIO: connect and accept must return at once; `select` does the waiting. */
