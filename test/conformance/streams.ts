@@ -100,3 +100,29 @@ export const resetting = (seed: number) =>
     yield* server.sendAll(out.slice(0, 50))
     return { client, out, server, serverScope }
   })
+
+/** A callback that checks each chunk against stream `seed` where it left off: its position. */
+export const checker = (seed: number, from = 0) => {
+  const state = { position: from, chunks: 0 }
+  const onChunk = (bytes: Uint8Array) => {
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] !== byteAt(state.position + i, seed)) {
+        throw new Error(
+          `byte ${state.position + i} of stream ${seed} is ${bytes[i]}, not ${byteAt(state.position + i, seed)}`
+        )
+      }
+    }
+    state.position += bytes.length
+    state.chunks++
+  }
+  return { state, onChunk }
+}
+
+/** A connected pair: the listener's side (`server`) and the client's. */
+export const pair = (ring?: RegisteredSocket.StreamRingOptions) =>
+  Effect.gen(function*() {
+    const listener = yield* RegisteredSocket.listen({ port: 0, ...(ring === undefined ? {} : { receiveRing: ring }) })
+    const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
+    const server = yield* listener.accept
+    return { listener, client, server }
+  })
