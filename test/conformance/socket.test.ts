@@ -193,6 +193,9 @@ describeSocketBackends("RegisteredSocket", (it) => {
       const client = yield* RegisteredSocket.connect({ host: "127.0.0.1", port: listener.address.port })
       const registration = pool.registration
       const slice = registration.unsafeSlice(0, 64) as RioBuf.RioBuf
+      const before = Uint8Array.from({ length: 64 }, (_, i) => 200 - i)
+      const contents = registration.bytes.subarray(0, 64)
+      contents.set(before)
       const pendings: ReadonlyArray<Effect.Effect<unknown, unknown>> = [
         socket.receiveFrom(slice),
         client.receive(slice)
@@ -204,6 +207,8 @@ describeSocketBackends("RegisteredSocket", (it) => {
         assert.isTrue(Exit.isInterrupted(exit))
         // Interruption returned after the cancelled completion: nothing is in flight any more.
         assert.strictEqual(registration.inFlight, 0)
+        // ...and the slice is as it was (Winsock's cancelling datagram is taken back out of it).
+        assert.deepStrictEqual([...contents], [...before], "an interrupted receive leaves its slice unchanged")
       }
       // The socket is healthy and the cancelled receive took nothing.
       yield* pool.withLease((lease) =>

@@ -237,6 +237,12 @@ export const make = (parts: Parts): NetDriver => {
       ),
 
     receiveFrom: (socket, region, done) => {
+      // A poke (see `cancel.ts`) writes its one byte into the slice of the receive it completes:
+      // the byte the slice had is put back, so an interrupted receive leaves its slice as it was.
+      const first = region.length > 0 ? region.memory[region.offset]! : 0
+      const unpoke = (): void => {
+        if (region.length > 0) region.memory[region.offset] = first
+      }
       const post = (state: Sockets.WinSocket, entry: number, userData: number): boolean | NetDriverError => {
         const address = peerAddresses.of(entry)
         if (address instanceof Error) return address
@@ -256,6 +262,7 @@ export const make = (parts: Parts): NetDriver => {
         complete: (status, bytes, operation) => {
           const { at, view } = peerAddresses.posted(operation.entry)
           if (operation.cancelled && pokes.settleCancelled(operation.socket, status, view, at)) {
+            unpoke()
             return cancelled("receiveFrom (RIOReceiveEx)")
           }
           // A stranger's datagram (whole or truncated) that a receive could not be posted again
@@ -276,7 +283,7 @@ export const make = (parts: Parts): NetDriver => {
             completions.defer(operation.socket, false)
             return true
           }
-          if (status === 0 && pokes.absorbStray(operation.socket, view, at, repost)) return true
+          if (status === 0 && pokes.absorbStray(operation.socket, view, at, () => (unpoke(), repost()))) return true
           // A connected socket hears its peer only: anyone else's datagram is dropped, the receive posted again.
           return !fromPeer(operation.socket, view, at) && repost()
         }
