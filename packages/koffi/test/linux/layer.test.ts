@@ -8,7 +8,7 @@
  * process of its own (the default `forks` pool) and the tests of a file one at a time.
  */
 import { BufferPool, RegisteredIo, RioError } from "@effect-rio/core"
-import { assert, describe, it, layer } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -20,144 +20,23 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import koffi from "koffi"
-import { spawnSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { readVmPinKiB } from "../../src/internal/linux/vmpin.js"
 import * as KoffiRio from "../../src/KoffiRio.js"
-
-const KiB = 1024
-const MiB = 1024 * KiB
-const root = fileURLToPath(new URL("../../../../", import.meta.url))
-const childScript = fileURLToPath(new URL("./fixtures/layer-memlock-child.ts", import.meta.url))
-
-// --- helpers ------------------------------------------------------------------------------
-
-interface Snapshot {
-  readonly vmPinKiB: number
-  readonly stats: RegisteredIo.Stats
-}
-
-/** What the kernel (VmPin) and the service (stats) say is pinned right now. */
-const snapshot: Effect.Effect<Snapshot, never, RegisteredIo.RegisteredIo> = Effect.map(
-  Effect.flatMap(RegisteredIo.RegisteredIo, (io) => io.stats),
-  (stats) => ({ vmPinKiB: readVmPinKiB(), stats })
-)
-
-/** Both views are exactly what they were at `start`: nothing pinned, no slot taken, no byte counted. */
-const assertBackTo = (start: Snapshot, what: string) =>
-  Effect.map(snapshot, (now) => assert.deepStrictEqual(now, start, `not back to the start ${what}`))
-
-/**
- * Asserts the growth since `start`: VmPin by exactly `pages` pages, and the service's
- * `lockedPages` by the same number — the service's accounting must be the kernel's.
- */
-const assertPinned = (start: Snapshot, pages: number, registrations: number) =>
-  Effect.gen(function*() {
-    const io = yield* RegisteredIo.RegisteredIo
-    const now = yield* snapshot
-    const pageKiB = io.pageSize / KiB
-    assert.strictEqual(now.vmPinKiB - start.vmPinKiB, pages * pageKiB, "VmPin delta")
-    assert.strictEqual(now.stats.lockedPages - start.stats.lockedPages, (now.vmPinKiB - start.vmPinKiB) / pageKiB)
-    assert.strictEqual(now.stats.registeredBuffers - start.stats.registeredBuffers, registrations)
-  })
-
-const pagesCovered = (offset: number, length: number, pageSize: number): number =>
-  Math.floor((offset + length - 1) / pageSize) - Math.floor(offset / pageSize) + 1
-
-/** Native memory from the backend without registering it, freed when the scope closes. */
-const rawMemory = (byteLength: number) =>
-  Effect.flatMap(
-    RegisteredIo.RegisteredIo,
-    (io) => Effect.acquireRelease(io.rawAllocate(byteLength), (memory) => Effect.orDie(io.rawFree(memory)))
-  )
-
-type Gc = (options?: { readonly type: "minor" | "major" }) => void
-
-/**
- * V8's collector: `globalThis.gc` under `node --expose-gc`, otherwise the same function from
- * a fresh context once the flag is set at run time (as driver.test.ts does), so the suite
- * needs no worker flags. Throws instead of skipping: without a GC these tests prove nothing.
- */
-const collector = (): Gc => {
-  const exposed = (globalThis as { gc?: unknown }).gc
-  if (typeof exposed === "function") return exposed as Gc
-  v8.setFlagsFromString("--expose-gc")
-  const gc: unknown = vm.runInNewContext("typeof gc === 'function' ? gc : undefined")
-  if (typeof gc !== "function") {
-    throw new Error("No gc(): run node with --expose-gc (vitest: poolOptions.forks.execArgv)")
-  }
-  return gc as Gc
-}
-
-/**
- * Scavenges twice (each moves the young objects: a small array's on-heap bytes go with them),
- * then a forced full mark-compact. Plain `gc()`, not `gc({ type: "major" })`: only the forced
- * form also clears WeakRefs.
- */
-const collectAll = (gc: Gc): void => {
-  gc({ type: "minor" })
-  gc({ type: "minor" })
-  gc()
-}
-
-/**
- * Fills the heap with small objects and typed arrays and keeps one in `keepEvery`: once
- * promoted and thinned out, old-space pages are fragmented, which is what makes a full GC
- * compact (move) the survivors — including our registered arrays' JS objects.
- */
-const churn = (count: number, keepEvery: number): Array<unknown> => {
-  const kept: Array<unknown> = []
-  for (let i = 0; i < count; i++) {
-    const garbage = { i, bytes: new Uint8Array(1 + (i % 64)), text: `garbage ${i}` }
-    if (i % keepEvery === 0) kept.push(garbage)
-  }
-  return kept
-}
-
-/**
- * The kernel was handed `registration.address`; prove that this is still where the JS bytes
- * live: V8 reports the same address for the array, and bytes written on either side — the JS
- * view or a native view of that address — are seen on the other.
- */
-const assertKernelSeesJs = (registration: RegisteredIo.Registration, bytes: Uint8Array, seed: number) => {
-  assert.strictEqual(koffi.address(bytes), registration.address)
-  const native = new Uint8Array(koffi.view(registration.address, bytes.byteLength))
-  bytes.fill(seed & 0xFF)
-  assert.isTrue(native.every((byte) => byte === (seed & 0xFF)), "a JS write is missing at the registered address")
-  native[bytes.byteLength - 1] = ~seed & 0xFF
-  assert.strictEqual(bytes[bytes.byteLength - 1], ~seed & 0xFF, "a write at the registered address is missing in JS")
-  assert.strictEqual(registration.bytes[bytes.byteLength - 1], ~seed & 0xFF)
-}
-
-/**
- * How many of `refs` are still alive after collecting on up to 50 later macrotasks: a WeakRef
- * target is kept until the job that made or read it ends, and the runtime decides when that
- * is, so a single GC can see everything alive. A real leak stays alive on every round.
- */
-const survivors = (gc: Gc, refs: ReadonlyArray<WeakRef<object>>) =>
-  Effect.promise(async () => {
-    let alive = refs.length
-    for (let round = 0; round < 50 && alive > 0; round++) {
-      await new Promise((resolve) => setTimeout(resolve, 10))
-      collectAll(gc)
-      alive = refs.filter((ref) => ref.deref() !== undefined).length
-    }
-    return alive
-  })
-
-/** The ids the table hands out next: registers `count` buffers at once, then releases them. */
-const nextIds = (count: number) =>
-  Effect.scoped(
-    Effect.forEach(
-      Array.from({ length: count }, () => new Uint8Array(8)),
-      (bytes) => Effect.map(RegisteredIo.registerBuffer(bytes), (registration) => registration.id)
-    )
-  )
-
-// --- tests --------------------------------------------------------------------------------
+import type { Snapshot } from "./layerParts.js"
+import {
+  assertBackTo,
+  assertKernelSeesJs,
+  assertPinned,
+  churn,
+  collectAll,
+  collector,
+  KiB,
+  nextIds,
+  pagesCovered,
+  rawMemory,
+  snapshot,
+  survivors
+} from "./layerParts.js"
 
 layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (it) => {
   describe("registrations pin exactly their pages, and only while open", () => {
@@ -474,76 +353,5 @@ layer(KoffiRio.layerLinux())("KoffiRio.layerLinux against the kernel's VmPin", (
         yield* Scope.close(layerScope, Exit.void)
         assert.strictEqual(readVmPinKiB(), vmPinBefore)
       }))
-  })
-})
-
-layer(KoffiRio.layerLinux({ slots: 4 }))("KoffiRio.layerLinux({ slots: 4 })", (it) => {
-  it.effect("the 5th live registration is WSAENOBUFS naming the table size; a released slot is reused", () =>
-    Effect.gen(function*() {
-      const start = yield* snapshot
-      yield* Effect.scoped(Effect.gen(function*() {
-        const released = yield* Scope.make()
-        const first = yield* Scope.extend(RegisteredIo.registerBuffer(new Uint8Array(64)), released)
-        for (let i = 0; i < 3; i++) yield* RegisteredIo.registerBuffer(new Uint8Array(64))
-        const afterFour = yield* snapshot
-
-        const full = yield* Effect.flip(RegisteredIo.registerBuffer(new Uint8Array(64)))
-        assert.instanceOf(full, RioError.WSAENOBUFS)
-        assert.strictEqual(full.code, 10055)
-        assert.include(full.message, "table is full")
-        assert.include(full.message, "all 4 slots")
-        // The pool's allocation is freed again when its registration cannot get a slot.
-        const pool = yield* Effect.flip(Effect.scoped(BufferPool.make({ slotSize: 512, slots: 8 })))
-        assert.instanceOf(pool, RioError.WSAENOBUFS)
-        yield* assertBackTo(afterFour, "after the refused registrations")
-
-        yield* Scope.close(released, Exit.void)
-        const again = yield* RegisteredIo.registerBuffer(new Uint8Array(64))
-        assert.strictEqual(again.id, first.id)
-        assert.strictEqual((yield* snapshot).stats.registeredBuffers, 4)
-      }))
-      yield* assertBackTo(start, "after the scope")
-    }))
-})
-
-describe("as an ordinary user (no CAP_IPC_LOCK, ulimit -l 8192)", () => {
-  it("16 MiB is WSAENOBUFS naming the limit, leaks nothing, and 1 MiB then works", () => {
-    // Root has CAP_IPC_LOCK, which lifts RLIMIT_MEMLOCK, so the child runs as nobody.
-    const isRoot = process.getuid?.() === 0
-    const shell = ["-c", "ulimit -l 8192 && exec \"$0\" \"$@\"", process.execPath, "--import", "tsx", childScript]
-    const child = spawnSync(
-      isRoot ? "setpriv" : "sh",
-      isRoot ? ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "sh", ...shell] : shell,
-      { cwd: root, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, encoding: "utf8", timeout: 60_000 }
-    )
-    assert.strictEqual(child.status, 0, `child failed: ${child.error?.message ?? ""} ${child.stderr}`)
-    const result = JSON.parse(child.stdout.trim().split("\n").at(-1)!)
-    if (isRoot) assert.strictEqual(result.uid, 65534)
-
-    for (const step of ["allocated", "registered"] as const) {
-      const failure = result[step]
-      assert.strictEqual(failure.ok, false, `${step}: 16 MiB was pinned beyond an 8 MiB limit`)
-      assert.strictEqual(failure.tag, "WSAENOBUFS", `${step}: ${failure.message}`)
-      assert.strictEqual(failure.code, 10055)
-      assert.strictEqual(failure.operation, "RIORegisterBuffer (IORING_REGISTER_BUFFERS_UPDATE)")
-      assert.deepStrictEqual(failure.cause, { errno: 12 })
-      assert.include(failure.message, "RLIMIT_MEMLOCK is 8192 KiB")
-      assert.include(failure.message, "ulimit -l")
-    }
-    // A refused registration leaves no pin, no slot and no counted byte behind.
-    assert.deepStrictEqual(result.start.stats, { registeredBuffers: 0, registeredBytes: 0, lockedPages: 0 })
-    assert.deepStrictEqual(result.afterAllocate, result.start)
-    assert.deepStrictEqual(result.afterRegister, result.start)
-
-    assert.strictEqual(result.smaller.ok, true, `1 MiB after the failures: ${result.smaller.message}`)
-    // Slot 0: the refused registrations did not keep a slot of the table either.
-    assert.strictEqual(result.smaller.value.id, 0)
-    assert.strictEqual(result.smaller.value.vmPinKiB - result.start.vmPinKiB, 1024)
-    assert.deepStrictEqual(result.smaller.value.stats, {
-      registeredBuffers: 1,
-      registeredBytes: MiB,
-      lockedPages: MiB / result.pageSize
-    })
-    assert.deepStrictEqual(result.afterSmaller, result.start)
   })
 })
