@@ -132,6 +132,11 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
       `This socket is connected to ${show(connected)}: it sends there only (with send), not to ${show(peer)}.`
     )
   }
+  /** The slice of a connected socket's `send` / `receive`: checked, and the socket connected. */
+  const connectedSlice = (operation: "send" | "receive", buf: RioBuf.RioBuf) => {
+    const slice = resolve(operation, buf)
+    return slice instanceof Error || connected !== undefined ? slice : notConnected(operation)
+  }
   /** A datagram's sender is known valid from then on: a reply to it needs no parsing. */
   const noteSender = <R>(result: R): R => {
     if (!(result instanceof Error)) senders.add((result as Datagram).address)
@@ -165,10 +170,7 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
       state.single<number>(
         state.sends,
         false,
-        () => {
-          const slice = resolve("send", buf)
-          return slice instanceof Error || connected !== undefined ? slice : notConnected("send")
-        },
+        () => connectedSlice("send", buf),
         (slice, done) => net.sendTo(socket, slice, undefined, done)
       ),
     receive: (buf) =>
@@ -176,10 +178,7 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
         state.single<Datagram>(
           state.receives,
           true,
-          () => {
-            const slice = resolve("receive", buf)
-            return slice instanceof Error || connected !== undefined ? slice : notConnected("receive")
-          },
+          () => connectedSlice("receive", buf),
           (slice, done) => net.receiveFrom(socket, slice, done)
         ),
         (datagram) => datagram.length
