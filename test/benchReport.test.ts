@@ -176,8 +176,14 @@ describe("bench report", () => {
         "Node v20.0.0, 2026-01-02 03:04:05 UTC, load average 0.50 at the start."
     )
     assert.include(page, "**Plan:** 3 runs × 3 s per server")
+    assert.include(page, "127.0.0.1, placed by the scheduler.")
     const { machine: _, ...old } = net
     assert.include((await buildReport(old, null)).page, "(CPU, memory and kernel not recorded by this run)")
+    const pinned = (await buildReport({ ...net, plan: { ...net.plan, placement: { pinned: true } } }, null)).page
+    assert.include(pinned, "load generators pinned to CPU 0 and servers to CPU 1 (taskset).")
+    assert.include(pinned, "The load generator had CPU 0 and the server CPU 1")
+    const unpinned = { ...net, plan: { ...net.plan, placement: { pinned: false, reason: "--no-pin" } } }
+    assert.include((await buildReport(unpinned, null)).page, "placed by the scheduler (not pinned: --no-pin).")
   })
 
   it("draws no chart when the reference was not measured, and says why", async () => {

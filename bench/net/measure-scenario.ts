@@ -10,6 +10,7 @@ import { join } from "node:path"
 import type { Built } from "./build.js"
 import type { Sample } from "./cpu.js"
 import { cpuPerMessage, notTheServer, procStat, SAMPLE_MS, treeStat } from "./cpu.js"
+import { placed } from "./placement.js"
 import type { Live } from "./processes.js"
 import { exited, firstLine, freePort, run, start, stop } from "./processes.js"
 import type { HeapFigure, LoadRun, NetPlan, NetRow, NetScenario } from "./results.js"
@@ -60,7 +61,7 @@ export const measure = async (
     if (unusable !== undefined) slot.reason = unusable
     else {
       const heap = scenario.heap && spec.workers === undefined
-      const started = await start(root, spec, await freePort(scenario.protocol), heap)
+      const started = await start(root, spec, await freePort(scenario.protocol), heap, plan.placement)
       if (typeof started === "string") {
         slot.reason = started
         slot.failed = true
@@ -93,7 +94,8 @@ export const measure = async (
     )
     const sampler = setInterval(sample, SAMPLE_MS)
     sample()
-    const result = await run(client, args, root, (seconds + 15) * 1000)
+    const [program, programArgs] = placed(plan.placement ?? { pinned: false }, "client", client, args)
+    const result = await run(program, programArgs, root, (seconds + 15) * 1000)
     const exitMs = performance.now()
     clearInterval(sampler)
     timers.forEach(clearTimeout)

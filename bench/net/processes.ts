@@ -9,6 +9,8 @@ import * as Net from "node:net"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { pathToFileURL } from "node:url"
+import type { Placement } from "./placement.js"
+import { placed } from "./placement.js"
 import type { ServerSpec } from "./scenarios.js"
 
 /** Runs a program to completion; `ok` is false when it failed or outlived `timeoutMs`. */
@@ -66,17 +68,29 @@ export const exited = (child: ChildProcess) => child.exitCode !== null || child.
 
 /**
  * Spawns a server and waits for its "listening <port>" line (or gives the reason it failed).
- * The server is the spawned process itself (no shell in between), so `child.pid` is the pid
- * whose CPU time is read; `heapReport` loads bench/net/heap-report.mjs into a Node server.
+ * The server is the spawned process itself (no shell in between; `taskset`, when pinned,
+ * becomes the server), so `child.pid` is the pid whose CPU time is read; `heapReport` loads bench/net/heap-report.mjs into a Node server.
  */
-export const start = (root: string, spec: ServerSpec, port: number, heapReport: boolean) =>
+export const start = (
+  root: string,
+  spec: ServerSpec,
+  port: number,
+  heapReport: boolean,
+  placement: Placement = { pinned: false }
+) =>
   new Promise<Live | string>((done) => {
     const [file, ...args] = spec.command(port)
     const node = file === "node"
     const preload = node && heapReport
       ? ["--import", pathToFileURL(join(root, "bench/net/heap-report.mjs")).href]
       : []
-    const child = spawn(node ? process.execPath : join(root, file!), [...preload, ...args], {
+    const [program, programArgs] = placed(
+      placement,
+      "server",
+      node ? process.execPath : join(root, file!),
+      [...preload, ...args]
+    )
+    const child = spawn(program, programArgs, {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"]
     })

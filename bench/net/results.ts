@@ -4,6 +4,7 @@
  */
 import type { Machine } from "../report/machine.js"
 import type { IdleConnections } from "./idle-connections.js"
+import type { Placement } from "./placement.js"
 import type { Metric, Role, ScenarioKey } from "./scenarios.js"
 
 /** One load generator run, as it printed it (udp runs have roundTrips, tcp runs messages, rpc runs requests). */
@@ -96,6 +97,8 @@ export interface NetPlan {
   /** Measured seconds per load generator run (after its 0.5 s warm-up). */
   readonly seconds: number
   readonly rounds: number
+  /** Where the processes ran (absent in results older than the option). */
+  readonly placement?: Placement
 }
 
 /** The scenario's figure of one run: its rate, or its GB/s for a bulk scenario. */

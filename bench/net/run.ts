@@ -9,8 +9,8 @@
  *
  * Each figure is the median of ROUNDS runs; within a scenario all servers are up at once and
  * their runs are interleaved (A B C A B C ...), so a slow spell of the machine falls on all of
- * them alike. Load generator and server share the machine (on a 2-core box, one core each at
- * best): compare the ratios, not the absolute rates.
+ * them alike. Load generators run on CPU 0 and servers on CPU 1 (bench/net/placement.ts;
+ * `--no-pin` leaves them to the scheduler): compare the ratios, not the absolute rates.
  *
  * Beside the rate, every row gets the server's CPU per message: the server process's user +
  * system time (all its threads) from /proc/<pid>/stat, sampled while the load generator runs
@@ -24,7 +24,7 @@
  * JSON (its shape: bench/net/results.ts) and the report.
  *
  * `pnpm bench` runs it after the registration benchmarks; alone: `node --import tsx
- * bench/net/run.ts [--quick] [--rounds N] [--only udp,tcpPingPong]` (`pnpm bench:net`; `--only`
+ * bench/net/run.ts [--quick] [--rounds N] [--no-pin] [--only udp,tcpPingPong]` (`pnpm bench:net`; `--only`
  * measures those scenarios and writes nothing). `net()` is exported for callers in code.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
@@ -38,6 +38,7 @@ import { build } from "./build.js"
 import { clockTicks } from "./cpu.js"
 import { measureIdle, printIdle } from "./idle-connections.js"
 import { measure } from "./measure-scenario.js"
+import { choosePlacement, describePlacement } from "./placement.js"
 import { startBenchPostgres } from "./postgres.js"
 import { print } from "./report.js"
 import type { NetPlan, NetResults, NetScenario } from "./results.js"
@@ -58,7 +59,7 @@ export const net = async (
   const machine = readMachine()
   console.log(
     `node ${process.version}, ${cpus().length} cores; ${plan.rounds} runs of 0.5 s warm-up + ${plan.seconds} s ` +
-      "per server, 127.0.0.1, load generator and server share the cores\n"
+      `per server, 127.0.0.1, ${describePlacement(plan.placement)}\n`
   )
   const [compiled, ticks, postgres] = await Promise.all([build(root), clockTicks(root), startBenchPostgres()])
   // The cluster scenario's runners find the database by this variable; without one, its rows
@@ -121,11 +122,14 @@ if (/[\\/]net[\\/]run\.[cm]?[jt]s$/.test(self) && resolve(process.argv[1] ?? "")
   const rounds = roundsAt < 0 ? 3 : Number(process.argv[roundsAt + 1])
   if (unknown.length > 0 || !(Number.isInteger(rounds) && rounds >= 1)) {
     console.error(
-      `usage: run.ts [--quick] [--rounds N ≥ 1] [--only ${SCENARIOS.map((scenario) => scenario.key).join(",")}]`
+      `usage: run.ts [--quick] [--rounds N ≥ 1] [--no-pin] [--only ${
+        SCENARIOS.map((scenario) => scenario.key).join(",")
+      }]`
     )
     process.exit(2)
   }
-  net({ seconds: quick ? 1 : 3, rounds }, only).catch((error) => {
+  const placement = choosePlacement(!process.argv.includes("--no-pin"))
+  net({ seconds: quick ? 1 : 3, rounds, placement }, only).catch((error) => {
     console.error(error)
     process.exitCode = 1
   })

@@ -4,6 +4,7 @@
  * tables when latest.json is there.
  */
 import type { IdleConnections } from "../net/idle-connections.js"
+import { describePlacement } from "../net/placement.js"
 import type { StoredNetResults } from "../net/results.js"
 import type { RowFigures, ScenarioFigures } from "./figures.js"
 import { formatMetric, formatRatio, ROLE_LABELS } from "./figures.js"
@@ -23,7 +24,11 @@ const howToRead = (net: StoredNetResults): string =>
     "## How to read it\n",
     `Every ratio compares servers measured in the same run. In a scenario all servers were up at once and ` +
     `their runs interleaved (A B C A B C …), so a slow spell of the machine fell on all of them alike. ` +
-    `The load generator and the server share the machine's ${net.machine?.cores ?? net.cores} cores, and ` +
+    (net.plan.placement?.pinned === true
+      ? "The load generator had CPU 0 and the server CPU 1 (helper threads included), the same for every " +
+        "server, so no run depended on where the scheduler happened to put them; "
+      : `The load generator and the server shared the machine's ${net.machine?.cores ?? net.cores} cores ` +
+        "wherever the scheduler put them, which moves a ratio from run to run; ") +
     `the machine may be shared with other work (see its load average), so absolute rates move from run to ` +
     `run: compare the ratios, not the rates, and compare runs only with runs on the same machine.\n`,
     `- **ratio**: the server's median rate over its runs ÷ the reference server's median in the same run ` +
@@ -113,7 +118,9 @@ export const reportPage = (
     "page; `pnpm bench:report` writes it again from them without measuring.\n",
     `**Machine:** ${describeMachine(net)}.\n`,
     `**Plan:** ${net.plan.rounds} runs × ${net.plan.seconds} s per server (each after a 0.5 s warm-up), ` +
-    "interleaved across the servers of a scenario; load generator and servers on 127.0.0.1.\n",
+    `interleaved across the servers of a scenario; load generator and servers on 127.0.0.1, ${
+      describePlacement(net.plan.placement)
+    }.\n`,
     howToRead(net),
     "## Network scenarios (`bench/results/net.json`)\n",
     ...scenarios.map(scenarioSection),

@@ -68,13 +68,19 @@ const checkMax = (operation: string, max: number): SocketError | undefined =>
     : invalid(operation, `max ${String(max)} is not a positive integer.`)
 
 /**
+ * The ring a batch call takes from: at once when it is open (or cannot be), else the Effect
+ * that opens it.
+ */
+export type OpenSource<T> = () => BatchSource<T> | SocketError | Effect.Effect<BatchSource<T>, SocketError>
+
+/**
  * Waits for news, then takes a batch — uninterruptible from taking it until `lend` has armed
  * its return, so that an interruption can never strand slots. The socket's failures are
  * counted in `metrics` (not those of a `withReceived` caller's own code).
  */
 const takeBatch = <T, A, E, R>(
   operation: string,
-  open: Effect.Effect<BatchSource<T>, SocketError>,
+  open: OpenSource<T>,
   max: number,
   metrics: SocketMetrics,
   lend: (
@@ -93,14 +99,17 @@ const takeBatch = <T, A, E, R>(
         if (taken instanceof Error) return metrics.fail(taken)
         return lend(source, taken, restore)
       }
-      return Effect.flatMap(metrics.counted(open), from)
+      const source = open()
+      // (An error is checked first: the typed errors are Effects too.)
+      if (source instanceof Error) return metrics.fail(source)
+      return Effect.isEffect(source) ? Effect.flatMap(metrics.counted(source), from) : from(source)
     })
   )
 
 /** `receiveMany`: the batch is the caller's until the scope closes. */
 export const receiveMany = <T>(
   operation: string,
-  open: Effect.Effect<BatchSource<T>, SocketError>,
+  open: OpenSource<T>,
   max: number,
   metrics: SocketMetrics
 ): Effect.Effect<ReadonlyArray<T>, SocketError, Scope.Scope> =>
@@ -113,7 +122,7 @@ export const receiveMany = <T>(
 /** `withReceived`: the batch is the caller's while `use` runs. */
 export const withReceived = <T, A, E, R>(
   operation: string,
-  open: Effect.Effect<BatchSource<T>, SocketError>,
+  open: OpenSource<T>,
   use: (batch: ReadonlyArray<T>) => Effect.Effect<A, E, R>,
   max: number,
   metrics: SocketMetrics
@@ -123,10 +132,17 @@ export const withReceived = <T, A, E, R>(
     open,
     max,
     metrics,
-    (source, batch, restore) =>
-      // Still uninterruptible here: the batch goes back however `use` ends.
-      Effect.flatMap(Effect.exit(restore(Effect.suspend(() => use(batch)))), (exit) => {
+    (source, batch, restore) => {
+      // Still uninterruptible here: the batch goes back however `use` ends, even by throwing.
+      let used: Effect.Effect<A, E, R>
+      try {
+        used = use(batch)
+      } catch (defect) {
+        used = Effect.die(defect)
+      }
+      return Effect.flatMap(Effect.exit(restore(used)), (exit) => {
         source.giveBack(batch)
         return exit
       })
+    }
   )

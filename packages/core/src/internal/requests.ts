@@ -96,6 +96,14 @@ class Request implements InKernel {
 }
 
 /**
+ * What a single operation's checks may find instead of a slice: its result, with no I/O to do
+ * (a receive on a stream whose reading side is shut reads 0 bytes).
+ */
+export class Settled<A> {
+  constructor(readonly value: A) {}
+}
+
+/**
  * Requests in the kernel, so that closing can abort them and wait for their completions.
  * Each holds a token on its slice's registration until its completion has been consumed.
  */
@@ -152,8 +160,8 @@ export class Requests {
 
   /**
    * One call of the single-operation API as one Effect: `prepare` runs when the Effect runs (the
-   * call's checks: its slice, or the typed error), then the operation is submitted; failures are
-   * counted here, so the call needs no wrapper of its own. An operation the kernel ends by itself
+   * call's checks: its slice, the typed error, or its result when there is nothing to do), then
+   * the operation is submitted; failures are counted here, so the call needs no wrapper of its own. An operation the kernel ends by itself
    * at once (`cancellable` false: a datagram's send, which no driver cancels) waits without a
    * canceler and uninterruptibly, which spares the costlier interruptible wait: an interruption
    * takes effect at its completion — also for one still waiting for a place in the queue, which
@@ -162,11 +170,12 @@ export class Requests {
   single<A>(
     queue: RequestQueue,
     cancellable: boolean,
-    prepare: () => SliceImpl | SocketError,
+    prepare: () => SliceImpl | SocketError | Settled<A>,
     start: (slice: SliceImpl, done: Done<A>) => Pending
   ): Effect.Effect<A, SocketError> {
     const operation = Effect.async<A, SocketError>((resume) => {
       const slice = prepare()
+      if (slice instanceof Settled) return resume(Effect.succeed(slice.value))
       if (slice instanceof Error) {
         this.metrics.failed(slice)
         return resume(Effect.fail(slice))

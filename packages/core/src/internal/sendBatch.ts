@@ -12,10 +12,16 @@ import type { SliceImpl } from "./registration.js"
 import type { InKernel, RequestQueue, Requests } from "./requests.js"
 import { aborted } from "./requests.js"
 
-/** Submits send `index` of the batch; its completion calls `done`. */
-export type SubmitOne = (index: number, done: (result: number | NetDriverError) => void) => Pending
+/** Submits one send of a batch: `slice` to `target`; its completion calls `done`. */
+export type SubmitOne<T> = (slice: SliceImpl, target: T, done: (result: number | NetDriverError) => void) => Pending
 
-class Batch implements InKernel {
+/** A batch checked and ready to go: its slices, and where each goes. */
+export interface Outgoing<T> {
+  readonly slices: ReadonlyArray<SliceImpl>
+  readonly targets: ReadonlyArray<T>
+}
+
+class Batch<T> implements InKernel {
   liveIndex = -1
   private submitted = 0
   private completed = 0
@@ -33,7 +39,8 @@ class Batch implements InKernel {
     private readonly requests: Requests,
     private readonly queue: RequestQueue,
     private readonly slices: ReadonlyArray<SliceImpl>,
-    private readonly submit: SubmitOne,
+    private readonly targets: ReadonlyArray<T>,
+    private readonly submit: SubmitOne<T>,
     private readonly resume: (effect: Effect.Effect<number, SocketError>) => void
   ) {
     this.pending = new Array(slices.length)
@@ -90,7 +97,7 @@ class Batch implements InKernel {
       return false
     }
     const index = this.submitted++
-    this.pending[index] = this.submit(index, this.done)
+    this.pending[index] = this.submit(slice, this.targets[index]!, this.done)
     return true
   }
 
@@ -122,7 +129,9 @@ class Batch implements InKernel {
     this.requests.metrics.sent(this.sentCount, this.sentBytes)
     if (this.interrupted !== undefined) return this.interrupted()
     if (this.firstError !== undefined) {
-      return this.resume(Effect.fail(partial(this.firstError, this.submitted, this.slices.length)))
+      const error = partial(this.firstError, this.submitted, this.slices.length)
+      this.requests.metrics.failed(error)
+      return this.resume(Effect.fail(error))
     }
     this.resume(Effect.succeed(this.slices.length))
   }
@@ -137,16 +146,26 @@ const partial = (error: NetDriverError, submitted: number, total: number): NetDr
     cause: error.cause
   })
 
-/** Sends `slices.length` datagrams through `submit` as one request of `queue`. */
-export const sendBatch = (
+/**
+ * Sends the batch `prepare` checks (when the Effect runs) through `submit`, as one request of
+ * `queue`: one Effect, whose failures (the checks' too) are counted here.
+ */
+export const sendBatch = <T>(
   requests: Requests,
   queue: RequestQueue,
-  slices: ReadonlyArray<SliceImpl>,
-  submit: SubmitOne
+  prepare: () => Outgoing<T> | SocketError,
+  submit: SubmitOne<T>
 ): Effect.Effect<number, SocketError> =>
   Effect.async<number, SocketError>((resume) => {
-    if (requests.closed) return resume(Effect.fail(aborted("the socket is closed")))
-    const batch = new Batch(requests, queue, slices, submit, resume)
+    const outgoing = prepare()
+    if (!(outgoing instanceof Error) && outgoing.slices.length === 0) return resume(Effect.succeed(0))
+    const refused = outgoing instanceof Error ? outgoing : requests.closed ? aborted("the socket is closed") : undefined
+    if (refused !== undefined) {
+      requests.metrics.failed(refused)
+      return resume(Effect.fail(refused))
+    }
+    const { slices, targets } = outgoing as Outgoing<T>
+    const batch = new Batch(requests, queue, slices, targets, submit, resume)
     batch.start()
     return Effect.async<void>((settled) => batch.interrupt(() => settled(Effect.void)))
   })

@@ -40,9 +40,8 @@ class Chain implements InKernel {
     private readonly state: SocketState,
     private readonly socket: NetSocket,
     private readonly slices: ReadonlyArray<SliceImpl>,
+    /** Told how the chain ended (its failure already counted in the socket's metrics). */
     private readonly onDone: (error: SocketError | undefined, sent: number) => void,
-    /** A chain that ends in a callback counts its own failure; an Effect's is counted by its caller. */
-    private readonly callback: boolean,
     private readonly now = false
   ) {}
 
@@ -128,7 +127,7 @@ class Chain implements InKernel {
     this.state.metrics.sent(this.whole, this.total)
     if (this.interrupted !== undefined) return this.interrupted()
     const failure = error === undefined || (this.slices.length === 1 && this.total === 0) ? error : this.partial(error)
-    if (failure !== undefined && this.callback) this.state.metrics.failed(failure)
+    if (failure !== undefined) this.state.metrics.failed(failure)
     this.onDone(failure, this.total)
   }
 
@@ -159,15 +158,25 @@ export const failCallback = <B>(
 const outcome = (error: SocketError | undefined): Effect.Effect<void, SocketError> =>
   error === undefined ? Effect.void : Effect.fail(error)
 
-/** Sends every byte of `slices`, in order, as one request of the stream's send queue. */
+/**
+ * Sends every byte of the slices `prepare` gives, in order, as one request of the stream's
+ * send queue: one Effect, whose failures (the checks' of `prepare` too) are counted here.
+ * `prepare` runs when the Effect runs; `undefined` from it means nothing to send.
+ */
 export const sendStream = (
   state: SocketState,
   socket: NetSocket,
-  slices: ReadonlyArray<SliceImpl>
+  prepare: () => ReadonlyArray<SliceImpl> | SocketError | undefined
 ): Effect.Effect<void, SocketError> =>
   Effect.async<void, SocketError>((resume) => {
-    if (state.closed) return resume(Effect.fail(aborted("the socket is closed")))
-    const chain = new Chain(state, socket, slices, (error) => resume(outcome(error)), false)
+    const slices = prepare()
+    if (slices === undefined) return resume(Effect.void)
+    const refused = slices instanceof Error ? slices : state.closed ? aborted("the socket is closed") : undefined
+    if (refused !== undefined) {
+      state.metrics.failed(refused)
+      return resume(Effect.fail(refused))
+    }
+    const chain = new Chain(state, socket, slices as ReadonlyArray<SliceImpl>, (error) => resume(outcome(error)))
     state.sends.enter(chain.begin)
     return Effect.async<void>((settled) => chain.interrupt(() => settled(Effect.void)))
   })
@@ -180,7 +189,7 @@ export const unsafeSendStream = (
   onDone: (error: SocketError | undefined) => void
 ): void => {
   if (state.closed) return failCallback(state, onDone, aborted("the socket is closed"), undefined)
-  state.sends.enter(new Chain(state, socket, slices, onDone, true).begin)
+  state.sends.enter(new Chain(state, socket, slices, onDone).begin)
 }
 
 /**
@@ -194,7 +203,7 @@ export const unsafeSendNow = (
   onDone: (error: SocketError | undefined, sent: number) => void
 ): void => {
   if (state.closed) return failCallback(state, onDone, aborted("the socket is closed"), 0)
-  state.sends.enter(new Chain(state, socket, slices, onDone, true, true).begin)
+  state.sends.enter(new Chain(state, socket, slices, onDone, true).begin)
 }
 
 /** A wait for room in a stream's send buffer; a closing socket cancels it and waits for its end. */

@@ -1,7 +1,8 @@
 /**
  * What a receive ring lends for one slot: a slice re-pointed at the slot's bytes each time the
- * slot is filled, and a view of them made on first use. One per slot, made once: a ring
- * allocates nothing per message.
+ * slot is filled, and a view of them made on first use and kept while the fills are the same
+ * bytes (a slot at one offset, messages of one length). One per slot, made once: a ring
+ * allocates nothing per message, and a view only when a message's place or length changes.
  */
 import type { SliceImpl } from "./registration.js"
 
@@ -19,7 +20,9 @@ export class SlotRecord {
 
   /** The slot now holds `length` bytes at `offset` in the registration. */
   fillAt(offset: number, length: number): void {
-    this.buf.moveTo(offset, length)
+    const buf = this.buf
+    if (offset === buf.offset && length === buf.length) return
+    buf.moveTo(offset, length)
     this.view = undefined
   }
 }

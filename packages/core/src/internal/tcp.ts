@@ -20,9 +20,12 @@ import { DEFAULT_BATCH, receiveMany, withReceived } from "./batches.js"
 import type { SocketMetrics } from "./observability.js"
 import { readOption, writeOption } from "./options.js"
 import type { SliceImpl } from "./registration.js"
-import { aborted, SocketState } from "./requests.js"
+import { aborted, Settled, SocketState } from "./requests.js"
 import { failCallback, sendStream, unsafeSendNow, unsafeSendStream, unsafeWhenWritable } from "./sendStream.js"
 import type { StreamQueue, StreamRing } from "./streamRing.js"
+
+/** A receive on a stream shut for reading: 0 bytes, the end of the stream, without I/O. */
+const readEnd = new Settled(0)
 
 /** What TCP streams need from the socket layer. */
 export interface TcpContext {
@@ -48,6 +51,9 @@ export class StreamState extends SocketState {
   get receivesThroughRing(): boolean {
     return this.queue !== undefined
   }
+
+  /** The stream's queue in the ring once joined; before that, the Effect that joins it. */
+  readonly queueNow = (): StreamQueue | Effect.Effect<StreamQueue, SocketError> => this.queue ?? this.openQueue
 
   /** The stream's queue in the ring, joined on first use (synchronously, when it succeeds). */
   readonly openQueue: Effect.Effect<StreamQueue, SocketError> = Effect.suspend(() => {
@@ -105,22 +111,34 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
   const { metrics, net, socket } = state
   const shutForWrites = (operation: string) =>
     new RioError.WSAESHUTDOWN({ operation, message: "This stream was shut down for writing: no more sends." })
-  const send = (operation: string, buf: RioBuf.RioBuf): Effect.Effect<number, SocketError> =>
-    Effect.suspend(() => {
-      const slice = resolve(operation, buf)
-      if (slice instanceof Error) return Effect.fail(slice)
-      if (state.writeShut) return Effect.fail(shutForWrites(operation))
-      return state.submit<number>(state.sends, slice, (done) => net.send(socket, slice, done))
-    })
+  // Each call is one Effect whose checks run inside it and whose failures it counts.
+  const send = (buf: RioBuf.RioBuf): Effect.Effect<number, SocketError> =>
+    state.single<number>(state.sends, true, () => {
+      const slice = resolve("send", buf)
+      if (slice instanceof Error) return slice
+      return state.writeShut ? shutForWrites("send") : slice
+    }, (slice, done) => net.send(socket, slice, done))
   // One slice through the same chain as a batch: one Effect however many sends it takes.
   const sendAll = (buf: RioBuf.RioBuf): Effect.Effect<void, SocketError> =>
-    Effect.suspend(() => {
+    sendStream(state, socket, () => {
       const slice = resolve("sendAll", buf)
-      if (slice instanceof Error) return Effect.fail(slice)
-      if (slice.length === 0) return Effect.void
-      if (state.writeShut) return Effect.fail(shutForWrites("sendAll"))
-      return sendStream(state, socket, [slice])
+      if (slice instanceof Error) return slice
+      if (slice.length === 0) return undefined
+      return state.writeShut ? shutForWrites("sendAll") : [slice]
     })
+  const receive = (buf: RioBuf.RioBuf): Effect.Effect<number, SocketError> =>
+    state.single<number>(state.receives, true, () => {
+      const slice = resolve("receive", buf)
+      if (slice instanceof Error) return slice
+      if (state.receivesThroughRing) {
+        return invalid(
+          "receive",
+          "This stream receives through its ring (receiveMany/withReceived): a receive of its own would take " +
+            "bytes out of order."
+        )
+      }
+      return state.readShut ? readEnd : slice
+    }, (slice, done) => net.receive(socket, slice, done))
   /** Every slice checked before anything is sent, and the stream still open for writing. */
   const resolveAll = (bufs: ReadonlyArray<RioBuf.RioBuf>): Array<SliceImpl> | SocketError => {
     if (!Array.isArray(bufs)) return invalid("sendMany", "bufs is not an array.")
@@ -135,31 +153,18 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
   return {
     localAddress: socket.local,
     remoteAddress: socket.remote!,
-    send: (buf) => metrics.counted(send("send", buf)),
-    sendAll: (buf) => metrics.counted(sendAll(buf)),
-    receive: (buf) =>
-      metrics.counted(Effect.suspend(() => {
-        const slice = resolve("receive", buf)
-        if (slice instanceof Error) return Effect.fail(slice)
-        if (state.receivesThroughRing) {
-          return Effect.fail(invalid(
-            "receive",
-            "This stream receives through its ring (receiveMany/withReceived): a receive of its own would take " +
-              "bytes out of order."
-          ))
-        }
-        if (state.readShut) return Effect.succeed(0)
-        return state.submit<number>(state.receives, slice, (done) => net.receive(socket, slice, done))
-      })),
+    send,
+    sendAll,
+    receive,
     receiveMany: (max = DEFAULT_BATCH) =>
       Effect.suspend(() =>
-        state.readShut ? Effect.succeed([]) : receiveMany("receiveMany", state.openQueue, max, metrics)
+        state.readShut ? Effect.succeed([]) : receiveMany("receiveMany", state.queueNow, max, metrics)
       ),
     withReceived: (use, max = DEFAULT_BATCH) =>
       Effect.suspend(() =>
         state.readShut && typeof use === "function"
           ? use([])
-          : withReceived("withReceived", state.openQueue, use, max, metrics)
+          : withReceived("withReceived", state.queueNow, use, max, metrics)
       ),
     receiveEach: (onChunk) =>
       metrics.counted(
@@ -170,12 +175,10 @@ export const makeTcpStream = (context: TcpContext, state: StreamState): TcpStrea
           )
       ),
     sendMany: (bufs) =>
-      metrics.counted(Effect.suspend(() => {
+      sendStream(state, socket, () => {
         const slices = resolveAll(bufs)
-        if (slices instanceof Error) return Effect.fail(slices)
-        if (slices.length === 0) return Effect.void
-        return sendStream(state, socket, slices)
-      })),
+        return slices instanceof Error || slices.length > 0 ? slices : undefined
+      }),
     unsafeSendMany: (bufs, onDone) => {
       const slices = resolveAll(bufs)
       if (slices instanceof Error) return failCallback(state, onDone, slices, undefined)

@@ -25,6 +25,7 @@ import { ReceiveRing } from "./receiveRing.js"
 import type { AllocateOwned } from "./registration.js"
 import { SliceImpl } from "./registration.js"
 import { aborted, SocketState } from "./requests.js"
+import type { SubmitOne } from "./sendBatch.js"
 import { sendBatch } from "./sendBatch.js"
 
 const DEFAULT_SLOT_SIZE = 2048
@@ -112,10 +113,7 @@ export class UdpState extends SocketState {
 export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket => {
   const { net, resolve } = context
   const { metrics, socket } = state
-  const openRing = Effect.suspend(() => {
-    const ring = state.openRing(context)
-    return ring instanceof Error ? Effect.fail(ring) : Effect.succeed(ring)
-  })
+  const openRing = () => state.openRing(context)
 
   const connected = socket.remote
   /**
@@ -133,6 +131,8 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
     )
   }
   /** The slice of a connected socket's `send` / `receive`: checked, and the socket connected. */
+  /** One datagram of a `sendMany`: to its checked peer, or to the connected one (`undefined`). */
+  const sendOne: SubmitOne<SocketAddress | undefined> = (slice, peer, done) => net.sendTo(socket, slice, peer, done)
   const connectedSlice = (operation: "send" | "receive", buf: RioBuf.RioBuf) => {
     const slice = resolve(operation, buf)
     return slice instanceof Error || connected !== undefined ? slice : notConnected(operation)
@@ -193,30 +193,22 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
     receiveMany: (max = DEFAULT_BATCH) => receiveMany("receiveMany", openRing, max, metrics),
     withReceived: (use, max = DEFAULT_BATCH) => withReceived("withReceived", openRing, use, max, metrics),
     sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) =>
-      metrics.counted(Effect.suspend((): Effect.Effect<number, SocketError> => {
-        if (!Array.isArray(datagrams)) return Effect.fail(invalid("sendMany", "datagrams is not an array."))
+      sendBatch(state, state.sends, () => {
+        if (!Array.isArray(datagrams)) return invalid("sendMany", "datagrams is not an array.")
         const count = datagrams.length
-        if (count === 0) return Effect.succeed(0)
         const slices = new Array<SliceImpl>(count)
-        const peers = new Array<SocketAddress | undefined>(count)
+        const targets = new Array<SocketAddress | undefined>(count)
         for (let i = 0; i < count; i++) {
           const datagram = datagrams[i]
           const slice = resolve("sendMany", datagram?.buf as RioBuf.RioBuf)
-          if (slice instanceof Error) return Effect.fail(slice)
+          if (slice instanceof Error) return slice
           const peer = destination("sendMany", datagram!.to)
-          if (peer instanceof Error) {
-            return Effect.fail(peer as RioError.WSAEINVAL | RioError.WSAEADDRNOTAVAIL | RioError.WSAEAFNOSUPPORT)
-          }
+          if (peer instanceof Error) return peer
           slices[i] = slice
-          peers[i] = peer
+          targets[i] = peer
         }
-        return sendBatch(
-          state,
-          state.sends,
-          slices,
-          (index, done) => net.sendTo(socket, slices[index]!, peers[index]!, done)
-        )
-      })),
+        return { slices, targets }
+      }, sendOne),
     receiveRing: Effect.sync(() => state.info()),
     option: (name) => metrics.counted(readOption(state, "udp", name)),
     setOption: (name, value) => metrics.counted(writeOption(state, "udp", name, value)),

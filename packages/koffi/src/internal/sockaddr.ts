@@ -103,45 +103,62 @@ export class Codec {
   }
 }
 
-const IPV4_PEERS = 4096
+/** Entries of a peer table: a power of two. */
+const PEER_SLOTS = 4096
+const PEER_SHIFT = 32 - Math.log2(PEER_SLOTS)
 
 /** Whether the sockaddr_in6 at `at` holds an IPv4-mapped address (::ffff:a.b.c.d). */
 const isMapped = (view: DataView, at: number): boolean =>
   view.getUint32(at + 8) === 0 && view.getUint32(at + 12) === 0 && view.getUint32(at + 16) === 0xffff
 
 /**
+ * Known IPv4 peers, by address and port: a direct-mapped table whose keys live in typed
+ * arrays, so that finding a peer allocates nothing (a Map keyed by address and port would
+ * box its 48-bit key on every lookup). Two peers that hash alike take turns in their entry.
+ */
+class PeerTable {
+  private readonly ips = new Uint32Array(PEER_SLOTS)
+  // -1: empty (no port is).
+  private readonly ports = new Int32Array(PEER_SLOTS).fill(-1)
+  private readonly addresses: Array<SocketAddress | undefined> = new Array(PEER_SLOTS).fill(undefined)
+
+  constructor(private readonly codec: Codec) {}
+
+  /** The frozen address of the sockaddr at `at`, whose IPv4 address is at `ip`. */
+  find(view: DataView, at: number, ip: number): SocketAddress {
+    const address = view.getUint32(ip, false)
+    const port = view.getUint16(at + 2, false)
+    const slot = Math.imul(address ^ Math.imul(port, 0x9e3779b1), 0x85ebca6b) >>> PEER_SHIFT
+    if (this.ports[slot] === port && this.ips[slot] === address) return this.addresses[slot]!
+    const peer = Object.freeze(this.codec.read(view, at))
+    this.ips[slot] = address
+    this.ports[slot] = port
+    this.addresses[slot] = peer
+    return peer
+  }
+}
+
+/**
  * Peers as the hot path sees them: a datagram from a known IPv4 peer gets the same frozen
  * address object every time (no string is built per datagram), and an address object is
  * encoded once, however often it is sent to. IPv4 peers of a dual-stack socket arrive
- * IPv4-mapped and are cached the same way, apart (their host reads differently).
+ * IPv4-mapped and are kept the same way, apart (their host reads differently).
  */
 export class Cache {
-  constructor(private readonly codec: Codec) {}
-
-  private readonly peers = new Map<number, SocketAddress>()
-  private readonly mappedPeers = new Map<number, SocketAddress>()
+  private readonly peers: PeerTable
+  private readonly mappedPeers: PeerTable
   private readonly encoded = new WeakMap<SocketAddress, Uint8Array>()
+
+  constructor(private readonly codec: Codec) {
+    this.peers = new PeerTable(codec)
+    this.mappedPeers = new PeerTable(codec)
+  }
 
   decode(view: DataView, at: number): SocketAddress {
     const family = view.getUint16(at, true)
-    if (family === this.codec.families.inet) return this.cached(this.peers, view, at, at + 4)
-    if (family === this.codec.families.inet6 && isMapped(view, at)) {
-      return this.cached(this.mappedPeers, view, at, at + 20)
-    }
+    if (family === this.codec.families.inet) return this.peers.find(view, at, at + 4)
+    if (family === this.codec.families.inet6 && isMapped(view, at)) return this.mappedPeers.find(view, at, at + 20)
     return this.codec.read(view, at)
-  }
-
-  /** The frozen address of the sockaddr at `at`, whose IPv4 address is at `ip`, from `peers`. */
-  private cached(peers: Map<number, SocketAddress>, view: DataView, at: number, ip: number): SocketAddress {
-    // ip * 2^16 + port: exact in a double.
-    const key = view.getUint32(ip, false) * 0x10000 + view.getUint16(at + 2, false)
-    let address = peers.get(key)
-    if (address === undefined) {
-      if (peers.size >= IPV4_PEERS) peers.clear()
-      address = Object.freeze(this.codec.read(view, at))
-      peers.set(key, address)
-    }
-    return address
   }
 
   encode(address: SocketAddress): Uint8Array {

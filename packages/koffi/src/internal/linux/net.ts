@@ -77,6 +77,35 @@ class DatagramSend implements Operation {
 }
 
 /**
+ * A stream's READ_FIXED or WRITE_FIXED: one object per operation, at once the ring's record and
+ * the caller's `Pending`, so that the hot path of TCP allocates no closure and no submission.
+ * (Not reused like `DatagramSend`: a stream's send can be cancelled, and a late `cancel` must
+ * find its own operation gone, not a later one in the same record.)
+ */
+class Transfer implements Operation, Pending {
+  cancelled = false
+
+  constructor(
+    private readonly loop: RingLoop,
+    readonly userData: number,
+    private readonly done: Done<number>,
+    private readonly operation: "send" | "receive",
+    /** A send that must not wait (RWF_NOWAIT): a full socket's EAGAIN is 0 bytes taken. */
+    private readonly mayNotWait: boolean
+  ) {}
+
+  complete(result: number): void {
+    if (result >= 0) this.done(result)
+    else if (result === -EAGAIN && this.mayNotWait) this.done(0)
+    else this.done(fromErrno(-result, this.operation))
+  }
+
+  cancel(): void {
+    this.loop.cancel(this)
+  }
+}
+
+/**
  * The core's `NetDriver` on `loop`'s ring; `addresses` decodes and encodes peers (shared with
  * the receive rings, so a peer is one object wherever it is seen), and `receiveRings` and
  * `streamRings` are offered when the kernel runs them.
@@ -94,26 +123,20 @@ export const make = (
   const datagramSends: Array<DatagramSend | undefined> = []
 
   /** READ_FIXED / WRITE_FIXED over a region: the kernel uses the registration's pinned pages. */
-  const fixed = (
+  const transfer = (
     opcode: number,
-    fd: number,
+    socket: NetSocket,
     region: Region,
-    complete: (result: number) => void,
-    opFlags = 0
-  ): Pending =>
-    start(
-      (_, userData) => ({
-        opcode,
-        fd,
-        userData,
-        addr: region.base + region.offset,
-        len: region.length,
-        off: 0,
-        bufIndex: region.bufferId,
-        opFlags
-      }),
-      complete
-    )
+    done: Done<number>,
+    operation: "send" | "receive",
+    opFlags: number
+  ): Pending => {
+    const entry = loop.take()
+    const record = new Transfer(loop, loop.userData(entry), done, operation, opFlags === RWF_NOWAIT)
+    const addr = region.base + region.offset
+    loop.submitPlain(entry, record, opcode, socket.handle, addr, region.length, opFlags, region.bufferId)
+    return record
+  }
 
   /** A byte count, or the typed error of a negative result. */
   const count = (operation: string, done: Done<number>) => (result: number) =>
@@ -221,16 +244,9 @@ export const make = (
         }
       ),
 
-    send: (socket, region, done) => fixed(Opcode.WRITE_FIXED, socket.handle, region, count("send", done)),
+    send: (socket, region, done) => transfer(Opcode.WRITE_FIXED, socket, region, done, "send", 0),
 
-    sendNow: (socket, region, done) =>
-      fixed(
-        Opcode.WRITE_FIXED,
-        socket.handle,
-        region,
-        (result) => done(result >= 0 ? result : result === -EAGAIN ? 0 : fromErrno(-result, "send")),
-        RWF_NOWAIT
-      ),
+    sendNow: (socket, region, done) => transfer(Opcode.WRITE_FIXED, socket, region, done, "send", RWF_NOWAIT),
 
     whenWritable: (socket, done) =>
       start(
@@ -269,7 +285,7 @@ export const make = (
         )
     },
 
-    receive: (socket, region, done) => fixed(Opcode.READ_FIXED, socket.handle, region, count("receive", done)),
+    receive: (socket, region, done) => transfer(Opcode.READ_FIXED, socket, region, done, "receive", 0),
 
     // The hot path of UDP replies: a reused record per table entry, no closure, no object.
     sendTo: (socket, region, peer, done) => {
@@ -277,7 +293,7 @@ export const make = (
       const send = datagramSends[entry] ??= new DatagramSend()
       send.arm(loop.userData(entry), done)
       const header = message(entry, region, peer ?? "connected")
-      loop.submitPlain(entry, send, Opcode.SENDMSG, socket.handle, header, 1, MSG_NOSIGNAL)
+      loop.submitPlain(entry, send, Opcode.SENDMSG, socket.handle, header, 1, MSG_NOSIGNAL, 0)
       return nothingToCancel
     },
 

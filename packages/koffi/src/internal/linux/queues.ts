@@ -178,9 +178,18 @@ export class Queues {
 
   /**
    * Writes one submission of the plain form most operations have (opcode, fd, addr, len,
-   * flags), without a `Submission` object: the hot path's form. False when the queue is full.
+   * flags, and `buf_index` for READ_FIXED / WRITE_FIXED), without a `Submission` object: the
+   * hot path's form. False when the queue is full.
    */
-  pushPlain(opcode: number, fd: number, addr: number, len: number, opFlags: number, userData: number): boolean {
+  pushPlain(
+    opcode: number,
+    fd: number,
+    addr: number,
+    len: number,
+    opFlags: number,
+    userData: number,
+    bufIndex: number
+  ): boolean {
     const w = this.claim()
     if (w < 0) return false
     const sqes = this.sqes
@@ -190,6 +199,7 @@ export class Queues {
     sqes[w + 6] = len
     sqes[w + 7] = opFlags >>> 0
     sqes[w + 8] = userData >>> 0
+    this.sqes16[(w + 10) * 2] = bufIndex
     return true
   }
 

@@ -129,7 +129,8 @@ export interface RingLoop {
   readonly userData: (entry: number) => number
   /**
    * Submits `operation` (whose `userData` is its entry's) in the plain form (opcode, fd,
-   * addr, len, flags) without allocating; it completes like one from `start`.
+   * addr, len, flags, and the registered buffer's index for READ_FIXED / WRITE_FIXED, else 0)
+   * without allocating; it completes like one from `start`.
    */
   readonly submitPlain: (
     entry: number,
@@ -138,7 +139,8 @@ export interface RingLoop {
     fd: number,
     addr: number,
     len: number,
-    opFlags: number
+    opFlags: number,
+    bufIndex: number
   ) => void
   /**
    * Submits `operation` (whose `userData` is its entry's) as `submission`, which may be a
@@ -299,12 +301,12 @@ export const open = (libc: Libc.Libc, ring: Ring): RingLoop | LoopFailure => {
     enqueue(submission)
   }
 
-  const submitPlain: RingLoop["submitPlain"] = (entry, operation, opcode, fd, addr, len, opFlags) => {
+  const submitPlain: RingLoop["submitPlain"] = (entry, operation, opcode, fd, addr, len, opFlags, bufIndex) => {
     if (closed) return endClosed(operation)
     table.set(entry, operation)
     const userData = operation.userData
-    if (backlog.length > 0 || !queues.pushPlain(opcode, fd, addr, len, opFlags, userData)) {
-      backlog.push({ opcode, fd, userData, addr, len, opFlags })
+    if (backlog.length > 0 || !queues.pushPlain(opcode, fd, addr, len, opFlags, userData, bufIndex)) {
+      backlog.push({ opcode, fd, userData, addr, len, opFlags, bufIndex })
     }
     scheduleFlush()
   }
