@@ -236,6 +236,35 @@ describeSocketBackends("UDP batches", (it, backend) => {
       assert.strictEqual(vmPinKiB(), pinned)
     }))
 
+  it.scoped("an interrupted sendMany goes out whole, the datagrams still waiting for a place in the queue too", () =>
+    Effect.gen(function*() {
+      const receiver = yield* RegisteredSocket.udp({ receiveRing: { slotSize: 64, slots: 64 } })
+      const sender = yield* RegisteredSocket.udp({ maxOutstandingSends: 2 })
+      const out = yield* outbox(40, 64)
+      const datagrams = Array.from({ length: 40 }, (_, id) => {
+        const { buf, bytes } = out.slot(id, 64)
+        fill(bytes, id)
+        return { buf, to: receiver.address }
+      })
+      const sending = yield* Effect.fork(sender.sendMany(datagrams))
+      // Interrupted once it has begun: its first sends hold their slices' tokens.
+      while (out.registration.inFlight === 0) yield* Effect.yieldNow()
+      yield* Fiber.interrupt(sending)
+      assert.strictEqual(out.registration.inFlight, 0, "the interruption ended with the batch")
+      const seen = new Set<number>()
+      while (seen.size < 40) {
+        yield* receiver.withReceived((batch) =>
+          Effect.sync(() => {
+            for (const datagram of batch) {
+              assert.isTrue(intact(datagram.bytes), `datagram ${idOf(datagram.bytes)} intact`)
+              seen.add(idOf(datagram.bytes))
+            }
+          })
+        )
+      }
+      assert.deepStrictEqual([...seen].sort((a, b) => a - b), Array.from({ length: 40 }, (_, id) => id))
+    }))
+
   it.effect("10,000 batch scopes and brackets leave registrations and pinned pages where they started", () =>
     Effect.gen(function*() {
       const io = yield* RegisteredIo.RegisteredIo

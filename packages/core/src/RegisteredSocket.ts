@@ -161,7 +161,8 @@ export interface UdpSocket extends SocketOptions.OptionAccess, SocketOptions.Mul
    * Hands every datagram to the kernel, in order, in one Effect: the number sent. Every slice
    * and address is checked before anything is sent; each datagram takes a place in the send
    * queue; a send that fails ends the batch with its error, which says how many were handed
-   * to the kernel.
+   * to the kernel. Datagram sends are never cancelled: an interrupted batch goes out whole,
+   * then the interruption takes effect (closing the socket ends it early).
    */
   readonly sendMany: (datagrams: ReadonlyArray<OutgoingDatagram>) => Effect.Effect<number, SocketError>
   /** How the kernel fills the receive ring (`undefined` before the first batch call). */

@@ -3,6 +3,11 @@
  * shared by all its sends (no closure, Effect or object of ours per datagram), within the
  * socket's request queue (sends beyond its depth go out, in order, as earlier ones complete).
  * Every slice holds a token on its registration from its submission until the batch ends.
+ *
+ * The batches are datagrams', which no driver cancels (the kernel hands a datagram over at
+ * once): as a single datagram's send, a batch waits uninterruptibly and without a canceler —
+ * the costly part of an interruptible wait — so an interrupted batch goes out whole, and the
+ * interruption takes effect when it has. Only its socket's close stops it early.
  */
 import * as Effect from "effect/Effect"
 import * as CodedError from "../CodedError.js"
@@ -30,8 +35,6 @@ class Batch<T> implements InKernel {
   private sentBytes = 0
   private firstError: NetDriverError | undefined = undefined
   private waitingForPlace = false
-  /** The canceller of an interrupted batch: nothing more is submitted, and it waits for the rest. */
-  private interrupted: (() => void) | undefined = undefined
   private readonly pending: Array<Pending | undefined>
   private over = false
 
@@ -72,7 +75,7 @@ class Batch<T> implements InKernel {
   }
 
   private fill(): void {
-    while (this.submitted < this.slices.length && this.interrupted === undefined && this.firstError === undefined) {
+    while (this.submitted < this.slices.length && this.firstError === undefined) {
       if (!this.queue.tryEnter()) {
         this.waitingForPlace = true
         this.queue.wait(this.granted)
@@ -84,7 +87,7 @@ class Batch<T> implements InKernel {
 
   /** Submits the next send in a place already taken; false when the batch stops here. */
   private submitNext(): boolean {
-    if (this.interrupted !== undefined || this.firstError !== undefined || this.requests.closed) {
+    if (this.firstError !== undefined || this.requests.closed) {
       this.queue.leave()
       if (this.requests.closed) this.firstError ??= aborted("the socket is closed")
       return false
@@ -105,20 +108,9 @@ class Batch<T> implements InKernel {
     for (let i = 0; i < this.submitted; i++) this.pending[i]?.cancel()
   }
 
-  /** The fiber was interrupted: submit nothing more, and wait for what the kernel holds. */
-  interrupt(settled: () => void): void {
-    if (this.over) return settled()
-    if (this.waitingForPlace) {
-      this.queue.withdraw(this.granted)
-      this.waitingForPlace = false
-    }
-    this.interrupted = settled
-    this.settleIfDone()
-  }
-
   private get finished(): boolean {
     if (this.waitingForPlace || this.completed < this.submitted) return false
-    return this.submitted === this.slices.length || this.interrupted !== undefined || this.firstError !== undefined
+    return this.submitted === this.slices.length || this.firstError !== undefined
   }
 
   private settleIfDone(): void {
@@ -127,7 +119,6 @@ class Batch<T> implements InKernel {
     for (let i = 0; i < this.submitted; i++) this.slices[i]!.registration.unsafeReleaseToken()
     this.requests.settle(this)
     this.requests.metrics.sent(this.sentCount, this.sentBytes)
-    if (this.interrupted !== undefined) return this.interrupted()
     if (this.firstError !== undefined) {
       const error = partial(this.firstError, this.submitted, this.slices.length)
       this.requests.metrics.failed(error)
@@ -148,7 +139,7 @@ const partial = (error: NetDriverError, submitted: number, total: number): NetDr
 
 /**
  * Sends the batch `prepare` checks (when the Effect runs) through `submit`, as one request of
- * `queue`: one Effect, whose failures (the checks' too) are counted here.
+ * `queue`: one uninterruptible Effect (see above), whose failures (the checks' too) are counted here.
  */
 export const sendBatch = <T>(
   requests: Requests,
@@ -156,7 +147,7 @@ export const sendBatch = <T>(
   prepare: () => Outgoing<T> | SocketError,
   submit: SubmitOne<T>
 ): Effect.Effect<number, SocketError> =>
-  Effect.async<number, SocketError>((resume) => {
+  Effect.uninterruptible(Effect.async<number, SocketError>((resume) => {
     const outgoing = prepare()
     if (!(outgoing instanceof Error) && outgoing.slices.length === 0) return resume(Effect.succeed(0))
     const refused = outgoing instanceof Error ? outgoing : requests.closed ? aborted("the socket is closed") : undefined
@@ -167,5 +158,4 @@ export const sendBatch = <T>(
     const { slices, targets } = outgoing as Outgoing<T>
     const batch = new Batch(requests, queue, slices, targets, submit, resume)
     batch.start()
-    return Effect.async<void>((settled) => batch.interrupt(() => settled(Effect.void)))
-  })
+  }))
