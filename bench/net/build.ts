@@ -46,6 +46,7 @@ export const build = async (root: string): Promise<Built> => {
   const results = await Promise.all([
     gcc("loadgen", "loadgen.c", []),
     gcc("uring_udp_echo", "uring_udp_echo.c", ["-luring"]),
+    gcc("uring_tcp_echo", "uring_tcp_echo.c", ["-luring"]),
     bundle("examples/src/udp-echo.ts"),
     bundle("bench/net/udp-batch-echo.ts"),
     bundle("examples/src/tcp-echo.ts"),

@@ -3,9 +3,9 @@
  * on CPU 0 and every server on CPU 1, with `taskset`, which sets the affinity and then
  * becomes the program (same pid, so /proc still reads the server). Each side then has one
  * core of its own in every run: left to the scheduler, a server sometimes shares a core with
- * its load generator and sometimes not, and a scenario's ratio moves with that luck (node:net
- * on 4 × 64 KiB measured 0.7 GB/s in one unpinned run and 2.1 GB/s in the next). A server's
- * helper threads (V8's, libuv's) share its core, on every side alike.
+ * its load generator and sometimes not, and a scenario's ratio moves with that luck. (Not all
+ * of it: node:net on 4 × 64 KiB still swings between runs pinned, less often than unpinned.)
+ * A server's helper threads (V8's, libuv's) share its core, on every side alike.
  *
  * Unpinned (`--no-pin`, or a machine with one core or without `taskset`): wherever the
  * scheduler puts them, as before.

@@ -69,7 +69,8 @@ export const exited = (child: ChildProcess) => child.exitCode !== null || child.
 /**
  * Spawns a server and waits for its "listening <port>" line (or gives the reason it failed).
  * The server is the spawned process itself (no shell in between; `taskset`, when pinned,
- * becomes the server), so `child.pid` is the pid whose CPU time is read; `heapReport` loads bench/net/heap-report.mjs into a Node server.
+ * becomes the server), so `child.pid` is the pid whose CPU time is read; `heapReport` loads
+ * bench/net/heap-report.mjs into a Node server.
  */
 export const start = (
   root: string,

@@ -98,6 +98,12 @@ const TCP_SERVERS: ReadonlyArray<ServerSpec> = [
   },
   workersEcho(1),
   workersEcho(2),
+  {
+    name: "C io_uring (liburing)",
+    role: "c",
+    requires: "bench/net/build/uring_tcp_echo",
+    command: (port) => ["bench/net/build/uring_tcp_echo", String(port)]
+  },
   NODE_NET
 ]
 

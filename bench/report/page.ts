@@ -26,7 +26,7 @@ const howToRead = (net: StoredNetResults): string =>
     `their runs interleaved (A B C A B C …), so a slow spell of the machine fell on all of them alike. ` +
     (net.plan.placement?.pinned === true
       ? "The load generator had CPU 0 and the server CPU 1 (helper threads included), the same for every " +
-        "server, so no run depended on where the scheduler happened to put them; "
+        "server, so no ratio depended on whether the scheduler put the two on one core; "
       : `The load generator and the server shared the machine's ${net.machine?.cores ?? net.cores} cores ` +
         "wherever the scheduler put them, which moves a ratio from run to run; ") +
     `the machine may be shared with other work (see its load average), so absolute rates move from run to ` +

@@ -161,11 +161,12 @@ export class Requests {
   /**
    * One call of the single-operation API as one Effect: `prepare` runs when the Effect runs (the
    * call's checks: its slice, the typed error, or its result when there is nothing to do), then
-   * the operation is submitted; failures are counted here, so the call needs no wrapper of its own. An operation the kernel ends by itself
-   * at once (`cancellable` false: a datagram's send, which no driver cancels) waits without a
-   * canceler and uninterruptibly, which spares the costlier interruptible wait: an interruption
-   * takes effect at its completion — also for one still waiting for a place in the queue, which
-   * then goes out in its turn instead of leaving the line.
+   * the operation is submitted; failures are counted here, so the call needs no wrapper of its
+   * own. An operation the kernel ends by itself at once (`cancellable` false: a datagram's send,
+   * which no driver cancels) waits without a canceler and uninterruptibly, which spares the
+   * costlier interruptible wait: an interruption takes effect at its completion — also for one
+   * still waiting for a place in the queue, which then goes out in its turn instead of leaving
+   * the line.
    */
   single<A>(
     queue: RequestQueue,

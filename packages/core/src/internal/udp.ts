@@ -130,9 +130,9 @@ export const makeUdpSocket = (context: UdpContext, state: UdpState): UdpSocket =
       `This socket is connected to ${show(connected)}: it sends there only (with send), not to ${show(peer)}.`
     )
   }
-  /** The slice of a connected socket's `send` / `receive`: checked, and the socket connected. */
   /** One datagram of a `sendMany`: to its checked peer, or to the connected one (`undefined`). */
   const sendOne: SubmitOne<SocketAddress | undefined> = (slice, peer, done) => net.sendTo(socket, slice, peer, done)
+  /** The slice of a connected socket's `send` / `receive`: checked, and the socket connected. */
   const connectedSlice = (operation: "send" | "receive", buf: RioBuf.RioBuf) => {
     const slice = resolve(operation, buf)
     return slice instanceof Error || connected !== undefined ? slice : notConnected(operation)
