@@ -177,10 +177,7 @@ export class Requests {
     const operation = Effect.async<A, SocketError>((resume) => {
       const slice = prepare()
       if (slice instanceof Settled) return resume(Effect.succeed(slice.value))
-      if (slice instanceof Error) {
-        this.metrics.failed(slice)
-        return resume(Effect.fail(slice))
-      }
+      if (slice instanceof Error) return this.refuse(resume, slice)
       return this.enter(resume, queue, slice, (done) => start(slice, done), undefined, true, cancellable)
     })
     return cancellable ? operation : Effect.uninterruptible(operation)
@@ -253,7 +250,13 @@ export class Requests {
     count: boolean,
     error: SocketError
   ): void {
-    if (count) this.metrics.failed(error)
+    if (count) return this.refuse(resume, error)
+    resume(Effect.fail(error))
+  }
+
+  /** Ends a call's Effect with `error`, counted in the socket's metrics: a call refused before any I/O. */
+  refuse<A>(resume: (effect: Effect.Effect<A, SocketError>) => void, error: SocketError): void {
+    this.metrics.failed(error)
     resume(Effect.fail(error))
   }
 

@@ -151,10 +151,7 @@ export const sendBatch = <T>(
     const outgoing = prepare()
     if (!(outgoing instanceof Error) && outgoing.slices.length === 0) return resume(Effect.succeed(0))
     const refused = outgoing instanceof Error ? outgoing : requests.closed ? aborted("the socket is closed") : undefined
-    if (refused !== undefined) {
-      requests.metrics.failed(refused)
-      return resume(Effect.fail(refused))
-    }
+    if (refused !== undefined) return requests.refuse(resume, refused)
     const { slices, targets } = outgoing as Outgoing<T>
     const batch = new Batch(requests, queue, slices, targets, submit, resume)
     batch.start()

@@ -172,10 +172,7 @@ export const sendStream = (
     const slices = prepare()
     if (slices === undefined) return resume(Effect.void)
     const refused = slices instanceof Error ? slices : state.closed ? aborted("the socket is closed") : undefined
-    if (refused !== undefined) {
-      state.metrics.failed(refused)
-      return resume(Effect.fail(refused))
-    }
+    if (refused !== undefined) return state.refuse(resume, refused)
     const chain = new Chain(state, socket, slices as ReadonlyArray<SliceImpl>, (error) => resume(outcome(error)))
     state.sends.enter(chain.begin)
     return Effect.async<void>((settled) => chain.interrupt(() => settled(Effect.void)))
