@@ -94,7 +94,7 @@ export const measure = async (
     )
     const sampler = setInterval(sample, SAMPLE_MS)
     sample()
-    const [program, programArgs] = placed(plan.placement ?? { pinned: false }, "client", client, args)
+    const [program, programArgs] = placed(plan.placement, "client", client, args)
     const result = await run(program, programArgs, root, (seconds + 15) * 1000)
     const exitMs = performance.now()
     clearInterval(sampler)

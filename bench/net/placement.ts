@@ -35,14 +35,14 @@ export const choosePlacement = (pin: boolean): Placement => {
   }
 }
 
-/** `file args` as the side's program: through `taskset` when pinned. */
+/** `file args` as the side's program: through `taskset` when pinned (no placement: not pinned). */
 export const placed = (
-  placement: Placement,
+  placement: Placement | undefined,
   side: keyof typeof CPU,
   file: string,
   args: ReadonlyArray<string>
 ): readonly [string, ReadonlyArray<string>] =>
-  placement.pinned ? ["taskset", ["-c", CPU[side], file, ...args]] : [file, args]
+  placement?.pinned === true ? ["taskset", ["-c", CPU[side], file, ...args]] : [file, args]
 
 /** The placement as the report's plan states it. */
 export const describePlacement = (placement: Placement | undefined): string =>

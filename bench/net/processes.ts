@@ -77,7 +77,7 @@ export const start = (
   spec: ServerSpec,
   port: number,
   heapReport: boolean,
-  placement: Placement = { pinned: false }
+  placement?: Placement
 ) =>
   new Promise<Live | string>((done) => {
     const [file, ...args] = spec.command(port)
